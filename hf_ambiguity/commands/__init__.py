@@ -1,0 +1,1 @@
+"""Sub-commands of the ``hf-ambiguity`` CLI; each module defines ``register(subparsers)``."""

@@ -1,0 +1,165 @@
+"""Emotion class sets as named configurations, and the mapping from corpus label spellings onto them.
+
+Corpora spell the same emotion many ways: IEMOCAP's evaluation files write ``Neutral`` (``Neutral state`` in the
+``Categorical/`` files), the turn headers write ``neu``; MSP-Podcast writes ``Neutral`` in ``labels_detailed.csv``
+and ``N`` in ``labels_consensus.csv``. A :class:`ClassSet` maps every known spelling of a corpus label either to one
+of its classes or to ``None`` ("a real corpus label that this class set leaves out": counted as dropped, never an
+error). A spelling the class set does not know at all raises :class:`UnknownLabelError` so that a typo or a new
+corpus release is never silently turned into a missing vote.
+
+>>> cs = get_class_set("iemocap-4")
+>>> cs.names
+('neutral', 'happy', 'angry', 'sad')
+>>> cs.map_label("Excited"), cs.map_label("neu"), cs.map_label("Frustration")
+('happy', 'neutral', None)
+>>> get_class_set("paper-4class").map_label("exc") is None
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+__all__ = ["ClassSet", "UnknownLabelError", "CLASS_SETS", "get_class_set", "normalise_spelling"]
+
+
+class UnknownLabelError(ValueError):
+    """A label spelling that no class set of the corpus knows (neither a class nor a known left-out label)."""
+
+
+def normalise_spelling(raw: str) -> str:
+    """Case-fold and trim a raw label; drop a trailing ``;`` and collapse inner whitespace."""
+    return " ".join(raw.strip().rstrip(";").strip().lower().split())
+
+
+# Every spelling of every IEMOCAP emotion: long forms of the evaluation lines, header codes, Categorical/ forms.
+_IEMOCAP_SPELLINGS: dict[str, str] = {
+    "neutral": "neutral", "neutral state": "neutral", "neu": "neutral",
+    "happiness": "happiness", "happy": "happiness", "hap": "happiness",
+    "excited": "excited", "exc": "excited",
+    "anger": "anger", "angry": "anger", "ang": "anger",
+    "sadness": "sadness", "sad": "sadness",
+    "frustration": "frustration", "frustrated": "frustration", "fru": "frustration",
+    "fear": "fear", "fearful": "fear", "fea": "fear",
+    "surprise": "surprise", "surprised": "surprise", "sur": "surprise",
+    "disgust": "disgust", "disgusted": "disgust", "dis": "disgust",
+    "other": "other", "oth": "other",
+    "xxx": "xxx",
+}
+
+# MSP-Podcast: long forms of labels_detailed.csv and the one-letter codes of labels_consensus.csv.
+_MSP_SPELLINGS: dict[str, str] = {
+    "angry": "angry", "anger": "angry", "a": "angry",
+    "sad": "sad", "sadness": "sad", "s": "sad",
+    "happy": "happy", "happiness": "happy", "h": "happy",
+    "surprise": "surprise", "surprised": "surprise", "u": "surprise",
+    "fear": "fear", "f": "fear",
+    "disgust": "disgust", "d": "disgust",
+    "contempt": "contempt", "c": "contempt",
+    "neutral": "neutral", "n": "neutral",
+    "other": "other", "o": "other",
+    "no agreement": "x", "x": "x",
+    # secondary-emotion vocabulary of labels_detailed.csv (outside the 8 primary classes)
+    "excited": "excited", "frustrated": "frustrated", "frustration": "frustrated", "amused": "amused",
+    "concerned": "concerned", "annoyed": "annoyed", "confused": "confused", "depressed": "depressed",
+    "disappointed": "disappointed",
+}
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """A named, ordered set of emotion classes and how each corpus spelling maps onto it.
+
+    ``canonical`` maps a normalised spelling to a canonical corpus emotion; ``assign`` maps a canonical corpus
+    emotion to one of ``names`` or to ``None`` (left out of this class set, counted as a dropped vote).
+    """
+
+    name: str
+    corpus: str
+    names: tuple[str, ...]
+    canonical: Mapping[str, str] = field(repr=False)
+    assign: Mapping[str, str | None] = field(repr=False)
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def index(self, class_name: str) -> int:
+        """Position of ``class_name`` in :attr:`names` (the column of the vote/distribution vectors)."""
+        try:
+            return self.names.index(class_name)
+        except ValueError:
+            raise ValueError(f"class {class_name!r} is not in class set {self.name!r} {list(self.names)}") from None
+
+    def is_known(self, raw: str) -> bool:
+        """Whether ``raw`` is a spelling this corpus uses (in or out of the class set). ``Other-...`` counts."""
+        s = normalise_spelling(raw)
+        return s in self.canonical or s.startswith("other")
+
+    def map_label(self, raw: str) -> str | None:
+        """Map a raw spelling to a class name, or ``None`` when the corpus label is outside this class set.
+
+        Raises :class:`UnknownLabelError` for a spelling the corpus does not use (a typo, a new release).
+        MSP-Podcast's free-text ``Other-<text>`` answers map to ``other`` (outside every class set).
+        """
+        s = normalise_spelling(raw)
+        if s not in self.canonical and s.startswith("other"):
+            s = "other"
+        if s not in self.canonical:
+            raise UnknownLabelError(
+                f"label {raw!r} is not a {self.corpus} emotion (known spellings: {sorted(set(self.canonical))}); "
+                f"fix the annotation file or run in lenient mode to skip and count it"
+            )
+        return self.assign.get(self.canonical[s])
+
+
+def _make(name: str, corpus: str, names: tuple[str, ...], assign: dict[str, str | None], description: str) -> ClassSet:
+    spellings = _IEMOCAP_SPELLINGS if corpus == "iemocap" else _MSP_SPELLINGS
+    full_assign = {canon: assign.get(canon) for canon in set(spellings.values())}
+    return ClassSet(name, corpus, names, MappingProxyType(dict(spellings)), MappingProxyType(full_assign), description)
+
+
+CLASS_SETS: Mapping[str, ClassSet] = MappingProxyType({
+    cs.name: cs
+    for cs in (
+        _make(
+            "iemocap-4", "iemocap", ("neutral", "happy", "angry", "sad"),
+            {"neutral": "neutral", "happiness": "happy", "excited": "happy", "anger": "angry", "sadness": "sad"},
+            "IEMOCAP's usual 4 classes: happiness and excited merged into 'happy'.",
+        ),
+        _make(
+            "paper-4class", "iemocap", ("neutral", "happy", "angry", "sad"),
+            {"neutral": "neutral", "happiness": "happy", "anger": "angry", "sadness": "sad"},
+            "The reference method's IEMOCAP subset: 4 classes, 'happy' = happiness only (no 'excited').",
+        ),
+        _make(
+            "iemocap-full", "iemocap",
+            ("neutral", "happy", "excited", "angry", "sad", "frustrated", "fear", "surprise", "disgust"),
+            {"neutral": "neutral", "happiness": "happy", "excited": "excited", "anger": "angry", "sadness": "sad",
+             "frustration": "frustrated", "fear": "fear", "surprise": "surprise", "disgust": "disgust"},
+            "Every IEMOCAP emotion except 'other' and 'xxx' (no agreement).",
+        ),
+        _make(
+            "msp-8", "msp-podcast",
+            ("angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral"),
+            {c: c for c in ("angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral")},
+            "MSP-Podcast's 8 primary classes; 'other' and 'X' (no agreement) are left out.",
+        ),
+        _make(
+            "msp-4", "msp-podcast", ("neutral", "happy", "angry", "sad"),
+            {"neutral": "neutral", "happy": "happy", "angry": "angry", "sad": "sad"},
+            "MSP-Podcast restricted to the reference method's 4 classes.",
+        ),
+    )
+})
+
+
+def get_class_set(name: str) -> ClassSet:
+    """Return the class set called ``name``; the error lists the valid names."""
+    try:
+        return CLASS_SETS[name]
+    except KeyError:
+        raise ValueError(f"class set must be one of {sorted(CLASS_SETS)}, got {name!r}") from None
