@@ -1,0 +1,270 @@
+"""Merging human and synthetic (ALM) emotion votes into one distribution, vectorised over utterances.
+
+Three strategies, all on ``(n_items, n_classes)`` arrays in the same class order:
+
+- ``"concat"`` (the reference method): human and synthetic labels concatenated, one count each;
+  ``votes = human + synthetic``, ``dist = votes / total``.
+- ``"weighted"``: ``votes = human + weight * synthetic`` (``weight`` = λ; ``weight=1`` is ``concat``).
+- ``"adaptive"``: an empirical-Bayes Dirichlet–multinomial posterior mean with the ALM distribution as prior
+  (:class:`AdaptiveMerge`, fitted from the human votes alone by :func:`fit_adaptive_merge`).
+
+The adaptive posterior mean of item ``i`` with human votes ``h_i`` (``n_i`` of them), ALM distribution ``s_i``
+(the synthetic row normalised; a distribution may be passed directly) and uniform ``u = 1/n_classes`` is::
+
+    a_i  = concentration * (1 - entropy_reduction * H_i)          # ALM pseudo-count, reduced by human entropy
+    p_i  = (h_i + a_i * s_i + smoothing * u) / (n_i + a_i + smoothing)
+
+where ``H_i = normalized_entropy(h_i / n_i)`` over all ``n_classes`` (0 for a row without human votes).
+``concentration`` (a >= 0), ``entropy_reduction`` (ρ in [0, 1]) and ``smoothing`` (b >= 0, a small uniform
+pseudo-count that keeps held-out likelihoods finite) maximise the leave-one-annotator-out likelihood of the human
+labels: each human label is predicted from the item's other human labels plus the prior (``H`` then computed from
+those other labels). A proxy that contradicts the humans gets ``concentration`` near 0, i.e. the merge falls back to
+(lightly smoothed) human-only; a proxy that agrees gets a large one. Rows whose synthetic votes sum to zero (every ALM
+answer invalid) get ``a_i = 0``.
+
+>>> human = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 0.0]])
+>>> synthetic = np.array([[4.0, 0.0, 0.0], [0.0, 2.0, 2.0]])
+>>> votes, dist = merge_votes(human, synthetic)                  # concat: one count per label
+>>> votes
+array([[6., 1., 0.],
+       [0., 5., 2.]])
+>>> dist.round(3)
+array([[0.857, 0.143, 0.   ],
+       [0.   , 0.714, 0.286]])
+>>> merge_votes(human, synthetic, strategy="weighted", weight=0.5).votes
+array([[4., 1., 0.],
+       [0., 4., 1.]])
+>>> params = AdaptiveMerge(concentration=2.0, entropy_reduction=0.0, smoothing=0.0)
+>>> merge_votes(human, synthetic, strategy="adaptive", adaptive=params).dist.round(3)
+array([[0.8, 0.2, 0. ],
+       [0. , 0.8, 0.2]])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Literal
+
+import numpy as np
+from scipy.optimize import minimize
+
+from hf_ambiguity.distributions import normalized_entropy, votes_to_distribution
+
+__all__ = ["MergeResult", "AdaptiveMerge", "merge_votes", "fit_adaptive_merge", "MERGE_STRATEGIES"]
+
+MergeStrategy = Literal["concat", "weighted", "adaptive"]
+MERGE_STRATEGIES: tuple[str, ...] = ("concat", "weighted", "adaptive")
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """Merged ``votes`` and ``dist`` (both ``(n_items, n_classes)``) and the synthetic pseudo-count per item.
+
+    ``synthetic_weight`` (``(n_items,)``) is the total mass the synthetic side contributes to ``votes``:
+    ``sum(synthetic)`` for concat, ``weight * sum(synthetic)`` for weighted, ``a_i`` for adaptive.
+    Unpacks as ``votes, dist = merge_votes(...)``.
+    """
+
+    votes: np.ndarray
+    dist: np.ndarray
+    strategy: str
+    synthetic_weight: np.ndarray = field(repr=False)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        yield self.votes
+        yield self.dist
+
+
+@dataclass(frozen=True)
+class AdaptiveMerge:
+    """Fitted parameters of the adaptive (empirical-Bayes) merge; see the module docstring for the formula.
+
+    ``loo_loglik`` is the mean held-out log-likelihood per human label at the fitted parameters and
+    ``loo_loglik_without_alm`` the same with ``concentration = 0`` (smoothing refitted), both ``nan`` when
+    constructed by hand; ``n_items_used`` / ``n_labels_used`` count the items (>= 2 human votes) and labels fitted on.
+    """
+
+    concentration: float
+    entropy_reduction: float = 0.0
+    smoothing: float = 0.0
+    loo_loglik: float = float("nan")
+    loo_loglik_without_alm: float = float("nan")
+    n_items_used: int = 0
+    n_labels_used: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value, lo, hi in (("concentration", self.concentration, 0.0, np.inf),
+                                    ("entropy_reduction", self.entropy_reduction, 0.0, 1.0),
+                                    ("smoothing", self.smoothing, 0.0, np.inf)):
+            if not (np.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"AdaptiveMerge.{name} must be a finite number in [{lo}, {hi}], got {value!r}")
+
+    def alm_weights(self, human_votes: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
+        """ALM pseudo-counts ``a_i`` (``(n_items,)``) for validated inputs of the same shape."""
+        h = np.asarray(human_votes, dtype=np.float64)
+        n = h.sum(axis=1)
+        ent = np.zeros(len(h))
+        has = n > 0
+        ent[has] = normalized_entropy(h[has] / n[has, None])
+        a = self.concentration * (1.0 - self.entropy_reduction * ent)
+        return np.where(np.asarray(synthetic).sum(axis=1) > 0, a, 0.0)
+
+    def merge(self, human_votes: np.ndarray, synthetic: np.ndarray) -> MergeResult:
+        """Posterior pseudo-counts and posterior-mean distributions (same as ``merge_votes(strategy="adaptive")``)."""
+        return merge_votes(human_votes, synthetic, strategy="adaptive", adaptive=self)
+
+
+def _check_votes(x: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items, n_classes), got shape {arr.shape}")
+    bad = ~np.isfinite(arr).all(axis=1) | (arr < 0).any(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} row {i}: votes must be finite and non-negative, got {arr[i].tolist()}")
+    return arr
+
+
+def _check_pair(human_votes: np.ndarray, synthetic_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h = _check_votes(human_votes, "human_votes")
+    s = _check_votes(synthetic_votes, "synthetic_votes")
+    if h.shape != s.shape:
+        raise ValueError(
+            f"human_votes has shape {h.shape} but synthetic_votes has shape {s.shape}; both must be "
+            "(n_items, n_classes) with the same rows and the same class order"
+        )
+    return h, s
+
+
+def _rows_normalised(s: np.ndarray) -> np.ndarray:
+    tot = s.sum(axis=1, keepdims=True)
+    return np.divide(s, tot, out=np.zeros_like(s), where=tot > 0)
+
+
+def merge_votes(human_votes: np.ndarray, synthetic_votes: np.ndarray, *, strategy: MergeStrategy = "concat",
+                weight: float = 1.0, adaptive: AdaptiveMerge | None = None) -> MergeResult:
+    """Merge human and synthetic votes (``(n_items, n_classes)`` each) with ``strategy``; see the module docstring.
+
+    ``weight`` is λ of ``"weighted"``; ``adaptive`` the fitted :class:`AdaptiveMerge` of ``"adaptive"`` (fit it with
+    :func:`fit_adaptive_merge`). For ``"adaptive"`` the synthetic rows may be counts or distributions (only their
+    normalised shape is used). Raises ``ValueError`` naming the row for negative / non-finite votes and for a row
+    left with no votes at all.
+
+    >>> merge_votes(np.zeros((1, 2)), np.zeros((1, 2)))
+    Traceback (most recent call last):
+    ...
+    ValueError: row 0: no votes inside the class set, so it has no distribution; drop the row first
+    """
+    if strategy not in MERGE_STRATEGIES:
+        raise ValueError(f"strategy must be one of {list(MERGE_STRATEGIES)}, got {strategy!r}")
+    h, s = _check_pair(human_votes, synthetic_votes)
+    if strategy == "concat":
+        votes, syn_w = h + s, s.sum(axis=1)
+    elif strategy == "weighted":
+        if not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight (λ of the weighted merge) must be a finite number >= 0, got {weight!r}")
+        votes, syn_w = h + weight * s, weight * s.sum(axis=1)
+    else:
+        if not isinstance(adaptive, AdaptiveMerge):
+            raise ValueError(
+                "strategy='adaptive' needs adaptive=AdaptiveMerge(...); fit one from the human votes with "
+                f"fit_adaptive_merge(human_votes, synthetic), got {adaptive!r}"
+            )
+        syn_w = adaptive.alm_weights(h, s)
+        k = h.shape[1]
+        votes = h + syn_w[:, None] * _rows_normalised(s) + adaptive.smoothing / k
+    return MergeResult(votes=votes, dist=votes_to_distribution(votes), strategy=strategy, synthetic_weight=syn_w)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Fitting the adaptive merge by leave-one-annotator-out likelihood of the human labels
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _LooTerms:
+    """Everything the held-out likelihood needs that does not depend on the parameters (for items with n >= 2)."""
+
+    count: np.ndarray      # (m, k): how many held-out labels of class c (= h_ic)
+    rest: np.ndarray       # (m, k): votes of class c left after holding one class-c label out (= h_ic - 1)
+    rest_total: np.ndarray  # (m,): n_i - 1
+    rest_entropy: np.ndarray  # (m, k): normalised entropy of the remaining votes when a class-c label is held out
+    prior: np.ndarray      # (m, k): ALM distribution
+    has_prior: np.ndarray  # (m,): synthetic row not all zero
+
+
+def _loo_terms(h: np.ndarray, s: np.ndarray) -> _LooTerms:
+    n = h.sum(axis=1)
+    keep = n >= 2
+    if (np.abs(h[keep] - np.round(h[keep])) > 1e-9).any():
+        raise ValueError("human_votes must be whole counts (one per annotator label) to fit the adaptive merge")
+    h, s, n = h[keep], s[keep], n[keep]
+    k = h.shape[1]
+    # rest[i, c, :] = h_i - e_c (only meaningful where h_ic > 0)
+    rest_full = h[:, None, :] - np.eye(k)[None, :, :]
+    rest_full = np.clip(rest_full, 0.0, None)
+    rest_ent = normalized_entropy(rest_full / (n - 1)[:, None, None])
+    return _LooTerms(count=h, rest=np.clip(h - 1.0, 0.0, None), rest_total=n - 1, rest_entropy=rest_ent,
+                     prior=_rows_normalised(s), has_prior=s.sum(axis=1) > 0)
+
+
+def _loo_mean_loglik(t: _LooTerms, a0: float, rho: float, b: float) -> float:
+    k = t.count.shape[1]
+    a = a0 * (1.0 - rho * t.rest_entropy) * t.has_prior[:, None]      # (m, k)
+    num = t.rest + a * t.prior + b / k
+    den = t.rest_total[:, None] + a + b
+    with np.errstate(divide="ignore"):
+        ll = np.where(t.count > 0, t.count * np.log(np.maximum(num, 0.0) / den), 0.0)
+    return float(ll.sum() / t.count.sum())
+
+
+def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entropy_reduction: float | None = None,
+                       max_concentration: float = 1e4) -> AdaptiveMerge:
+    """Fit :class:`AdaptiveMerge` from human votes (whole counts) and synthetic votes or distributions alone.
+
+    Maximises the mean leave-one-annotator-out log-likelihood of the human labels (items with >= 2 human votes)
+    over ``concentration`` in ``[0, max_concentration]``, ``smoothing`` in ``[0, 1e3]`` and ``entropy_reduction``
+    in ``[0, 1]`` (held fixed when given). No ground truth is used, so it fits on real corpora.
+
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.dirichlet(np.ones(4) * 0.5, size=2000)
+    >>> human = np.stack([rng.multinomial(5, p) for p in truth]).astype(float)
+    >>> good = fit_adaptive_merge(human, truth)                     # a perfect proxy: weight it a lot
+    >>> bad = fit_adaptive_merge(human, np.roll(truth, 1, axis=1))  # a proxy that contradicts the humans
+    >>> good.concentration > 1.0 > bad.concentration
+    True
+    """
+    h, s = _check_pair(human_votes, synthetic)
+    t = _loo_terms(h, s)
+    if t.count.shape[0] == 0:
+        raise ValueError("fitting the adaptive merge needs items with at least 2 human votes; none were given")
+    if entropy_reduction is not None and not 0.0 <= entropy_reduction <= 1.0:
+        raise ValueError(f"entropy_reduction must be in [0, 1] or None (fitted), got {entropy_reduction!r}")
+    lo_a, hi_a = np.log(1e-4), np.log(max_concentration)
+    lo_b, hi_b = np.log(1e-4), np.log(1e3)
+
+    def unpack(x: np.ndarray) -> tuple[float, float, float]:
+        rho = entropy_reduction if entropy_reduction is not None else float(x[2])
+        return float(np.exp(x[0])), rho, float(np.exp(x[1]))
+
+    def objective(x: np.ndarray) -> float:
+        val = _loo_mean_loglik(t, *unpack(x))
+        return -val if np.isfinite(val) else 1e6
+
+    # coarse grid for a start point, then a bounded quasi-Newton polish
+    rho_grid = [entropy_reduction] if entropy_reduction is not None else [0.0, 0.5, 1.0]
+    starts = [(la, lb, r) for la in np.linspace(lo_a, hi_a, 9) for lb in np.linspace(lo_b, hi_b, 7) for r in rho_grid]
+    best0 = min(starts, key=lambda x: objective(np.array(x)))
+    bounds = [(lo_a, hi_a), (lo_b, hi_b)] + ([(0.0, 1.0)] if entropy_reduction is None else [])
+    x0 = np.array(best0[: len(bounds)])
+    res = minimize(objective, x0, method="L-BFGS-B", bounds=bounds)
+    x = res.x if res.fun <= objective(x0) else x0
+    a0, rho, b = unpack(x)
+    # the ALM-free reference (smoothing only), for the report: how much the ALM prior adds
+    res0 = minimize(lambda z: -_loo_mean_loglik(t, 0.0, 0.0, float(np.exp(z[0]))), np.array([0.0]),
+                    method="L-BFGS-B", bounds=[(lo_b, hi_b)])
+    if a0 <= 1e-4 * 1.0001:  # at the lower bound: the data want no ALM weight at all
+        a0, rho = 0.0, 0.0
+    return AdaptiveMerge(concentration=a0, entropy_reduction=float(rho), smoothing=b,
+                         loo_loglik=_loo_mean_loglik(t, a0, rho, b), loo_loglik_without_alm=float(-res0.fun),
+                         n_items_used=int(t.count.shape[0]), n_labels_used=int(t.count.sum()))
