@@ -13,7 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["votes_to_distribution", "normalized_entropy", "validate_distributions", "DIST_ATOL"]
+from typing import TYPE_CHECKING, Literal, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hf_ambiguity.labels import ClassSet
+
+__all__ = [
+    "votes_to_distribution", "normalized_entropy", "validate_distributions", "DIST_ATOL",
+    "votes_from_answers", "reference_label_entropy", "tercile_levels", "fixed_levels", "majority",
+    "MULTI_LABEL_MODES", "TIE_MODES",
+]
+
+MULTI_LABEL_MODES = ("fractional", "whole")
+TIE_MODES = ("together", "rank")
 
 #: Tolerance for "sums to one" used everywhere a probability vector is checked.
 DIST_ATOL = 1e-4
@@ -70,3 +82,173 @@ def validate_distributions(dist: np.ndarray, *, n_classes: int | None = None, at
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{name} row {i} {why}: {p[i].tolist()}")
     return p
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Votes from raw per-annotator answers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def votes_from_answers(
+    answers: Sequence[Sequence[str]],
+    class_set: "ClassSet | str",
+    *,
+    multi_label: Literal["fractional", "whole"] = "fractional",
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Turn each annotator's raw answer (the labels they named) into one vote vector over ``class_set``.
+
+    ``answers[i]`` is the list of raw label spellings annotator ``i`` named (IEMOCAP evaluators may name several:
+    ``["Frustration", "Anger"]``; an empty list is an evaluator who gave no answer and contributes nothing).
+
+    - ``multi_label="fractional"`` (default): each annotator carries a weight of 1, split equally over *all* the
+      labels they named. The share of a label outside the class set is dropped, not re-assigned to the annotator's
+      in-set labels: ``["Frustration", "Anger"]`` gives 0.5 to ``angry`` and 0.5 is lost. So an annotator who
+      hesitated between an in-set and an out-of-set emotion weighs less than one who named only the in-set one.
+    - ``multi_label="whole"``: every label named is one full vote (what counting the reference's label list does).
+
+    Labels outside the class set (``Frustration`` in a 4-class set, ``Other``, ``xxx``) are never an error: they
+    are returned in ``dropped`` (as written) so callers count them. A spelling the corpus does not use raises
+    :class:`hf_ambiguity.labels.UnknownLabelError`.
+
+    Returns ``(votes, kept_labels, dropped)``: ``votes`` has shape ``(n_classes,)`` in class order and may sum to
+    zero (the caller decides what to do with an utterance without in-set votes); ``kept_labels`` are the class
+    names of the in-set labels, one entry per label named, in answer order; ``dropped`` the raw out-of-set labels.
+
+    >>> v, kept, dropped = votes_from_answers([["Frustration", "Anger"], ["Anger"], ["Neutral"]], "iemocap-4")
+    >>> v.tolist(), kept, dropped
+    ([1.0, 0.0, 1.5, 0.0], ['angry', 'angry', 'neutral'], ['Frustration'])
+    >>> votes_from_answers([["Frustration", "Anger"], ["Anger"]], "iemocap-4", multi_label="whole")[0].tolist()
+    [0.0, 0.0, 2.0, 0.0]
+    """
+    from hf_ambiguity.labels import get_class_set
+
+    cs = get_class_set(class_set) if isinstance(class_set, str) else class_set
+    if multi_label not in MULTI_LABEL_MODES:
+        raise ValueError(f"multi_label must be one of {list(MULTI_LABEL_MODES)}, got {multi_label!r}")
+    votes = np.zeros(cs.num_classes, dtype=np.float64)
+    kept: list[str] = []
+    dropped: list[str] = []
+    for labels in answers:
+        if not labels:
+            continue
+        weight = 1.0 / len(labels) if multi_label == "fractional" else 1.0
+        for raw in labels:
+            name = cs.map_label(raw)
+            if name is None:
+                dropped.append(raw)
+                continue
+            votes[cs.index(name)] += weight
+            kept.append(name)
+    return votes, kept, dropped
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Ambiguity: the reference definition and the fixed-cut definition
+# --------------------------------------------------------------------------------------------------------------
+
+
+def reference_label_entropy(labels: Sequence[str]) -> float:
+    """The reference method's ambiguity score of one utterance: entropy of its human label list, normalised.
+
+    Shannon entropy of the empirical distribution of ``labels`` (one entry per label named; natural log) divided by
+    ``log(number of distinct labels present)``; 0 when only one distinct label is present. The result is in
+    [0, 1] and is 1 whenever the labels present are equally frequent, however many there are (so it measures how
+    evenly the votes split among the labels present, not how many classes were used).
+
+    >>> reference_label_entropy(["angry", "angry", "sad"])  # H([2/3, 1/3]) / log 2
+    0.918...
+    >>> reference_label_entropy(["sad", "sad"]), reference_label_entropy(["sad", "happy", "angry"])
+    (0.0, 1.0)
+    """
+    if len(labels) == 0:
+        raise ValueError("reference_label_entropy needs at least one label; drop utterances without votes first")
+    _, counts = np.unique(np.asarray(list(labels), dtype=object).astype(str), return_counts=True)
+    if len(counts) < 2:
+        return 0.0
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum() / np.log(len(counts)))
+
+
+def tercile_levels(values: Sequence[float] | np.ndarray, *,
+                   ties: Literal["together", "rank"] = "together") -> list[str]:
+    """Equal-size terciles of ``values`` over the evaluated set → ``"low" / "medium" / "high"`` per item.
+
+    Items are sorted by value; the cut values are the values at sorted positions ``ceil(n/3)`` and ``ceil(2n/3)``.
+
+    - ``ties="together"`` (default): an item is ``low`` when its value is ``<=`` the first cut value, ``medium``
+      when ``<=`` the second, ``high`` otherwise. Equal values always share a level, so a level can hold more (and
+      the next one fewer) than a third when many items tie at a cut (e.g. many unanimous utterances with entropy
+      0 all go to ``low``); a level can even be empty. The level of an item never depends on row order.
+    - ``ties="rank"``: exactly equal sizes (``ceil(n/3)``, then ``ceil(2n/3) - ceil(n/3)``, rest) by a stable sort,
+      so ties at a cut are split by input order.
+
+    >>> tercile_levels([0.9, 0.1, 0.5, 0.2, 0.7, 0.0])
+    ['high', 'low', 'medium', 'medium', 'high', 'low']
+    >>> tercile_levels([0.0, 0.0, 0.0, 0.0, 0.5, 1.0])  # both cut values are 0: 'medium' is empty
+    ['low', 'low', 'low', 'low', 'high', 'high']
+    >>> tercile_levels([0.0, 0.0, 0.0, 0.0, 0.5, 1.0], ties="rank")
+    ['low', 'low', 'medium', 'medium', 'high', 'high']
+    """
+    if ties not in TIE_MODES:
+        raise ValueError(f"ties must be one of {list(TIE_MODES)}, got {ties!r}")
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D (one score per item), got shape {v.shape}")
+    if not np.isfinite(v).all():
+        i = int(np.flatnonzero(~np.isfinite(v))[0])
+        raise ValueError(f"values[{i}] is {v[i]}: ambiguity scores must be finite")
+    n = len(v)
+    if n == 0:
+        return []
+    k1, k2 = -(-n // 3), -(-2 * n // 3)  # ceil(n/3), ceil(2n/3)
+    order = np.argsort(v, kind="stable")
+    if ties == "rank":
+        level = np.empty(n, dtype=np.int64)
+        level[order[:k1]], level[order[k1:k2]], level[order[k2:]] = 0, 1, 2
+    else:
+        c1, c2 = v[order[k1 - 1]], v[order[k2 - 1]]
+        level = np.where(v <= c1, 0, np.where(v <= c2, 1, 2))
+    names = ("low", "medium", "high")
+    return [names[i] for i in level]
+
+
+def fixed_levels(entropy: Sequence[float] | np.ndarray, cuts: tuple[float, float] = (0.33, 0.66)) -> list[str]:
+    """Levels from fixed cut points on a normalised entropy in [0, 1]: ``low`` if ``e <= cuts[0]``, ``medium`` if
+    ``e <= cuts[1]``, else ``high``. Use with :func:`normalized_entropy` of the human distribution (entropy divided
+    by ``log(n_classes)``), which, unlike terciles, gives an utterance the same level in every subset.
+
+    >>> fixed_levels([0.0, 0.33, 0.5, 0.9])
+    ['low', 'low', 'medium', 'high']
+    """
+    if len(cuts) != 2 or not (0.0 <= cuts[0] < cuts[1] <= 1.0):
+        raise ValueError(f"ambiguity cuts must be two numbers 0 <= low < high <= 1, got {tuple(cuts)}")
+    e = np.asarray(entropy, dtype=np.float64)
+    if e.ndim != 1:
+        raise ValueError(f"entropy must be 1-D (one value per item), got shape {e.shape}")
+    if not np.isfinite(e).all():
+        i = int(np.flatnonzero(~np.isfinite(e))[0])
+        raise ValueError(f"entropy[{i}] is {e[i]}: normalised entropies must be finite")
+    names = ("low", "medium", "high")
+    return [names[i] for i in np.where(e <= cuts[0], 0, np.where(e <= cuts[1], 1, 2))]
+
+
+def majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Majority class index and whether it is a *strict* majority, row-wise.
+
+    ``index`` is the arg-max of the votes; on a tie the class that comes first in class order wins (so the result
+    is deterministic), and ``has_majority`` is False. ``has_majority`` is True only when the top class holds
+    strictly more than half of the row's (possibly fractional) votes, which also rules out every tie.
+    Shapes: ``votes`` ``(n_items, n_classes)`` → two ``(n_items,)`` arrays (or scalars for a 1-D ``votes``).
+
+    >>> idx, strict = majority(np.array([[2.0, 1.0, 0.0], [1.0, 1.0, 0.0], [2.0, 1.0, 1.0]]))
+    >>> idx.tolist(), strict.tolist()
+    ([0, 0, 0], [True, False, False])
+    """
+    v = np.asarray(votes, dtype=np.float64)
+    rows = v.reshape(1, -1) if v.ndim == 1 else v
+    idx = rows.argmax(axis=1)
+    top = rows[np.arange(len(rows)), idx]
+    strict = top > rows.sum(axis=1) / 2.0
+    if v.ndim == 1:
+        return idx[0], strict[0]
+    return idx, strict

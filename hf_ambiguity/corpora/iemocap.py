@@ -1,0 +1,371 @@
+"""Reader for IEMOCAP (``IEMOCAP_full_release``): every evaluator's categorical answer per rated turn.
+
+Corpus: C. Busso et al., "IEMOCAP: Interactive emotional dyadic motion capture database", Language Resources and
+Evaluation 42(4), 2008. Licensed by USC SAIL; never redistribute it (push built datasets privately).
+
+Layout read (``data_dir`` is ``IEMOCAP_full_release`` or a folder holding it)::
+
+    Session{1..5}/dialog/EmoEvaluation/<dialog>.txt      # per-turn header + one C-/A- line per evaluator
+    Session{1..5}/dialog/transcriptions/<dialog>.txt     # "<utt_id> [006.2901-008.2357]: text"
+    Session{1..5}/sentences/wav/<dialog>/<utt_id>.wav
+
+EmoEvaluation files are read as latin-1 with any line ending (CRLF included) and trailing whitespace ignored;
+macOS ``._*`` files and sub-folders (``Categorical/``, ``Attribute/``, ``Self-evaluation/``) are skipped; file lists
+are sorted. A block is::
+
+    [6.2901 - 8.2357]	Ses01F_impro01_F000	neu	[2.5000, 2.5000, 2.5000]
+    C-E2:	Neutral;	()
+    C-E3:	Frustration; Anger;	()
+    C-F1:	Other;	(curious)
+    A-E3:	val 3; act 2; dom  2;	()
+
+The header gives the turn's times, id, consensus code (``xxx`` = no agreement) and V/A/D (the mean of the outside
+evaluators' ``A-`` lines, so ``A-`` lines are accepted but not stored). ``C-E*`` lines are the outside evaluators;
+an evaluator may name several emotions; ``(...)`` holds free text (mostly what 'Other' meant); ``;`` alone is an
+evaluator who gave no answer (kept in ``annotators``/``raw_answers``, no vote, not counted in ``n_annotators``).
+
+Self-evaluations (``C-F<n>`` / ``C-M<n>``, the actors rating their own and their partner's turns) are **excluded
+by default**: they are the actors' own view rather than perception by outside listeners, they exist only for part
+of the corpus (so including them would give some utterances more raters than others for a reason unrelated to the
+utterance), and the reference method's evaluator counts (about 3 per utterance) are outside evaluators only.
+``include_self_evaluations=True`` adds them as annotators ``F<n>``/``M<n>``.
+
+Speaker and gender come from the final ``_[FM]\\d{3}`` of the turn id (never a fixed character position: dialog
+names such as ``Ses03M_impro05a`` and ``Ses05M_script01_1b`` break that); the speaker id is ``Ses01F``-style.
+``method`` is ``improvised`` or ``scripted`` from the dialog name.
+
+Selection ``consensus_in_set`` (default: True for ``paper-4class`` only): keep only turns whose header consensus
+code maps into the class set, which is how the reference method selected its 4-class subset (4,373 turns); the
+other class sets keep every turn with at least one in-set vote.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from hf_ambiguity.corpora._common import (
+    CorpusFormatError,
+    Pending,
+    ReadResult,
+    ReportBuilder,
+    check_ambiguity_options,
+    finish_rows,
+    map_or_fail,
+)
+from hf_ambiguity.labels import get_class_set
+
+__all__ = ["read_iemocap", "IEMOCAP_COLUMNS", "KNOWN_TOTAL", "KNOWN_SESSION_TOTALS", "parse_utterance_id"]
+
+#: The columns of an IEMOCAP row, in order (see :mod:`hf_ambiguity.schema`).
+IEMOCAP_COLUMNS = (
+    "id", "corpus", "session", "dialog", "method", "speaker", "gender", "start", "end", "audio", "transcript",
+    "consensus_label", "consensus_class", "valence", "activation", "dominance",
+    "annotators", "raw_answers", "other_text",
+    "human_labels", "human_votes", "human_dist", "n_annotators", "n_dropped_labels", "entropy", "ambiguity",
+    "majority_label", "has_majority",
+)
+#: Rated turns in the full release, and per session.
+KNOWN_TOTAL = 10039
+KNOWN_SESSION_TOTALS = {1: 1819, 2: 1811, 3: 2136, 4: 2103, 5: 2170}
+
+_NUM = r"[-+]?\d+(?:\.\d*)?"
+_HEADER = re.compile(
+    rf"^\[\s*(?P<start>{_NUM})\s*-\s*(?P<end>{_NUM})\s*\]\s+(?P<utt>\S+)\s+(?P<code>\S+)\s+"
+    rf"\[\s*(?P<v>{_NUM})\s*,\s*(?P<a>{_NUM})\s*,\s*(?P<d>{_NUM})\s*\]$"
+)
+_CAT = re.compile(r"^C-(?P<who>[EFM])(?P<num>\d+)\s*:(?P<answer>[^()]*?)\s*(?:\((?P<text>.*)\))?$")
+_ATTR = re.compile(r"^A-[EFM]\d+\s*:")
+_UTT = re.compile(r"^(?P<dialog>Ses(?P<session>\d{2})[FM]_.+)_(?P<gender>[FM])\d{3}$")
+_TRANSCRIPT = re.compile(r"^(?P<utt>\S+)\s+\[[^\]]*\]\s*:\s?(?P<text>.*)$")
+
+
+def parse_utterance_id(utt_id: str) -> dict[str, Any] | None:
+    """Session, dialog, speaker, gender and method from a turn id, or None when it is not an IEMOCAP turn id.
+
+    >>> parse_utterance_id("Ses05M_script01_1b_F012")
+    {'session': 5, 'dialog': 'Ses05M_script01_1b', 'speaker': 'Ses05F', 'gender': 'female', 'method': 'scripted'}
+    >>> parse_utterance_id("Ses03M_impro05a_M001")["method"], parse_utterance_id("Ses01F_impro01_MXX0")
+    ('improvised', None)
+    """
+    m = _UTT.match(utt_id)
+    if not m:
+        return None
+    session, dialog, g = int(m["session"]), m["dialog"], m["gender"]
+    method = "improvised" if "_impro" in dialog else "scripted" if "_script" in dialog else "unknown"
+    return {"session": session, "dialog": dialog, "speaker": f"Ses{session:02d}{g}",
+            "gender": "female" if g == "F" else "male", "method": method}
+
+
+def _listing(folder: Path) -> list[Path]:
+    """Sorted ``*.txt`` files of a folder, without macOS ``._*`` resource files and hidden files."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".txt" and not p.name.startswith("."))
+
+
+def _resolve_root(data_dir: str | Path) -> Path:
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise CorpusFormatError(f"IEMOCAP data_dir {str(root)!r} does not exist; pass the IEMOCAP_full_release folder")
+    if not any((root / f"Session{i}").is_dir() for i in range(1, 6)) and (root / "IEMOCAP_full_release").is_dir():
+        root = root / "IEMOCAP_full_release"
+    return root
+
+
+def _read_transcripts(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_bytes().decode("latin-1").splitlines():
+        m = _TRANSCRIPT.match(line.strip())
+        if m:  # lines without an id (unrated turns such as "M: [LAUGHTER]") are not rated turns: ignored
+            out[m["utt"]] = m["text"].strip()
+    return out
+
+
+def read_iemocap(
+    data_dir: str | Path,
+    *,
+    class_set: str = "iemocap-4",
+    include_self_evaluations: bool = False,
+    multi_label: Literal["fractional", "whole"] = "fractional",
+    ambiguity: Literal["reference", "fixed"] = "reference",
+    ambiguity_cuts: tuple[float, float] = (0.33, 0.66),
+    consensus_in_set: bool | None = None,
+    strict: bool = True,
+    sessions: Iterable[int] | None = None,
+    check_audio: bool = True,
+    progress: bool = False,
+) -> ReadResult:
+    """Read IEMOCAP into one row per rated turn with every evaluator's answer, votes and distribution.
+
+    Args:
+        data_dir: ``IEMOCAP_full_release`` (or the folder that holds it).
+        class_set: a name from :data:`hf_ambiguity.labels.CLASS_SETS` (``iemocap-4``, ``paper-4class``,
+            ``iemocap-full``); its order is the order of ``human_votes``/``human_dist``.
+        include_self_evaluations: add the actors' ``C-F*``/``C-M*`` answers as annotators (default: excluded,
+            see the module docstring for why).
+        multi_label: ``fractional`` (each evaluator's weight 1 split over the labels they named) or ``whole``
+            (one vote per label named); see :func:`hf_ambiguity.distributions.votes_from_answers`.
+        ambiguity: ``reference`` (label-list entropy / log(#distinct labels), equal terciles over the turns read)
+            or ``fixed`` (entropy / log(#classes) with ``ambiguity_cuts``); ``entropy`` holds that score.
+        consensus_in_set: keep only turns whose header consensus maps into the class set (default: True for
+            ``paper-4class``, the reference method's selection; False otherwise).
+        strict: raise :class:`CorpusFormatError` naming ``file:line`` on a malformed line, an unknown label or a
+            missing/unreadable wav; ``False`` skips such input and counts it in the report.
+        sessions: subset of 1..5 to read (default: every ``Session*`` folder present).
+        check_audio: check that every wav exists and is readable (``soundfile.info``).
+        progress: show a progress bar over the dialog files.
+
+    Returns:
+        :class:`ReadResult` whose rows have exactly :data:`IEMOCAP_COLUMNS`; ``audio`` is the absolute wav path.
+    """
+    cs = get_class_set(class_set)
+    if cs.corpus != "iemocap":
+        raise ValueError(f"class set {class_set!r} is for {cs.corpus}, not IEMOCAP; use iemocap-4, paper-4class "
+                         "or iemocap-full")
+    check_ambiguity_options(ambiguity, ambiguity_cuts, multi_label)
+    if consensus_in_set is None:
+        consensus_in_set = cs.name == "paper-4class"
+    root = _resolve_root(data_dir)
+    if sessions is None:
+        session_ids = [i for i in range(1, 6) if (root / f"Session{i}").is_dir()]
+        if not session_ids:
+            raise CorpusFormatError(f"no Session1..Session5 folders under {str(root)!r}; pass the "
+                                    "IEMOCAP_full_release folder as data_dir")
+    else:
+        session_ids = sorted(set(int(s) for s in sessions))
+        bad = [s for s in session_ids if s not in range(1, 6)]
+        if bad:
+            raise ValueError(f"sessions must be numbers 1..5, got {bad}")
+        missing = [s for s in session_ids if not (root / f"Session{s}").is_dir()]
+        if missing:
+            raise CorpusFormatError(f"Session{missing[0]} not found under {str(root)!r}; check data_dir or "
+                                    f"drop it from sessions")
+
+    report = ReportBuilder("IEMOCAP", cs, strict)
+    files = [f for s in session_ids for f in _listing(root / f"Session{s}" / "dialog" / "EmoEvaluation")]
+    if not files:
+        raise CorpusFormatError(f"no EmoEvaluation/*.txt files under {str(root)!r}/Session*/dialog; is this "
+                                "IEMOCAP_full_release?")
+    per_session = {s: 0 for s in session_ids}
+    pending: list[Pending] = []
+    if progress:
+        from tqdm.auto import tqdm
+        files_iter: Iterable[Path] = tqdm(files, desc="IEMOCAP dialogs", unit="file")
+    else:
+        files_iter = files
+    for path in files_iter:
+        session = int(path.parents[2].name.removeprefix("Session"))
+        n = _parse_file(path, root, session, cs, report, include_self_evaluations, consensus_in_set,
+                        check_audio, pending)
+        per_session[session] += n
+
+    rows = finish_rows(pending, cs, report, multi_label=multi_label, ambiguity=ambiguity, cuts=ambiguity_cuts)
+    if set(session_ids) == set(KNOWN_SESSION_TOTALS) and report.read != KNOWN_TOTAL:
+        detail = ", ".join(f"Session{s}: {per_session[s]} (release: {KNOWN_SESSION_TOTALS[s]})" for s in session_ids)
+        report.warnings.append(f"read {report.read} rated turns, the full release has {KNOWN_TOTAL} ({detail}); "
+                               "check for missing or extra EmoEvaluation files")
+    options = {"class_set": cs.name, "include_self_evaluations": include_self_evaluations,
+               "multi_label": multi_label, "ambiguity": ambiguity, "consensus_in_set": consensus_in_set,
+               "strict": strict, "sessions": session_ids}
+    if ambiguity == "fixed":
+        options["ambiguity_cuts"] = tuple(ambiguity_cuts)
+    return ReadResult(rows=rows, report=report.freeze(rows, options), class_names=cs.names)
+
+
+def _parse_file(path: Path, root: Path, session: int, cs, report: ReportBuilder, include_self: bool,
+                consensus_in_set: bool, check_audio: bool, pending: list[Pending]) -> int:
+    """Parse one EmoEvaluation file into ``pending``; returns the number of turn headers read."""
+    rel = path.relative_to(root).as_posix()
+    dialog = path.stem
+    transcripts: dict[str, str] | None = None
+    n_headers = 0
+    cur: Pending | None = None
+    cur_ok = False      # whether the current block goes to the output
+    in_bad_block = False
+
+    def close() -> None:
+        nonlocal cur, cur_ok
+        if cur is not None and cur_ok:
+            pending.append(cur)
+        cur, cur_ok = None, False
+
+    text = path.read_bytes().decode("latin-1")
+    for lineno, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        where = f"{rel}:{lineno}"
+        if not line:
+            close()
+            in_bad_block = False
+            continue
+        if line.startswith("%"):
+            continue
+        if line.startswith("["):
+            close()
+            in_bad_block = False
+            m = _HEADER.match(line)
+            if not m:
+                report.read += 1
+                n_headers += 1
+                report.problem(where, f"malformed turn header {line!r}; expected "
+                               "'[start - end]<TAB>utt_id<TAB>code<TAB>[v, a, d]'",
+                               fix="repair the line from the original release")
+                report.skip("malformed turn header")
+                in_bad_block = True
+                continue
+            report.read += 1
+            n_headers += 1
+            cur, cur_ok = _start_turn(m, where, rel, root, session, dialog, cs, report, consensus_in_set,
+                                      check_audio)
+            if not cur_ok:
+                in_bad_block = True  # the turn is skipped (and counted): ignore its evaluation lines
+            else:
+                if transcripts is None:
+                    tpath = root / f"Session{session}" / "dialog" / "transcriptions" / f"{dialog}.txt"
+                    transcripts = _read_transcripts(tpath)
+                    if not tpath.is_file():
+                        report.notes["dialogs without a transcription file"] += 1
+                utt = cur.base["id"]
+                if utt in transcripts:
+                    cur.base["transcript"] = transcripts[utt]
+                else:
+                    report.notes["turns without a transcript line"] += 1
+            continue
+        if in_bad_block:
+            continue
+        if line.startswith("C-"):
+            m = _CAT.match(line)
+            if not m:
+                report.problem(where, f"malformed categorical line {line!r}; expected "
+                               "'C-E1:<TAB>Label; Label;<TAB>(free text)'",
+                               fix="repair the line from the original release")
+                report.notes["malformed lines skipped"] += 1
+                continue
+            if cur is None:
+                report.problem(where, "evaluation line outside a turn block (no turn header above it)",
+                               fix="restore the turn header line")
+                report.notes["malformed lines skipped"] += 1
+                continue
+            who = m["who"] + m["num"]
+            if m["who"] != "E" and not include_self:
+                report.notes["self-evaluations excluded"] += 1
+                continue
+            answer = m["answer"].strip()
+            labels = []
+            for lab in (x.strip() for x in answer.split(";")):
+                if not lab:
+                    continue
+                known, _ = map_or_fail(cs, lab, report, where)
+                if known:
+                    labels.append(lab)
+            if not answer.strip(" ;\t"):
+                report.notes["empty answers"] += 1
+            cur.annotators.append(who)
+            cur.raw_answers.append(answer)
+            cur.labels.append(labels)
+            cur.other_text.append((m["text"] or "").strip())
+            continue
+        if line.startswith("A-"):
+            if not _ATTR.match(line):
+                report.problem(where, f"malformed attribute line {line!r}; expected 'A-E1:<TAB>val 3; act 2; "
+                               "dom  2;<TAB>()'", fix="repair the line from the original release")
+                report.notes["malformed lines skipped"] += 1
+            elif cur is None:
+                report.problem(where, "evaluation line outside a turn block (no turn header above it)",
+                               fix="restore the turn header line")
+                report.notes["malformed lines skipped"] += 1
+            continue
+        report.problem(where, f"unrecognised line {line!r} (expected a turn header, a C- or an A- line)",
+                       fix="repair or remove the line")
+        report.notes["malformed lines skipped"] += 1
+    close()
+    return n_headers
+
+
+def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dialog: str, cs,
+                report: ReportBuilder, consensus_in_set: bool, check_audio: bool) -> tuple[Pending | None, bool]:
+    """Build the pending record of a turn header; returns (record, keep)."""
+    utt = m["utt"]
+    ident = parse_utterance_id(utt)
+    if ident is None or ident["dialog"] != dialog or ident["session"] != session:
+        expected = f"'{dialog}_F000'-style id of Session{session}"
+        report.problem(where, f"turn id {utt!r} does not belong to this file (expected a {expected})",
+                       fix="check that the file is in the right session folder")
+        report.skip("turn id does not match its file")
+        return None, False
+    code = m["code"]
+    known, consensus_class = map_or_fail(cs, code, report, where)
+    if not known:
+        report.skip("unknown consensus code")
+        return None, False
+    wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt}.wav"
+    if check_audio:
+        if not wav.is_file():
+            report.problem(where, f"audio file {wav.relative_to(root).as_posix()} of turn {utt} is missing",
+                           fix="restore the wav from the release, or pass check_audio=False to skip the check")
+            report.skip("missing audio")
+            return None, False
+        try:
+            import soundfile
+
+            soundfile.info(str(wav))
+        except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError on corrupt files
+            report.problem(where, f"audio file {wav.relative_to(root).as_posix()} of turn {utt} is unreadable "
+                           f"({exc})", fix="restore the wav from the release")
+            report.skip("unreadable audio")
+            return None, False
+    if consensus_in_set and consensus_class is None:
+        report.skip("consensus outside class set")
+        return None, False
+    base = {
+        "id": utt, "corpus": "iemocap", "session": session, "dialog": dialog, "method": ident["method"],
+        "speaker": ident["speaker"], "gender": ident["gender"],
+        "start": float(m["start"]), "end": float(m["end"]),
+        "audio": str(wav.resolve()), "transcript": "",
+        "consensus_label": code, "consensus_class": consensus_class or "",
+        "valence": float(m["v"]), "activation": float(m["a"]), "dominance": float(m["d"]),
+    }
+    return Pending(base=base, annotators=[], raw_answers=[], labels=[], other_text=[], where=where), True
