@@ -80,8 +80,10 @@ class AdaptiveMerge:
     """Fitted parameters of the adaptive (empirical-Bayes) merge; see the module docstring for the formula.
 
     ``loo_loglik`` is the mean held-out log-likelihood per human label at the fitted parameters and
-    ``loo_loglik_without_alm`` the same with ``concentration = 0`` (smoothing refitted), both ``nan`` when
-    constructed by hand; ``n_items_used`` / ``n_labels_used`` count the items (>= 2 human votes) and labels fitted on.
+    ``loo_loglik_without_alm`` the same with ``concentration = 0`` and the smoothing refitted alone
+    (``smoothing_without_alm``): the ALM-free empirical-Bayes estimate, i.e. what the ALM prior adds. These are
+    ``nan`` when constructed by hand; ``n_items_used`` / ``n_labels_used`` count the items (>= 2 human votes) and
+    labels fitted on.
     """
 
     concentration: float
@@ -89,6 +91,7 @@ class AdaptiveMerge:
     smoothing: float = 0.0
     loo_loglik: float = float("nan")
     loo_loglik_without_alm: float = float("nan")
+    smoothing_without_alm: float = float("nan")
     n_items_used: int = 0
     n_labels_used: int = 0
 
@@ -219,12 +222,17 @@ def _loo_mean_loglik(t: _LooTerms, a0: float, rho: float, b: float) -> float:
 
 
 def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entropy_reduction: float | None = None,
-                       max_concentration: float = 1e4) -> AdaptiveMerge:
+                       keep_smoothing: bool = True, max_concentration: float = 1e4) -> AdaptiveMerge:
     """Fit :class:`AdaptiveMerge` from human votes (whole counts) and synthetic votes or distributions alone.
 
     Maximises the mean leave-one-annotator-out log-likelihood of the human labels (items with >= 2 human votes)
     over ``concentration`` in ``[0, max_concentration]``, ``smoothing`` in ``[0, 1e3]`` and ``entropy_reduction``
     in ``[0, 1]`` (held fixed when given). No ground truth is used, so it fits on real corpora.
+
+    ``keep_smoothing=False`` fits the same way but returns ``smoothing=0``: the uniform pseudo-count then only
+    keeps the held-out likelihood finite during fitting (a human-only estimate gives probability 0 to a label seen
+    once), and the merge falls back to exactly human-only where the ALM weight is 0. The default keeps it, which is
+    the full empirical-Bayes posterior mean (usually the lower divergence from the truth with 3-7 human votes).
 
     >>> rng = np.random.default_rng(0)
     >>> truth = rng.dirichlet(np.ones(4) * 0.5, size=2000)
@@ -265,6 +273,7 @@ def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entrop
                     method="L-BFGS-B", bounds=[(lo_b, hi_b)])
     if a0 <= 1e-4 * 1.0001:  # at the lower bound: the data want no ALM weight at all
         a0, rho = 0.0, 0.0
-    return AdaptiveMerge(concentration=a0, entropy_reduction=float(rho), smoothing=b,
+    return AdaptiveMerge(concentration=a0, entropy_reduction=float(rho), smoothing=b if keep_smoothing else 0.0,
                          loo_loglik=_loo_mean_loglik(t, a0, rho, b), loo_loglik_without_alm=float(-res0.fun),
+                         smoothing_without_alm=float(np.exp(res0.x[0])),
                          n_items_used=int(t.count.shape[0]), n_labels_used=int(t.count.sum()))
