@@ -1,0 +1,34 @@
+"""Audio-language models as simulated emotion annotators: loading, the reference prompt, parsing, scoring, backends.
+
+- :mod:`~hf_ambiguity.alm.prompts`: the reference protocol's prompt, foci and temperature bands, ``prompt_hash()``.
+- :mod:`~hf_ambiguity.alm.parsing`: answer text -> class name (exact, then substring) or ``None``.
+- :mod:`~hf_ambiguity.alm.loading`: ``load_alm`` (transformers, Hub id or local folder) and processor inputs.
+- :mod:`~hf_ambiguity.alm.scoring`: ``class_sequence_logprobs`` (``score`` mode, label-token head).
+- backends behind one :class:`~hf_ambiguity.alm.base.Annotator` interface: :class:`TransformersAnnotator`
+  (:mod:`.local`), :class:`OpenAICompatibleAnnotator` and :class:`GeminiAnnotator` (:mod:`.hosted`).
+"""
+
+from __future__ import annotations
+
+from hf_ambiguity.alm.base import AnnotationBackendError, Annotator, Item, Request
+from hf_ambiguity.alm.loading import LoadedALM, load_alm
+from hf_ambiguity.alm.parsing import parse_answer
+from hf_ambiguity.alm.prompts import AnnotatorSpec, annotator_specs, prompt_hash
+
+__all__ = [
+    "AnnotationBackendError", "Annotator", "Item", "Request", "LoadedALM", "load_alm", "parse_answer",
+    "AnnotatorSpec", "annotator_specs", "prompt_hash", "TransformersAnnotator", "OpenAICompatibleAnnotator",
+    "GeminiAnnotator",
+]
+
+
+def __getattr__(name: str):  # backends are imported lazily: torch/transformers or google-genai only when used
+    if name == "TransformersAnnotator":
+        from hf_ambiguity.alm.local import TransformersAnnotator
+
+        return TransformersAnnotator
+    if name in ("OpenAICompatibleAnnotator", "GeminiAnnotator"):
+        from hf_ambiguity.alm import hosted
+
+        return getattr(hosted, name)
+    raise AttributeError(name)

@@ -1,0 +1,73 @@
+"""The one interface every annotation backend implements, and the records passed to it.
+
+A backend answers :class:`Request` s (one utterance x one simulated annotator) in ``sample`` mode and scores
+:class:`Item` s (one utterance, all classes) in ``score`` mode. The engine (:mod:`hf_ambiguity.annotate`) decides which
+requests are still missing (resume), batches them and stores the answers; backends only talk to a model.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from hf_ambiguity.alm.prompts import AnnotatorSpec
+
+__all__ = ["Item", "Request", "Annotator", "wav_bytes", "AnnotationBackendError"]
+
+
+class AnnotationBackendError(RuntimeError):
+    """A backend could not produce an answer (after its retries); the run stops and can be resumed."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One utterance: ``audio`` is a mono float32 array at ``sampling_rate``; ``class_names`` in dataset order."""
+
+    id: str
+    audio: np.ndarray = field(repr=False)
+    sampling_rate: int
+    transcript: str
+    speaker: str
+    class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One simulated annotator's call for one utterance."""
+
+    item: Item
+    spec: AnnotatorSpec
+
+
+@runtime_checkable
+class Annotator(Protocol):
+    """What :func:`hf_ambiguity.annotate.annotate` needs from a backend.
+
+    - ``identity``: model id + revision, or endpoint + model (part of the resume key).
+    - ``supports_score``: whether :meth:`score_batch` works (local models only).
+    - ``annotate_batch(requests)``: the raw answer text of each request (same order); raises
+      :class:`AnnotationBackendError` when an answer cannot be obtained.
+    - ``score_batch(items)``: ``(len(items), n_classes)`` class log-probabilities (``score`` mode).
+    - ``provenance()``: a JSON-able dict describing the backend (no secrets).
+    """
+
+    identity: str
+    supports_score: bool
+
+    def annotate_batch(self, requests: Sequence[Request]) -> list[str]: ...
+
+    def score_batch(self, items: Sequence[Item]) -> np.ndarray: ...
+
+    def provenance(self) -> dict[str, Any]: ...
+
+
+def wav_bytes(audio: np.ndarray, sampling_rate: int) -> bytes:
+    """16-bit PCM WAV file bytes of a mono float array (what hosted APIs accept as audio input)."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(audio, dtype=np.float32), sampling_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
