@@ -9,5 +9,7 @@ from __future__ import annotations
 
 from hf_ambiguity.corpora._common import CorpusFormatError, ReadReport, ReadResult
 from hf_ambiguity.corpora.iemocap import IEMOCAP_COLUMNS, read_iemocap
+from hf_ambiguity.corpora.msp_podcast import MSP_COLUMNS, SPLITS, read_msp_podcast
 
-__all__ = ["CorpusFormatError", "ReadReport", "ReadResult", "read_iemocap", "IEMOCAP_COLUMNS"]
+__all__ = ["CorpusFormatError", "ReadReport", "ReadResult", "read_iemocap", "IEMOCAP_COLUMNS", "read_msp_podcast",
+           "MSP_COLUMNS", "SPLITS"]

@@ -196,7 +196,8 @@ def finish_rows(
     kept: list[tuple[Pending, np.ndarray, list[str], list[str]]] = []
     for p in pending:
         votes, labels, dropped = votes_from_answers(p.labels, class_set, multi_label=multi_label)
-        report.dropped.update(dropped)
+        # MSP-Podcast's free-text 'Other-<text>' answers are tallied together so the report stays readable
+        report.dropped.update("Other-<free text>" if d.lower().startswith("other-") else d for d in dropped)
         if votes.sum() <= 0:
             report.skip("no in-set votes")
             continue
