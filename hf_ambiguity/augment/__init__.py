@@ -1,0 +1,15 @@
+"""DiME-Aug (distribution-aware multimodal emotion augmentation), training-time balancing and balanced evaluation.
+
+- :func:`dime_aug` tops up under-represented dominant emotions (or emotion × ambiguity cells) of a training split
+  by interpolating neighbouring utterances in the feature space of :mod:`hf_ambiguity.augment.features`;
+  :func:`split_train_validation` takes validation out first.
+- :mod:`hf_ambiguity.augment.sampler`: weighted-sampler weights with per-class multipliers and on-the-fly audio
+  augmentation for the training loop.
+- :func:`balanced_eval_view`: a stratified, class- and ambiguity-balanced view of a test split, with per-cell weights.
+"""
+
+from __future__ import annotations
+
+from hf_ambiguity.augment.dime import AugmentReport, dime_aug, split_train_validation
+
+__all__ = ["AugmentReport", "dime_aug", "split_train_validation"]

@@ -1,0 +1,470 @@
+"""DiME-Aug: distribution-aware multimodal emotion augmentation that tops up under-represented classes.
+
+The reference method (arXiv 2601.14620), reproduced as the default:
+
+1. It runs on the **training portion only**: take the validation split out first (:func:`split_train_validation`)
+   and pass ``dsdict["train"]``; validation and test stay real. :func:`dime_aug` refuses a ``DatasetDict`` so that
+   no other split can become a source by accident.
+2. Utterances are grouped by dominant emotion, the argmax of the target distribution (ties: the first class in
+   class order). ``balance_by="class_ambiguity"`` groups by (dominant emotion × ``ambiguity`` level) instead.
+3. Each utterance gets the standardised 82-d feature vector of :mod:`hf_ambiguity.augment.features`
+   (72 librosa audio statistics + 10 transcript statistics), standardised over every usable training row.
+4. A group whose count is below ``ratio × (largest group's count)`` is topped up to ``ceil(ratio × largest)``. A new
+   sample: a random source ``i`` of the group, one of its ``k`` nearest neighbours ``j`` in the same group
+   (Euclidean, ``sklearn.neighbors.NearestNeighbors``), ``α ~ U(0, 1)``;
+   audio ``α·x_i + (1 − α)·x_j`` sample-wise, cut to the shorter; transcript ``i``'s if ``α < 0.5``, else ``j``'s;
+   target ``α·P_i + (1 − α)·P_j`` renormalised. All randomness comes from ``numpy.random.default_rng(seed)``.
+
+What a new row holds (original rows are unchanged and get ``augmented=False``, ``aug_sources=[]``, and null
+``aug_alpha`` / ``aug_k`` / ``aug_seed``):
+
+- ``id``: ``dimeaug-s<seed>-<n>`` (unique; checked against the original ids); ``audio``: the mixed waveform as
+  16-bit WAV bytes in an ``Audio(sampling_rate=16000)`` column, so the result exports like any other dataset;
+- every **distribution column** — the target and every other ``*_dist`` column (``human_dist``, ``<name>_dist``,
+  ``combined_dist``), or exactly ``distribution_columns`` when given — is the α-mixture of the two sources'
+  distributions, renormalised (null when either source's is null);
+- ``majority_label`` (when present): the group's dominant emotion (an α-mixture of two distributions with the same
+  argmax keeps it); ``has_majority``: whether the mixed target has a unique maximum;
+- null (not observed for a synthetic utterance): per-annotator and per-recording measurements —
+  columns ending in ``_votes``, ``_labels``, ``_raw``, ``_invalid``, and ``annotators``, ``raw_answers``,
+  ``other_text``, ``secondary_answers``, ``n_annotators``, ``n_dropped_labels``, ``entropy``, ``consensus_label``,
+  ``consensus_class``, ``valence``, ``activation``, ``dominance``, ``start``, ``end``;
+- every other column (``corpus``, ``speaker``, ``gender``, ``session``, ``ambiguity``, ...) is copied from the first
+  source ``i``; in ``class_ambiguity`` mode both sources share the ``ambiguity`` level;
+- provenance: ``augmented=True``, ``aug_sources=[id_i, id_j]``, ``aug_alpha=α``, ``aug_k=k``, ``aug_seed=seed``.
+
+Bad input: a missing audio, target or id column raises naming it; a missing transcript column is allowed (text
+features zero, :attr:`AugmentReport.text_features_missing`); an invalid target (or other distribution) raises
+naming the row and id, or with ``lenient=True`` the row is kept as an original but never used as a source, and is
+listed in the report; silent (peak below ``silence_threshold``) or zero-length audio is never a source and is listed
+in the report; a group with fewer than two usable sources cannot be topped up: its shortfall is counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Sequence
+
+import numpy as np
+
+from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio, encode_wav
+from hf_ambiguity.augment.features import row_features, standardise
+from hf_ambiguity.distributions import DIST_ATOL
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
+
+__all__ = [
+    "AugmentReport", "dime_aug", "split_train_validation", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
+    "UNOBSERVED_SUFFIXES", "BalanceBy",
+]
+
+BalanceBy = Literal["class", "class_ambiguity"]
+_BALANCE_BY = ("class", "class_ambiguity")
+#: Columns DiME-Aug adds to every row.
+PROVENANCE_COLUMNS = ("augmented", "aug_sources", "aug_alpha", "aug_k", "aug_seed")
+#: Columns set to null in new rows: they describe annotators or a recording, not a synthetic mixture.
+UNOBSERVED_COLUMNS = frozenset({
+    "annotators", "raw_answers", "other_text", "secondary_answers", "n_annotators", "n_dropped_labels", "entropy",
+    "consensus_label", "consensus_class", "valence", "activation", "dominance", "start", "end",
+})
+UNOBSERVED_SUFFIXES = ("_votes", "_labels", "_raw", "_invalid")
+
+
+@dataclass(frozen=True)
+class AugmentReport:
+    """What :func:`dime_aug` did. Group names are class names, or ``class/level`` with ``class_ambiguity``.
+
+    ``counts_before``/``counts_after``: usable-target rows per group; ``target_count``: ``ceil(ratio × largest)``;
+    ``generated``: new rows per group; ``shortfall``: rows a group still lacks (fewer than two usable sources),
+    with the reason in ``shortfall_reasons``; ``silent_ids``: zero-length or silent rows (never sources);
+    ``invalid``: ``(id, reason)`` of rows skipped in lenient mode; ``text_features_missing``: no transcript column.
+    """
+
+    target_column: str
+    balance_by: str
+    ratio: float
+    k: int
+    seed: int
+    groups: tuple[str, ...]
+    counts_before: Mapping[str, int]
+    counts_after: Mapping[str, int]
+    target_count: int
+    generated: Mapping[str, int]
+    shortfall: Mapping[str, int]
+    shortfall_reasons: Mapping[str, str]
+    silent_ids: tuple[str, ...]
+    invalid: tuple[tuple[str, str], ...]
+    text_features_missing: bool
+    n_original: int
+    n_generated: int
+    sources_in_split: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (for ``augment_report.json`` and the card's provenance block)."""
+        return {
+            "target_column": self.target_column, "balance_by": self.balance_by, "ratio": self.ratio, "k": self.k,
+            "seed": self.seed, "groups": list(self.groups), "counts_before": dict(self.counts_before),
+            "counts_after": dict(self.counts_after), "target_count": self.target_count,
+            "generated": dict(self.generated), "shortfall": dict(self.shortfall),
+            "shortfall_reasons": dict(self.shortfall_reasons), "silent_ids": list(self.silent_ids),
+            "invalid": [list(x) for x in self.invalid], "text_features_missing": self.text_features_missing,
+            "n_original": self.n_original, "n_generated": self.n_generated,
+        }
+
+    def to_markdown(self) -> str:
+        """A per-group table (before, generated, after, shortfall) and the skipped rows, for the card and logs."""
+        lines = [
+            f"DiME-Aug on `{self.target_column}`, balance by {self.balance_by}, ratio {self.ratio}, k {self.k}, "
+            f"seed {self.seed}: {self.n_original} original rows + {self.n_generated} new rows; "
+            f"target per group {self.target_count}.",
+            "",
+            "| group | before | generated | after | shortfall |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for g in self.groups:
+            lines.append(f"| {g} | {self.counts_before[g]} | {self.generated[g]} | {self.counts_after[g]} | "
+                         f"{self.shortfall[g]} |")
+        lines.append("")
+        for g, why in self.shortfall_reasons.items():
+            lines.append(f"- shortfall in {g}: {why}")
+        if self.silent_ids:
+            lines.append(f"- {len(self.silent_ids)} silent or zero-length rows never used as sources: "
+                         f"{', '.join(self.silent_ids[:20])}{' ...' if len(self.silent_ids) > 20 else ''}")
+        if self.invalid:
+            lines.append(f"- {len(self.invalid)} rows with invalid distributions skipped (lenient): "
+                         + "; ".join(f"{i} ({why})" for i, why in self.invalid[:20]))
+        if self.text_features_missing:
+            lines.append("- no transcript column: the 10 text features are zero for every row")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def split_train_validation(dataset: Any, validation_fraction: float = 0.1, seed: int = 42) -> Any:
+    """Take a validation split out of a training ``Dataset`` *before* augmentation: ``DatasetDict(train, validation)``.
+
+    Random utterance split with ``Dataset.train_test_split(seed=seed)``; augment only the returned ``"train"``.
+    """
+    import datasets
+
+    if isinstance(dataset, datasets.DatasetDict):
+        raise TypeError("split_train_validation takes the training Dataset (e.g. dsdict['train']), not a DatasetDict")
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if len(dataset) < 2:
+        raise ValueError(f"cannot split {len(dataset)} row(s) into train and validation; at least 2 are needed")
+    parts = dataset.train_test_split(test_size=validation_fraction, seed=seed, shuffle=True)
+    return datasets.DatasetDict({"train": parts["train"], "validation": parts["test"]})
+
+
+# ------------------------------------------------------------------------------------------------------ validation
+
+def _column(ds: Any, name: str) -> list[Any]:
+    """One column as Python values without decoding audio, respecting an indices mapping."""
+    return ds.select_columns([name]).with_format("arrow")[:][name].to_pylist()
+
+
+def _row_problem(value: Any, n_classes: int) -> str | None:
+    """Why ``value`` is not a probability vector of length ``n_classes`` (``None`` when it is one)."""
+    if value is None:
+        return "is missing"
+    try:
+        p = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"is not a list of numbers: {value!r}"
+    if p.ndim != 1 or p.shape[0] != n_classes:
+        return f"has {p.size} entries but the class set has {n_classes}: {value!r}"
+    if not np.isfinite(p).all():
+        return f"contains NaN or infinity: {p.tolist()}"
+    if (p < 0).any():
+        return f"has a negative entry: {p.tolist()}"
+    if abs(p.sum() - 1.0) > DIST_ATOL:
+        return f"does not sum to 1 (tolerance {DIST_ATOL}): {p.tolist()}"
+    return None
+
+
+def _distribution_columns(ds: Any, target: str, given: Sequence[str] | None) -> list[str]:
+    from datasets import LargeList, List, Value
+
+    if given is not None:
+        cols = list(dict.fromkeys([target, *given]))
+    else:
+        cols = [target] + [c for c in ds.column_names if c.endswith("_dist") and c != target]
+    for c in cols:
+        if c not in ds.column_names:
+            raise ValueError(f"distribution column {c!r} is not in the dataset (columns: {ds.column_names})")
+        feat = ds.features[c]
+        inner = getattr(feat, "feature", None)
+        if not isinstance(feat, (List, LargeList)) or not isinstance(inner, Value) or "float" not in inner.dtype:
+            raise ValueError(f"distribution column {c!r} must be a list of floats, got feature {feat}")
+    return cols
+
+
+def _check_inputs(ds: Any, target: str, audio_column: str, id_column: str, ratio: float, k: int,
+                  balance_by: str, ambiguity_column: str) -> None:
+    import datasets
+
+    if isinstance(ds, datasets.DatasetDict):
+        raise TypeError(
+            "dime_aug takes the training portion only (a Dataset), not a DatasetDict: take the validation split out "
+            "with split_train_validation(dsdict['train']) and pass its 'train' split, so that validation and test "
+            "rows can never become sources")
+    if not isinstance(ds, datasets.Dataset):
+        raise TypeError(f"dime_aug needs a datasets.Dataset, got {type(ds).__name__}")
+    cols = ds.column_names
+    for name, what, hint in (
+        (audio_column, "audio", "pass audio_column= (CLI: --audio-column) naming the Audio column"),
+        (target, "target distribution", "pass the distribution column to balance on, e.g. 'human_dist'"),
+        (id_column, "id", "add unique ids with dataset.add_column('id', [...]) or pass id_column="),
+    ):
+        if name not in cols:
+            raise ValueError(f"{what} column {name!r} is not in the dataset (columns: {cols}); {hint}")
+    if not isinstance(ds.features[audio_column], datasets.Audio):
+        raise ValueError(f"column {audio_column!r} must be a datasets.Audio column, got {ds.features[audio_column]}")
+    if any(c in cols for c in PROVENANCE_COLUMNS):
+        raise ValueError("the dataset already has DiME-Aug columns (augmented, aug_sources, ...): augment the original "
+                         "training split, not an augmented one")
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"ratio must be in (0, 1] (fraction of the largest group's count), got {ratio}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"k (number of nearest neighbours) must be a positive integer, got {k}")
+    if balance_by not in _BALANCE_BY:
+        raise ValueError(f"balance_by must be one of {list(_BALANCE_BY)}, got {balance_by!r}")
+    if balance_by == "class_ambiguity" and ambiguity_column not in cols:
+        raise ValueError(f"balance_by='class_ambiguity' needs the ambiguity column {ambiguity_column!r}, which the "
+                         "dataset lacks; build it with hf-ambiguity build or use balance_by='class'")
+    if len(ds) == 0:
+        raise ValueError("the dataset is empty: nothing to augment")
+
+
+def _class_names(ds: Any, n_classes: int) -> list[str]:
+    feat = ds.features.get(CLASS_COLUMN)
+    names = list(getattr(feat, "names", []) or [])
+    return names if len(names) == n_classes else [f"class_{i}" for i in range(n_classes)]
+
+
+# ------------------------------------------------------------------------------------------------------ main entry
+
+def dime_aug(
+    dataset: Any,
+    target_column: str,
+    *,
+    ratio: float = 0.30,
+    k: int = 3,
+    seed: int = 0,
+    balance_by: BalanceBy = "class",
+    audio_column: str = "audio",
+    transcript_column: str = "transcript",
+    id_column: str = "id",
+    ambiguity_column: str = "ambiguity",
+    distribution_columns: Sequence[str] | None = None,
+    lenient: bool = False,
+    silence_threshold: float = 1e-4,
+    progress: bool = True,
+) -> tuple[Any, AugmentReport]:
+    """Top up under-represented groups of a **training** ``Dataset`` with DiME-Aug samples (see the module doc).
+
+    Returns ``(dataset, report)``: the original rows (in order, ``augmented=False``) followed by the new rows.
+    Identical inputs and ``seed`` give identical outputs.
+    """
+    import datasets
+    from tqdm.auto import tqdm
+
+    _check_inputs(dataset, target_column, audio_column, id_column, ratio, k, balance_by, ambiguity_column)
+    dist_cols = _distribution_columns(dataset, target_column, distribution_columns)
+    ids = [str(x) for x in _column(dataset, id_column)]
+    if len(set(ids)) != len(ids):
+        dup = next(x for x in ids if ids.count(x) > 1)
+        raise ValueError(f"column {id_column!r} has duplicate id {dup!r}; ids must be unique to record provenance")
+    n = len(ids)
+
+    # Distributions: every distribution column validated; target rows must be usable to count or be a source.
+    first = next((v for v in _column(dataset, target_column) if v is not None), None)
+    n_classes = len(first) if first is not None else 0
+    if n_classes < 2:
+        raise ValueError(f"target column {target_column!r} has no row with at least 2 classes")
+    values = {c: _column(dataset, c) for c in dist_cols}
+    usable = np.ones(n, dtype=bool)
+    invalid: list[tuple[str, str]] = []
+    for c in dist_cols:
+        for r, v in enumerate(values[c]):
+            if v is None and c != target_column:
+                continue  # an optional distribution (e.g. no synthetic labels for this row): mixes to null
+            why = _row_problem(v, n_classes)
+            if why is None:
+                continue
+            msg = f"row {r} (id {ids[r]!r}): {c} {why}"
+            if not lenient:
+                raise ValueError(f"{msg}; fix the distribution or pass lenient=True (CLI: --lenient) to skip such "
+                                 "rows as sources and count them in the report")
+            if usable[r]:
+                invalid.append((ids[r], f"{c} {why}"))
+            usable[r] = False
+    target = np.array([v if usable[r] else [np.nan] * n_classes for r, v in enumerate(values[target_column])],
+                      dtype=np.float64)
+    classes = _class_names(dataset, n_classes)
+    dominant = np.where(usable, np.argmax(np.nan_to_num(target, nan=-1.0), axis=1), -1)
+
+    if balance_by == "class_ambiguity":
+        levels = _column(dataset, ambiguity_column)
+        for r, lv in enumerate(levels):
+            if usable[r] and lv not in AMBIGUITY_LEVELS:
+                raise ValueError(f"row {r} (id {ids[r]!r}): {ambiguity_column} is {lv!r}, expected one of "
+                                 f"{list(AMBIGUITY_LEVELS)}")
+        group_names = [f"{c}/{lv}" for c in classes for lv in AMBIGUITY_LEVELS]
+        group_of = np.array([d * len(AMBIGUITY_LEVELS) + AMBIGUITY_LEVELS.index(levels[r]) if d >= 0 else -1
+                             for r, d in enumerate(dominant)], dtype=np.int64)
+    else:
+        group_names = list(classes)
+        group_of = dominant
+    n_groups = len(group_names)
+    counts = np.bincount(group_of[group_of >= 0], minlength=n_groups)
+    target_count = math.ceil(ratio * counts.max() - 1e-9)
+    need = np.maximum(0, target_count - counts)
+
+    # Decode every usable row once: silence check, features (standardised over all usable sources); keep only
+    # the waveforms of groups that need new samples.
+    transcripts = _column(dataset, transcript_column) if transcript_column in dataset.column_names else None
+    audio_ds = dataset.select_columns([audio_column]).cast_column(audio_column, datasets.Audio(decode=False))
+    waves: dict[int, np.ndarray] = {}
+    feats: dict[int, np.ndarray] = {}
+    silent: list[str] = []
+    rows = np.flatnonzero(usable)
+    for r in tqdm(rows, desc="DiME-Aug features", disable=not progress, unit="utt"):
+        y = decode_audio(audio_ds[int(r)][audio_column], SAMPLING_RATE)
+        if y.size == 0 or float(np.max(np.abs(y))) < silence_threshold:
+            silent.append(ids[r])
+            continue
+        feats[int(r)] = row_features(y, transcripts[r] if transcripts is not None else None)
+        if need[group_of[r]] > 0:
+            waves[int(r)] = y
+    sources = np.array(sorted(feats), dtype=np.int64)
+    std = None
+    if sources.size:
+        std = standardise(np.vstack([feats[int(r)] for r in sources]), text_missing=transcripts is None)
+    pos = {int(r): i for i, r in enumerate(sources)}
+
+    # Pairs: groups in order, one generator for the whole run.
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+    plan: list[tuple[int, int, int, float]] = []  # (group, i, j, alpha)
+    generated = np.zeros(n_groups, dtype=np.int64)
+    shortfall: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    for g in range(n_groups):
+        if need[g] == 0:
+            continue
+        members = np.array([r for r in sources if group_of[r] == g], dtype=np.int64)
+        if members.size < 2:
+            shortfall[group_names[g]] = int(need[g])
+            reasons[group_names[g]] = (f"{members.size} usable source(s) ({counts[g]} rows): at least 2 are needed "
+                                       "to interpolate between neighbours")
+            continue
+        kk = min(int(k), members.size - 1)
+        x = std.values[[pos[int(r)] for r in members]]
+        _, idx = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)
+        neigh = np.array([[j for j in row if j != a][:kk] for a, row in enumerate(idx)])
+        for _ in range(int(need[g])):
+            a = int(rng.integers(members.size))
+            b = int(neigh[a, rng.integers(kk)])
+            plan.append((g, int(members[a]), int(members[b]), float(rng.uniform(0.0, 1.0))))
+        generated[g] = need[g]
+
+    # Output features and rows.
+    feats_out = datasets.Features(dict(dataset.features))
+    audio_feat = datasets.Audio(sampling_rate=SAMPLING_RATE, decode=dataset.features[audio_column].decode)
+    feats_out[audio_column] = audio_feat
+    feats_out["augmented"] = datasets.Value("bool")
+    feats_out["aug_sources"] = datasets.List(datasets.Value("string"))
+    feats_out["aug_alpha"] = datasets.Value("float64")
+    feats_out["aug_k"] = datasets.Value("int32")
+    feats_out["aug_seed"] = datasets.Value("int64")
+
+    originals = dataset
+    if dataset.features[audio_column] != audio_feat:
+        originals = originals.cast_column(audio_column, audio_feat)
+    originals = (originals.add_column("augmented", [False] * n, feature=datasets.Value("bool"))
+                 .add_column("aug_sources", [[] for _ in range(n)], feature=datasets.List(datasets.Value("string")))
+                 .add_column("aug_alpha", [None] * n, feature=datasets.Value("float64"))
+                 .add_column("aug_k", [None] * n, feature=datasets.Value("int32"))
+                 .add_column("aug_seed", [None] * n, feature=datasets.Value("int64")))
+    if originals.features != feats_out:
+        originals = originals.cast(feats_out)
+
+    id_set = set(ids)
+    new_ids = [f"dimeaug-s{seed}-{t:06d}" for t in range(len(plan))]
+    clash = id_set.intersection(new_ids)
+    if clash:
+        raise ValueError(f"generated id {sorted(clash)[0]!r} already exists in the dataset; rename the originals")
+
+    report = AugmentReport(
+        target_column=target_column, balance_by=balance_by, ratio=float(ratio), k=int(k), seed=int(seed),
+        groups=tuple(group_names), counts_before={g: int(c) for g, c in zip(group_names, counts)},
+        counts_after={g: int(c + m) for g, c, m in zip(group_names, counts, generated)},
+        target_count=int(target_count), generated={g: int(m) for g, m in zip(group_names, generated)},
+        shortfall={g: int(shortfall.get(g, 0)) for g in group_names}, shortfall_reasons=reasons,
+        silent_ids=tuple(silent), invalid=tuple(invalid), text_features_missing=transcripts is None,
+        n_original=n, n_generated=len(plan),
+    )
+    if not plan:
+        return originals, report
+
+    meta_cols = [c for c in dataset.column_names if c != audio_column]
+    meta = dataset.select_columns(meta_cols).with_format("arrow")[:].to_pylist() if meta_cols else [{}] * n
+
+    def rows_gen() -> Iterator[dict[str, Any]]:
+        for t, (g, i, j, alpha) in enumerate(tqdm(plan, desc="DiME-Aug samples", disable=not progress,
+                                                   unit="utt")):
+            yield _new_row(new_ids[t], meta[i], meta[j], waves[i], waves[j], alpha, g, k=int(k), seed=int(seed),
+                           ids=(ids[i], ids[j]), dist_cols=dist_cols,
+                           id_column=id_column, n_ambiguity=len(AMBIGUITY_LEVELS) if balance_by == "class_ambiguity" else 1, audio_column=audio_column,
+                           transcript_column=transcript_column, target_column=target_column,
+                           has_class_column=CLASS_COLUMN in dataset.column_names)
+
+    new_ds = datasets.Dataset.from_generator(rows_gen, features=feats_out,
+                                            fingerprint=_fingerprint(dataset, plan, dist_cols, audio_column))
+    return datasets.concatenate_datasets([originals, new_ds]), report
+
+
+def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_i: np.ndarray, x_j: np.ndarray,
+             alpha: float, group: int, *, k: int, seed: int, ids: tuple[str, str], dist_cols: Sequence[str],
+             id_column: str, n_ambiguity: int, audio_column: str, transcript_column: str,
+             target_column: str, has_class_column: bool) -> dict[str, Any]:
+    length = min(x_i.size, x_j.size)
+    mixed = alpha * x_i[:length].astype(np.float64) + (1.0 - alpha) * x_j[:length].astype(np.float64)
+    row: dict[str, Any] = {}
+    for col, value in src_i.items():
+        if col in UNOBSERVED_COLUMNS or col.endswith(UNOBSERVED_SUFFIXES):
+            row[col] = None
+        else:
+            row[col] = value
+    for col in dist_cols:
+        p, q = src_i.get(col), src_j.get(col)
+        if p is None or q is None:
+            row[col] = None
+            continue
+        m = alpha * np.asarray(p, dtype=np.float64) + (1.0 - alpha) * np.asarray(q, dtype=np.float64)
+        row[col] = (m / m.sum()).tolist()
+    if transcript_column in src_i:
+        row[transcript_column] = src_i[transcript_column] if alpha < 0.5 else src_j[transcript_column]
+    if has_class_column:
+        row[CLASS_COLUMN] = group // n_ambiguity
+    if "has_majority" in row:
+        t = np.asarray(row[target_column])
+        row["has_majority"] = bool(np.sum(t >= t.max() - 1e-12) == 1)
+    row[id_column] = new_id
+    row[audio_column] = {"bytes": encode_wav(mixed.astype(np.float32)), "path": f"{new_id}.wav"}
+    row.update(augmented=True, aug_sources=list(ids), aug_alpha=float(alpha), aug_k=k, aug_seed=seed)
+    return row
+
+
+def _fingerprint(ds: Any, plan: Sequence[tuple[int, int, int, float]], dist_cols: Sequence[str],
+                 audio_column: str) -> str:
+    """Cache key of the generated rows: input fingerprint, plan, columns and this module's code."""
+    h = hashlib.sha256()
+    h.update(str(getattr(ds, "_fingerprint", "")).encode())
+    h.update(repr((plan, list(dist_cols), audio_column)).encode())
+    h.update(Path(__file__).read_bytes())
+    h.update((Path(__file__).parent / "audio_io.py").read_bytes())
+    return "dimeaug-" + h.hexdigest()[:32]
