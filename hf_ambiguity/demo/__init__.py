@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hf_ambiguity.demo.corpus import demo_turns, make_demo_corpus
 from hf_ambiguity.demo.layouts import (
     Evaluation,
     IemocapTurn,
@@ -15,5 +16,5 @@ from hf_ambiguity.demo.layouts import (
 
 __all__ = [
     "Evaluation", "IemocapTurn", "MspUtterance", "Worker", "example_iemocap_turns", "example_msp_utterances",
-    "write_iemocap_layout", "write_msp_layout",
+    "write_iemocap_layout", "write_msp_layout", "make_demo_corpus", "demo_turns",
 ]

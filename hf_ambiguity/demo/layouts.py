@@ -112,8 +112,9 @@ def write_iemocap_layout(
         trn = []
         clock = 1.0
         for k, t in enumerate(items):
+            clip = audio(t, sample_rate)
             start = t.start if t.start is not None else clock
-            end = t.end if t.end is not None else start + t.duration
+            end = t.end if t.end is not None else round(start + len(clip) / sample_rate, 4)
             clock = end + 0.5
             v, a, d = t.vad
             emo.append(f"[{start:.4f} - {end:.4f}]\t{t.utt_id}\t{t.consensus}\t[{v:.4f}, {a:.4f}, {d:.4f}]")
@@ -128,7 +129,7 @@ def write_iemocap_layout(
                 trn.append(f"{dialog}_MXX0 [{max(0.0, start - 0.9):08.4f}-{start - 0.1:08.4f}]: [LAUGHTER]")
                 trn.append("M: [BREATHING]")
             trn.append(f"{t.utt_id} [{start:08.4f}-{end:08.4f}]: {t.transcript}")
-            _write_wav(sdir / "sentences" / "wav" / dialog / f"{t.utt_id}.wav", audio(t, sample_rate), sample_rate)
+            _write_wav(sdir / "sentences" / "wav" / dialog / f"{t.utt_id}.wav", clip, sample_rate)
             if quirks and k == 0:
                 (sdir / "sentences" / "wav" / dialog / f"._{t.utt_id}.wav").write_bytes(_APPLE_DOUBLE)
         _write_text(sdir / "dialog" / "EmoEvaluation" / f"{dialog}.txt", emo, crlf=quirks)
