@@ -1,0 +1,141 @@
+"""``datasets`` builders for the corpora (one config per class set) and :func:`build_dataset`, which runs one and
+returns the dataset with a :class:`BuildReport`.
+
+>>> sorted(BUILDERS)
+['iemocap', 'msp-podcast']
+>>> build_dataset("timit", "/nowhere")
+Traceback (most recent call last):
+...
+ValueError: corpus must be one of ['iemocap', 'msp-podcast'], got 'timit'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import datasets
+
+from hf_ambiguity import __version__
+from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig, corpus_fingerprint
+from hf_ambiguity.builders.features import CORPORA, SAMPLING_RATE, utterance_features
+from hf_ambiguity.builders.iemocap import IEMOCAP_CLASS_SETS, IemocapAmbig, IemocapAmbigConfig
+from hf_ambiguity.builders.msp_podcast import MSP_CLASS_SETS, MSP_SPLITS, MspPodcastAmbig, MspPodcastAmbigConfig
+
+__all__ = [
+    "AmbiguityBuilder", "AmbiguityBuilderConfig", "IemocapAmbig", "IemocapAmbigConfig", "MspPodcastAmbig",
+    "MspPodcastAmbigConfig", "BUILDERS", "DEFAULT_CLASS_SET", "BuildReport", "build_dataset", "get_builder",
+    "utterance_features", "ambiguity_description", "corpus_fingerprint", "CORPORA", "SAMPLING_RATE",
+    "IEMOCAP_CLASS_SETS", "MSP_CLASS_SETS", "MSP_SPLITS",
+]
+
+BUILDERS: Mapping[str, type[AmbiguityBuilder]] = {"iemocap": IemocapAmbig, "msp-podcast": MspPodcastAmbig}
+DEFAULT_CLASS_SET = {"iemocap": "iemocap-4", "msp-podcast": "msp-8"}
+
+
+def ambiguity_description(options: Mapping[str, Any]) -> str:
+    """One paragraph saying how ``entropy`` and ``ambiguity`` were computed under the given build options."""
+    if options.get("ambiguity", "reference") == "fixed":
+        lo, hi = options.get("ambiguity_cuts", (0.33, 0.66))
+        return ("Ambiguity definition `fixed`: `entropy` is the Shannon entropy of `human_dist` divided by the log of "
+                f"the number of classes; `ambiguity` is low when entropy <= {lo}, medium when <= {hi}, high "
+                "otherwise. An utterance keeps its level in every subset.")
+    return ("Ambiguity definition `reference` (the reference method's): `entropy` is the Shannon entropy of the "
+            "utterance's human label list divided by the log of the number of *distinct* labels present (0 when "
+            "only one label is present); `ambiguity` is the equal-size tercile of that score over all utterances "
+            "of this build (ties share a level, so levels can differ in size).")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build produced: the reader's report plus split sizes, options and where the data was prepared."""
+
+    corpus: str
+    class_set: str
+    options: Mapping[str, Any]
+    read_report: Any  # hf_ambiguity.corpora.ReadReport
+    split_sizes: Mapping[str, int]
+    prepared_dir: str
+    package_version: str = __version__
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return int(sum(self.split_sizes.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (what ``build_report.json`` holds)."""
+        return json.loads(json.dumps({
+            "corpus": self.corpus, "class_set": self.class_set, "options": dict(self.options),
+            "split_sizes": dict(self.split_sizes), "num_rows": self.num_rows, "prepared_dir": self.prepared_dir,
+            "package_version": self.package_version, "extra": dict(self.extra),
+            "read_report": dataclasses.asdict(self.read_report),
+        }, default=list))
+
+    def as_markdown(self) -> str:
+        """The closing report: build summary, rows per split, then the reader's report."""
+        lines = [f"# hf-ambiguity build: {self.corpus}, class set `{self.class_set}`", "",
+                 f"- hf-ambiguity {self.package_version}", f"- rows in the dataset: {self.num_rows}",
+                 "- options: " + ", ".join(f"{k}={v!r}" for k, v in self.options.items()), "",
+                 "| split | rows |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in self.split_sizes.items()]
+        for k, v in self.extra.items():
+            lines.append(f"- {k}: {v}")
+        return "\n".join(lines) + "\n\n" + self.read_report.as_markdown()
+
+    def card_info(self, **kwargs: Any) -> Any:
+        """A :class:`hf_ambiguity.card.CardInfo` for exporting this build (``kwargs`` go to ``make_card_info``)."""
+        from hf_ambiguity.card import make_card_info
+
+        return make_card_info(self.corpus, self.class_set, options=dict(self.options),
+                              build_report_markdown=self.read_report.as_markdown(),
+                              ambiguity_description=ambiguity_description(self.options), **kwargs)
+
+
+def get_builder(corpus: str, data_dir: str | Path, *, class_set: str | None = None, cache_dir: str | Path | None = None,
+                progress: bool = True, **options: Any) -> AmbiguityBuilder:
+    """Instantiate the builder of ``corpus`` with config ``class_set`` and options (see the config classes)."""
+    if corpus not in BUILDERS:
+        raise ValueError(f"corpus must be one of {sorted(BUILDERS)}, got {corpus!r}")
+    cls = BUILDERS[corpus]
+    class_set = class_set or DEFAULT_CLASS_SET[corpus]
+    names = [c.name for c in cls.BUILDER_CONFIGS]
+    if class_set not in names:
+        raise ValueError(f"class set for {corpus} must be one of {names}, got {class_set!r}")
+    fields = {f.name for f in dataclasses.fields(cls.BUILDER_CONFIG_CLASS)} - {
+        f.name for f in dataclasses.fields(datasets.BuilderConfig)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for {corpus}; valid options: {sorted(fields)}")
+    if "ambiguity_cuts" in options:
+        options["ambiguity_cuts"] = tuple(float(x) for x in options["ambiguity_cuts"])
+    return cls(config_name=class_set, data_dir=str(data_dir), cache_dir=None if cache_dir is None else str(cache_dir),
+               progress=progress, **options)
+
+
+def build_dataset(corpus: str, data_dir: str | Path, *, class_set: str | None = None,
+                  cache_dir: str | Path | None = None, progress: bool = True, download_mode: str | None = None,
+                  **options: Any) -> tuple[Any, BuildReport]:
+    """Build ``corpus`` from its raw release at ``data_dir``: ``(DatasetDict, BuildReport)``.
+
+    ``options`` are the builder config options: ``strict``, ``ambiguity``, ``ambiguity_cuts``,
+    ``consensus_in_set``, ``check_audio``; IEMOCAP ``include_self_evaluations``, ``multi_label``; MSP-Podcast
+    ``duplicate_workers``. A second call with the same options and unchanged annotation files reuses the prepared
+    data in ``cache_dir`` (``download_mode="force_redownload"`` rebuilds).
+    """
+    if corpus not in BUILDERS:
+        raise ValueError(f"corpus must be one of {sorted(BUILDERS)}, got {corpus!r}")
+    builder = get_builder(corpus, data_dir, class_set=class_set, cache_dir=cache_dir, progress=progress, **options)
+    builder.download_and_prepare(download_mode=download_mode)
+    dsdict = builder.as_dataset()
+    cfg = builder.config
+    used = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+            if f.name not in {f0.name for f0 in dataclasses.fields(datasets.BuilderConfig)}
+            and f.name != "corpus_fingerprint"}
+    used = {"class_set": cfg.name, **used}
+    report = BuildReport(corpus=corpus, class_set=cfg.name, options=used, read_report=builder.read_report(),
+                         split_sizes={k: len(v) for k, v in dsdict.items()}, prepared_dir=str(builder._output_dir))
+    return dsdict, report

@@ -1,0 +1,63 @@
+"""``datasets.Features`` of a built corpus, column for column as :mod:`hf_ambiguity.schema` describes them.
+
+The column order is the readers' row order (``hf_ambiguity.corpora.iemocap.IEMOCAP_COLUMNS`` and the MSP-Podcast
+equivalent). ``majority_label`` is a ``ClassLabel`` whose names are the class set's classes, which fixes the order of
+every vote/distribution vector (:func:`hf_ambiguity.schema.class_names`).
+
+>>> f = utterance_features("iemocap", "iemocap-4")
+>>> f["majority_label"].names, f["audio"].sampling_rate
+(['neutral', 'happy', 'angry', 'sad'], 16000)
+>>> "session" in f, "split" in utterance_features("msp-podcast", "msp-8")
+(True, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hf_ambiguity.labels import get_class_set
+
+__all__ = ["utterance_features", "CORPORA", "SAMPLING_RATE"]
+
+#: Corpora that have a builder, by the name used everywhere (CLI, card, ``corpus`` column).
+CORPORA = ("iemocap", "msp-podcast")
+#: Every built dataset's audio is decoded at this rate (both corpora are recorded/released at 16 kHz).
+SAMPLING_RATE = 16000
+
+
+def _spec(corpus: str, class_names: list[str]) -> list[tuple[str, Any]]:
+    from datasets import Audio, ClassLabel, Sequence, Value
+
+    string, f32, i32 = Value("string"), Value("float32"), Value("int32")
+    strings = Sequence(Value("string"))
+    identity: list[tuple[str, Any]] = [("id", string), ("corpus", string)]
+    if corpus == "iemocap":
+        identity += [("session", i32), ("dialog", string), ("method", string), ("speaker", string),
+                     ("gender", string), ("start", f32), ("end", f32)]
+    else:
+        identity += [("split", string), ("speaker", string), ("gender", string)]
+    identity += [("audio", Audio(sampling_rate=SAMPLING_RATE)), ("transcript", string)]
+    consensus = [("consensus_label", string), ("consensus_class", string),
+                 ("valence", f32), ("activation", f32), ("dominance", f32)]
+    raw = [("annotators", strings), ("raw_answers", strings), ("other_text", strings)]
+    if corpus == "msp-podcast":
+        raw.append(("secondary_answers", strings))
+    human = [("human_labels", strings), ("human_votes", Sequence(f32)), ("human_dist", Sequence(f32)),
+             ("n_annotators", i32), ("n_dropped_labels", i32), ("entropy", f32), ("ambiguity", string),
+             ("majority_label", ClassLabel(names=list(class_names))), ("has_majority", Value("bool"))]
+    return identity + consensus + raw + human
+
+
+def utterance_features(corpus: str, class_set: str) -> Any:
+    """The ``datasets.Features`` of a ``corpus`` (``iemocap`` / ``msp-podcast``) dataset built with ``class_set``.
+
+    Raises ``ValueError`` when the corpus is unknown or the class set belongs to the other corpus.
+    """
+    from datasets import Features
+
+    if corpus not in CORPORA:
+        raise ValueError(f"corpus must be one of {list(CORPORA)}, got {corpus!r}")
+    cs = get_class_set(class_set)
+    if cs.corpus != corpus:
+        raise ValueError(f"class set {class_set!r} belongs to {cs.corpus}, not {corpus}")
+    return Features(dict(_spec(corpus, list(cs.names))))
