@@ -19,11 +19,11 @@ def wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
 
 
 def tone(rng: np.random.Generator, cls: int, n_samples: int) -> np.ndarray:
-    """A class-dependent tone with noise, amplitude ~0.3, quantised to 16-bit values."""
+    """A class-dependent tone with noise, amplitude ~0.3, on the 16-bit PCM grid (so decoding is exact)."""
     t = np.arange(n_samples) / SR
     f0 = 150.0 * (cls + 1) * rng.uniform(0.9, 1.1)
     y = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.standard_normal(n_samples)
-    return np.round(np.clip(y, -1, 1) * 32767) / 32767
+    return np.clip(np.round(y * 32768), -32768, 32767) / 32768  # exactly representable in 16-bit PCM
 
 
 def make_dataset(class_counts: Sequence[int], *, seed: int = 0, transcript: bool = True,
