@@ -1,0 +1,286 @@
+"""Inter-annotator agreement from per-item vote counts: Krippendorff's α, Fleiss' κ, synthetic vs human.
+
+Input everywhere is a vote-count table ``(n_items, n_classes)`` of non-negative integers (row ``i`` = how many
+annotators chose each class for item ``i``); the number of annotators may differ between items, as in
+MSP-Podcast (5–21 workers) or after dropping labels outside the class set.
+
+- ``krippendorff_alpha``: nominal α via the ``krippendorff`` package's ``value_counts`` path. Varying numbers of
+  annotators are native to α; items with fewer than two votes are not pairable and do not contribute.
+- ``fleiss_kappa``: statsmodels' Fleiss' κ needs the same number of ratings per item. Scheme ``"subsample"``
+  (default): every item is reduced to ``n_raters`` votes (default: the smallest count among items with at
+  least two votes) by drawing votes without replacement, κ is computed, and this is repeated ``n_resamples``
+  times with a seeded generator; the result is the mean and standard deviation over resamples. Items with fewer
+  than ``n_raters`` votes are excluded and counted. Scheme ``"modal"``: only the items whose vote count equals the
+  most common count are used, unchanged (deterministic; ``kappa_sd`` = 0).
+- ``synthetic_human_agreement``: α of humans, of synthetic annotators and of both pooled (does adding the
+  synthetic votes keep agreement?), agreement of the synthetic plurality with the human plurality, and for each
+  synthetic annotator (given its labels) the rate of agreement and Cohen's κ with the human plurality.
+
+>>> votes = np.array([[3, 0, 0], [2, 1, 0], [0, 2, 1], [0, 0, 3], [1, 1, 1]])
+>>> round(krippendorff_alpha(votes).alpha, 4)
+0.3378
+>>> round(fleiss_kappa(votes).kappa, 4)
+0.2905
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import krippendorff
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats import inter_rater
+
+__all__ = [
+    "AlphaResult",
+    "KappaResult",
+    "AnnotatorAgreement",
+    "SyntheticHumanAgreement",
+    "validate_votes",
+    "krippendorff_alpha",
+    "fleiss_kappa",
+    "subsample_votes",
+    "plurality",
+    "synthetic_human_agreement",
+]
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, float) and np.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_nan_to_none(v) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class AlphaResult:
+    """Krippendorff's α (nominal); ``alpha`` is NaN when undefined (all votes in one class)."""
+
+    alpha: float
+    n_items: int
+    n_pairable_items: int
+    n_votes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _nan_to_none(asdict(self))
+
+
+@dataclass(frozen=True)
+class KappaResult:
+    """Fleiss' κ under a documented scheme for varying vote counts (see the module docstring)."""
+
+    kappa: float
+    kappa_sd: float
+    n_raters: int
+    n_items_used: int
+    n_items_excluded: int
+    scheme: str
+    n_resamples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _nan_to_none(asdict(self))
+
+
+@dataclass(frozen=True)
+class AnnotatorAgreement:
+    """One synthetic annotator against the human plurality label (items with a unique human plurality)."""
+
+    annotator: int
+    n_items: int
+    agreement: float
+    cohen_kappa: float
+
+
+@dataclass(frozen=True)
+class SyntheticHumanAgreement:
+    """How synthetic annotators agree with humans (see ``synthetic_human_agreement``)."""
+
+    alpha_human: float
+    alpha_synthetic: float
+    alpha_pooled: float
+    alpha_pooled_minus_human: float
+    plurality_agreement: float
+    n_items_plurality: int
+    per_annotator: tuple[AnnotatorAgreement, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _nan_to_none(asdict(self))
+
+
+def validate_votes(votes: Any, *, name: str = "votes", n_classes: int | None = None) -> np.ndarray:
+    """Vote counts as an int64 ``(n_items, n_classes)`` array, or ``ValueError`` naming the first bad row.
+
+    >>> validate_votes([[1, 2], [0, 3]]).dtype
+    dtype('int64')
+    """
+    try:
+        arr = np.asarray(votes, dtype=np.float64)
+    except (ValueError, TypeError):
+        rows = list(votes)
+        first = len(rows[0]) if rows else 0
+        for i, row in enumerate(rows):
+            if len(row) != first:
+                raise ValueError(f"{name} row {i} has {len(row)} entries but row 0 has {first}: one count per "
+                                 "class is needed") from None
+        raise
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D table (n_items, n_classes) of vote counts, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: at least one item is needed")
+    if n_classes is not None and arr.shape[1] != n_classes:
+        raise ValueError(f"{name} rows have {arr.shape[1]} entries but the other table has {n_classes}")
+    checks = (
+        (~np.isfinite(arr).all(axis=1), "contains NaN or infinity"),
+        ((arr < 0).any(axis=1), "has a negative count"),
+        ((arr != np.round(arr)).any(axis=1), "has a non-integer count (agreement needs whole votes)"),
+    )
+    for bad, why in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name} row {i} {why}: {arr[i].tolist()}")
+    return arr.astype(np.int64)
+
+
+def krippendorff_alpha(votes: Any) -> AlphaResult:
+    """Nominal Krippendorff's α of a vote-count table (varying numbers of annotators allowed).
+
+    Raises ``ValueError`` when no item has two or more votes (α needs pairable items).
+    """
+    v = validate_votes(votes)
+    totals = v.sum(axis=1)
+    pairable = int((totals >= 2).sum())
+    if pairable == 0:
+        raise ValueError("no item has two or more votes, so there are no pairs to compare; Krippendorff's alpha "
+                         "needs at least one item rated by two annotators")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # one-class data: 0/0, reported as NaN
+        alpha = float(krippendorff.alpha(value_counts=v, level_of_measurement="nominal"))
+    return AlphaResult(alpha=alpha, n_items=int(v.shape[0]), n_pairable_items=pairable, n_votes=int(totals.sum()))
+
+
+def subsample_votes(votes: np.ndarray, n_raters: int, rng: np.random.Generator) -> np.ndarray:
+    """Reduce each row of ``votes`` (all with >= ``n_raters`` votes) to ``n_raters`` votes drawn without
+    replacement, vectorised over items (random keys per vote, keep the ``n_raters`` smallest per item).
+
+    >>> subsample_votes(np.array([[2, 3], [4, 0]]), 3, np.random.default_rng(0)).sum(axis=1).tolist()
+    [3, 3]
+    """
+    n, k = votes.shape
+    flat = votes.ravel()
+    item = np.repeat(np.repeat(np.arange(n), k), flat)
+    cls = np.repeat(np.tile(np.arange(k), n), flat)
+    order = np.lexsort((rng.random(item.size), item))  # grouped by item (already ascending), random within item
+    totals = votes.sum(axis=1)
+    starts = np.concatenate([[0], np.cumsum(totals)[:-1]])
+    pos = np.arange(item.size) - np.repeat(starts, totals)
+    keep = order[pos < n_raters]
+    return np.bincount(item[keep] * k + cls[keep], minlength=n * k).reshape(n, k)
+
+
+def fleiss_kappa(votes: Any, *, scheme: Literal["subsample", "modal"] = "subsample", n_raters: int | None = None,
+                 n_resamples: int = 20, seed: int = 0) -> KappaResult:
+    """Fleiss' κ (statsmodels) of a vote-count table whose items may have different numbers of votes.
+
+    See the module docstring for the two schemes. When every item has the same count both schemes give the
+    plain statsmodels value.
+    """
+    if scheme not in ("subsample", "modal"):
+        raise ValueError(f"scheme must be one of ['subsample', 'modal'], got {scheme!r}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    v = validate_votes(votes)
+    totals = v.sum(axis=1)
+    rated = totals >= 2
+    if not rated.any():
+        raise ValueError("no item has two or more votes; Fleiss' kappa needs at least two ratings per item")
+    if scheme == "modal":
+        counts = np.bincount(totals[rated])
+        m = int(np.argmax(counts))  # smallest of the most common counts
+        use = totals == m
+        table = v[use]
+        kappa = float(inter_rater.fleiss_kappa(table, method="fleiss"))
+        return KappaResult(kappa=kappa, kappa_sd=0.0, n_raters=m, n_items_used=int(use.sum()),
+                           n_items_excluded=int((~use).sum()), scheme=scheme, n_resamples=1)
+    m = int(totals[rated].min()) if n_raters is None else int(n_raters)
+    if m < 2:
+        raise ValueError(f"n_raters must be >= 2, got {m}")
+    use = totals >= m
+    if not use.any():
+        raise ValueError(f"no item has {m} or more votes; lower n_raters (largest count is {int(totals.max())})")
+    sub = v[use]
+    if (totals[use] == m).all():  # nothing to resample
+        kappas = np.array([inter_rater.fleiss_kappa(sub, method="fleiss")])
+    else:
+        rng = np.random.default_rng(seed)
+        kappas = np.array([inter_rater.fleiss_kappa(subsample_votes(sub, m, rng), method="fleiss")
+                           for _ in range(n_resamples)])
+    return KappaResult(kappa=float(kappas.mean()), kappa_sd=float(kappas.std(ddof=1)) if kappas.size > 1 else 0.0,
+                       n_raters=m, n_items_used=int(use.sum()), n_items_excluded=int((~use).sum()), scheme=scheme,
+                       n_resamples=int(kappas.size))
+
+
+def plurality(votes: np.ndarray) -> np.ndarray:
+    """The class with the most votes per item, or -1 where the top count is tied or there are no votes.
+
+    >>> plurality(np.array([[2, 1, 0], [1, 1, 0], [0, 0, 0]])).tolist()
+    [0, -1, -1]
+    """
+    top = votes.max(axis=1)
+    unique = ((votes == top[:, None]).sum(axis=1) == 1) & (top > 0)
+    return np.where(unique, votes.argmax(axis=1), -1)
+
+
+def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthetic_labels: Any = None
+                              ) -> SyntheticHumanAgreement:
+    """Agreement of synthetic annotators with humans on the same items (same class order).
+
+    Args:
+        human_votes, synthetic_votes: ``(n_items, n_classes)`` vote counts.
+        synthetic_labels: optional ``(n_items, n_annotators)`` class indices per synthetic annotator (-1 = no
+            valid answer) for the per-annotator figures.
+
+    Returns α of humans, of synthetic annotators and of all votes pooled (and pooled − human: negative means the
+    synthetic votes disagree with humans more than humans disagree among themselves); ``plurality_agreement``:
+    the fraction of items with a unique human and a unique synthetic plurality where the two agree; per annotator,
+    agreement rate and Cohen's κ with the unique human plurality.
+    """
+    h = validate_votes(human_votes, name="human_votes")
+    s = validate_votes(synthetic_votes, name="synthetic_votes", n_classes=h.shape[1])
+    if s.shape[0] != h.shape[0]:
+        raise ValueError(f"human_votes has {h.shape[0]} items but synthetic_votes has {s.shape[0]}: both must "
+                         "describe the same items in the same order")
+    a_h = krippendorff_alpha(h).alpha
+    a_s = krippendorff_alpha(s).alpha
+    a_p = krippendorff_alpha(h + s).alpha
+    ph, ps = plurality(h), plurality(s)
+    both = (ph >= 0) & (ps >= 0)
+    plur = float((ph[both] == ps[both]).mean()) if both.any() else float("nan")
+    per: list[AnnotatorAgreement] = []
+    if synthetic_labels is not None:
+        lab = np.asarray(synthetic_labels)
+        if lab.ndim != 2 or lab.shape[0] != h.shape[0]:
+            raise ValueError(f"synthetic_labels must be (n_items={h.shape[0]}, n_annotators), got shape {lab.shape}")
+        k = h.shape[1]
+        bad = ((lab < -1) | (lab >= k) | (lab != np.round(lab))).any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"synthetic_labels row {i} has a value outside -1..{k - 1}: {lab[i].tolist()}")
+        lab = lab.astype(np.int64)
+        for j in range(lab.shape[1]):
+            ok = (ph >= 0) & (lab[:, j] >= 0)
+            if not ok.any():
+                per.append(AnnotatorAgreement(j, 0, float("nan"), float("nan")))
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                kappa = float(cohen_kappa_score(ph[ok], lab[ok, j], labels=list(range(k))))
+            per.append(AnnotatorAgreement(j, int(ok.sum()), float((ph[ok] == lab[ok, j]).mean()), kappa))
+    return SyntheticHumanAgreement(alpha_human=a_h, alpha_synthetic=a_s, alpha_pooled=a_p,
+                                   alpha_pooled_minus_human=a_p - a_h, plurality_agreement=plur,
+                                   n_items_plurality=int(both.sum()), per_annotator=tuple(per))
