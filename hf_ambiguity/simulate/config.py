@@ -58,8 +58,8 @@ class TruthConfig:
     log-uniformly from its range (small = truths scattered far from ``m``).
     """
 
-    dominant_mass: tuple[float, float] = (0.3, 0.95)
-    concentration: tuple[float, float] = (3.0, 30.0)
+    dominant_mass: tuple[float, float] = (0.25, 0.95)
+    concentration: tuple[float, float] = (2.0, 50.0)
     class_prior: tuple[float, ...] | None = None
 
 
@@ -85,9 +85,9 @@ class AlmConfig:
 
     confusion: tuple[tuple[float, ...], ...] | None = None
     bias_toward: str | int | None = 0
-    bias_strength: float = 0.15
-    sharpness: float = 2.0
-    noise: float = 0.75
+    bias_strength: float = 0.25
+    sharpness: float = 8.0
+    noise: float = 2.0
     mode: Literal["votes", "distribution"] = "votes"
 
 
