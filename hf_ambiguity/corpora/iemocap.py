@@ -30,6 +30,10 @@ of the corpus (so including them would give some utterances more raters than oth
 utterance), and the reference method's evaluator counts (about 3 per utterance) are outside evaluators only.
 ``include_self_evaluations=True`` adds them as annotators ``F<n>``/``M<n>``.
 
+Lenient mode (``strict=False``) skips and counts what strict mode refuses: a malformed line is ignored, a turn
+with a malformed header, a wrong id or a missing/unreadable wav is skipped, and an unknown label is removed from
+that evaluator's answer as if it had not been written (``raw_answers`` still shows it as written).
+
 Speaker and gender come from the final ``_[FM]\\d{3}`` of the turn id (never a fixed character position: dialog
 names such as ``Ses03M_impro05a`` and ``Ses05M_script01_1b`` break that); the speaker id is ``Ses01F``-style.
 ``method`` is ``improvised`` or ``scripted`` from the dialog name.

@@ -1,0 +1,150 @@
+"""MSP-Podcast reader on corpora written in the exact v1.10+ layout, quirks included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from _corpora_fixtures import line_of, msp_corpus, replace_in_file
+from hf_ambiguity.corpora import MSP_COLUMNS, CorpusFormatError, read_msp_podcast
+from hf_ambiguity.demo import MspUtterance, Worker, write_msp_layout
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return msp_corpus(tmp_path_factory.mktemp("msp"))
+
+
+def by_id(result) -> dict[str, dict]:
+    return {r["id"]: r for r in result.rows}
+
+
+def test_layout_quirks(corpus):
+    detailed = (corpus / "Labels" / "labels_detailed.csv").read_text()
+    assert '"WORKER00000001; Happy; Happy,Excited; A:5.000000;' in detailed  # quoted EmoDetail
+    assert '"WORKER00000010; Other-Confused, unsure; Confused;' in detailed
+    assert detailed.count("MSP-PODCAST_0001_0002.wav,WORKER00000002; Angry;") == 2  # duplicate worker
+    assert (corpus / "Audios" / "._MSP-PODCAST_0001_0001.wav").is_file()
+
+
+def test_rows_columns_votes_and_texts(corpus):
+    res = read_msp_podcast(corpus)
+    rows = by_id(res)
+    assert all(tuple(r) == MSP_COLUMNS for r in res.rows)
+    # order: angry, sad, happy, surprise, fear, disgust, contempt, neutral
+    r = rows["MSP-PODCAST_0001_0001"]
+    assert r["human_votes"] == [0, 0, 3, 0, 0, 0, 0, 1] and r["n_annotators"] == 5
+    assert r["raw_answers"][-1] == "Other-playful" and r["other_text"] == ["", "", "", "", "playful"]
+    assert r["secondary_answers"] == ["Happy,Excited", "", "Amused", "", "Happy"]
+    assert r["annotators"][1] == "WORKER0002"  # worker id width varies
+    assert (r["split"], r["speaker"], r["gender"], r["transcript"]) == ("Train", "0001", "female",
+                                                                        "we had so much fun")
+    assert (r["consensus_label"], r["consensus_class"]) == ("H", "happy")
+    assert (r["activation"], r["valence"], r["dominance"]) == (5.2, 5.8, 4.4)
+    assert Path(r["audio"]).is_file()
+    r = rows["MSP-PODCAST_0002_0001"]  # four-way tie, consensus X
+    assert r["human_votes"] == [0, 1, 0, 1, 1, 0, 0, 1] and r["consensus_class"] == ""
+    assert r["majority_label"] == "sad" and r["has_majority"] is False and r["transcript"] == ""
+    assert r["other_text"][-1] == "Confused, unsure"
+    r = rows["MSP-PODCAST_0003_0001"]
+    assert (r["speaker"], r["gender"], r["majority_label"], r["has_majority"]) == ("Unknown", "unknown",
+                                                                                  "neutral", True)
+    assert res.report.dropped_labels == {"Other-<free text>": 2}
+    assert res.report.notes["files without a transcript"] == 1
+
+
+def test_duplicate_workers_count_once_by_default(corpus):
+    res = read_msp_podcast(corpus)
+    r = by_id(res)["MSP-PODCAST_0001_0002"]
+    assert r["human_votes"] == [3, 0, 0, 0, 0, 1, 1, 0] and len(r["annotators"]) == 5
+    assert res.report.notes["duplicate worker rows dropped"] == 1
+    res = read_msp_podcast(corpus, duplicate_workers="all")
+    r = by_id(res)["MSP-PODCAST_0001_0002"]
+    assert r["human_votes"] == [4, 0, 0, 0, 0, 1, 1, 0] and r["annotators"].count("WORKER00000002") == 2
+    assert res.report.notes["duplicate worker rows kept"] == 1
+
+
+def test_test3_has_no_labels_and_is_counted(corpus):
+    res = read_msp_podcast(corpus)
+    assert "MSP-PODCAST_0004_0001" not in by_id(res)
+    assert res.report.skipped == {"no labels (Test3)": 1}
+    assert res.report.utterances_read == 5 and res.report.utterances_kept == 4
+
+
+def test_msp4_and_splits(corpus):
+    res = read_msp_podcast(corpus, class_set="msp-4", splits=["Train", "Development"])
+    rows = by_id(res)
+    assert sorted(rows) == ["MSP-PODCAST_0001_0001", "MSP-PODCAST_0001_0002"]
+    assert rows["MSP-PODCAST_0001_0001"]["human_votes"] == [1, 3, 0, 0]  # neutral, happy, angry, sad
+    assert rows["MSP-PODCAST_0001_0002"]["human_votes"] == [0, 0, 3, 0]
+    assert res.report.dropped_labels == {"Other-<free text>": 1, "Contempt": 1, "Disgust": 1}
+    with pytest.raises(ValueError, match="splits must be among .*'Test4'"):
+        read_msp_podcast(corpus, splits=["Test4"])
+    with pytest.raises(ValueError, match="is for iemocap"):
+        read_msp_podcast(corpus, class_set="iemocap-4")
+
+
+def test_concensus_spelling_validation_alias_and_plain_files(tmp_path, corpus):
+    old = write_msp_layout(tmp_path / "old", consensus_spelling="concensus", quirks=False)
+    assert not (old / "Labels" / "labels_consensus.csv").exists()
+    replace_in_file(old / "Labels" / "labels_concensus.csv", ",Development", ",Validation")
+    a, b = read_msp_podcast(corpus).rows, read_msp_podcast(old).rows
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "audio"} for r in rows]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_many_workers(tmp_path):
+    workers = tuple(Worker(f"WORKER{i:05d}", "Sad" if i < 12 else "Neutral") for i in range(21))
+    root = write_msp_layout(tmp_path / "m", [MspUtterance("MSP-PODCAST_0100_0001.wav", "Train", "S", workers)])
+    (r,) = read_msp_podcast(root).rows
+    assert r["n_annotators"] == 21 and r["human_votes"] == [0, 12, 0, 0, 0, 0, 0, 9]
+
+
+# ---------------------------------------------------------------------------------------------- strict / lenient
+
+
+@pytest.fixture()
+def broken(tmp_path) -> Path:
+    return msp_corpus(tmp_path)
+
+
+def test_row_with_missing_columns(broken):
+    f = broken / "Labels" / "labels_consensus.csv"
+    replace_in_file(f, "MSP-PODCAST_0002_0001.wav,X,", "MSP-PODCAST_0002_0001.wav,X\r\nBROKEN,")
+    n = line_of(f, "MSP-PODCAST_0002_0001.wav,X")
+    with pytest.raises(CorpusFormatError, match=rf"Labels/labels_consensus.csv:{n}: row has 2 column\(s\)"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    assert res.report.notes["rows skipped in labels_consensus.csv"] == 2  # the cut row and its orphan tail
+    assert res.report.notes["worker rows for files without a consensus row"] == 5
+    assert "MSP-PODCAST_0002_0001" not in by_id(res)
+
+
+def test_bad_emo_detail_and_unknown_label(broken):
+    f = broken / "Labels" / "labels_detailed.csv"
+    replace_in_file(f, "WORKER00000004; Neutral;", "WORKER00000004; Neutrl;")
+    replace_in_file(f, "WORKER1; Neutral; ;", "WORKER1 Neutral")
+    n_label, n_detail = line_of(f, "Neutrl"), line_of(f, "WORKER1 Neutral")
+    with pytest.raises(CorpusFormatError, match=rf"labels_detailed.csv:{n_label}: unknown emotion label 'Neutrl'"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    assert [p.split(": ")[0] for p in res.report.problems] == [f"Labels/labels_detailed.csv:{n_label}",
+                                                              f"Labels/labels_detailed.csv:{n_detail}"]
+    rows = by_id(res)
+    assert rows["MSP-PODCAST_0002_0001"]["n_annotators"] == 4  # the unknown answer gives no vote
+    assert rows["MSP-PODCAST_0003_0001"]["human_votes"] == [0, 1, 0, 0, 0, 0, 0, 3]
+
+
+def test_missing_audio_and_label_files(broken):
+    (broken / "Audios" / "MSP-PODCAST_0001_0001.wav").unlink()
+    with pytest.raises(CorpusFormatError, match=r"labels_consensus.csv:2: audio file Audios/MSP-PODCAST_0001_0001.wav"
+                                                r" is missing"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    assert res.report.skipped == {"missing audio": 1, "no labels (Test3)": 1}
+    (broken / "Labels" / "labels_detailed.csv").unlink()
+    with pytest.raises(CorpusFormatError, match="labels_detailed.csv' is missing"):
+        read_msp_podcast(broken)
+    with pytest.raises(CorpusFormatError, match="no labels_consensus.csv"):
+        read_msp_podcast(broken / "Audios")
