@@ -1,0 +1,142 @@
+"""``hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M --mode sample|score -n N --out DIR``.
+
+DATASET is a ``save_to_disk`` folder (Dataset or DatasetDict) or a folder ``datasets.load_dataset`` reads. Every
+split is annotated, ``combined_*`` columns are added when the dataset has human votes (``--merge none`` skips it),
+and the result is saved with ``save_to_disk`` to ``--out``. Finished requests are kept in ``--cache-dir`` (default
+``<out>.annotate-cache``), so rerunning the same command after a kill resumes. Under ``accelerate launch -m
+hf_ambiguity.annotate ...`` every process annotates one contiguous shard of each split; the main process then
+gathers the shards in dataset order and writes the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["register", "run", "main", "load_any_dataset", "make_annotator"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="save_to_disk folder, or a folder datasets.load_dataset can read")
+    p.add_argument("--backend", choices=("transformers", "openai", "gemini"), required=True)
+    p.add_argument("--model", required=True, help="Hub id or local folder (transformers) / model name (hosted)")
+    p.add_argument("--mode", choices=("sample", "score"), default="sample")
+    p.add_argument("-n", "--n-annotators", type=int, default=8, help="synthetic annotators (8 IEMOCAP, 10 MSP)")
+    p.add_argument("--out", required=True, help="output folder (save_to_disk)")
+    p.add_argument("--name", default="synthetic", help="column prefix of the synthetic annotators")
+    p.add_argument("--split", action="append", help="only these splits (repeatable); default: all")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--cache-dir", help="resume store (default: <out>.annotate-cache)")
+    p.add_argument("--merge", choices=("concat", "weighted", "adaptive", "none"), default="concat")
+    p.add_argument("--merge-weight", type=float, default=1.0, help="λ of --merge weighted")
+    p.add_argument("--revision", help="model revision (transformers)")
+    p.add_argument("--device", help="transformers device (default: cuda if available, else cpu)")
+    p.add_argument("--dtype", help="transformers dtype (default: bf16 on GPU, float32 on CPU)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the Hub (off by default)")
+    p.add_argument("--max-new-tokens", type=int, default=10)
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default https://api.openai.com/v1) / Gemini host")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env variable holding the OpenAI-compatible key")
+    p.add_argument("--concurrency", type=int, default=8, help="hosted: concurrent requests")
+    p.add_argument("--requests-per-second", type=float, help="hosted: rate limit")
+    p.add_argument("--timeout", type=float, default=120.0, help="hosted: seconds per request")
+    p.add_argument("--max-retries", type=int, default=5, help="hosted: retries on 429/5xx/timeouts")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("annotate", help="attach synthetic (ALM) emotion labels and distributions",
+                              description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def load_any_dataset(path: str):
+    """A ``DatasetDict`` from a ``save_to_disk`` folder (Dataset or DatasetDict) or a ``load_dataset`` folder."""
+    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset folder {path!r} does not exist")
+    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
+        ds = load_from_disk(str(folder))
+    else:
+        ds = load_dataset(str(folder))
+    return DatasetDict({"train": ds}) if isinstance(ds, Dataset) else ds
+
+
+def make_annotator(args: argparse.Namespace, device: str | None = None):
+    """The backend the arguments name."""
+    from hf_ambiguity.alm.hosted import GeminiAnnotator, OpenAICompatibleAnnotator, RetryPolicy
+
+    if args.backend == "transformers":
+        from hf_ambiguity.alm.local import TransformersAnnotator
+
+        return TransformersAnnotator(args.model, device=args.device or device, dtype=args.dtype,
+                                     trust_remote_code=args.trust_remote_code, revision=args.revision,
+                                     max_new_tokens=args.max_new_tokens, seed=args.seed)
+    retry = RetryPolicy(max_retries=args.max_retries)
+    if args.backend == "openai":
+        return OpenAICompatibleAnnotator(args.model, base_url=args.base_url or "https://api.openai.com/v1",
+                                         api_key_env=args.api_key_env, max_concurrency=args.concurrency,
+                                         requests_per_second=args.requests_per_second, timeout=args.timeout,
+                                         retry=retry)
+    return GeminiAnnotator(args.model, base_url=args.base_url, max_concurrency=args.concurrency,
+                           requests_per_second=args.requests_per_second, timeout=args.timeout, retry=retry)
+
+
+def run(args: argparse.Namespace) -> int:
+    from datasets import DatasetDict
+
+    from hf_ambiguity.annotate import annotate, merge
+
+    try:
+        import torch
+        from accelerate import PartialState
+
+        # cpu=True on a machine without CUDA turns a torchrun-style launch (WORLD_SIZE > 1) into a gloo group
+        state = PartialState(cpu=not torch.cuda.is_available())
+        rank, world, device, is_main = state.process_index, state.num_processes, str(state.device), \
+            state.is_main_process
+    except ImportError:  # accelerate is an optional extra
+        state, rank, world, device, is_main = None, 0, 1, None, True
+    dsd = load_any_dataset(args.dataset)
+    splits = args.split or list(dsd)
+    unknown = [s for s in splits if s not in dsd]
+    if unknown:
+        raise SystemExit(f"error: split(s) {unknown} not in the dataset (splits: {list(dsd)})")
+    cache_dir = args.cache_dir or f"{Path(args.out)}.annotate-cache"
+    annotator = make_annotator(args, device if args.backend == "transformers" and world > 1 else None)
+    common = dict(name=args.name, mode=args.mode, n_annotators=args.n_annotators, seed=args.seed,
+                  batch_size=args.batch_size, cache_dir=cache_dir, progress=not args.no_progress)
+    if world > 1:
+        for split in splits:
+            annotate(dsd[split], annotator, shard=(rank, world), assemble=False, **common)
+        state.wait_for_everyone()
+        if not is_main:
+            state.wait_for_everyone()
+            return 0
+    out = {}
+    for split in splits:
+        ds, report = annotate(dsd[split], annotator, **{**common, "progress": common["progress"] and world == 1})
+        if args.merge != "none" and "human_votes" in ds.column_names:
+            ds = merge(ds, synthetic=args.name, strategy=args.merge, weight=args.merge_weight)
+        out[split] = ds
+        print(json.dumps({"split": split, "items": report.n_items, "new": report.n_new_results,
+                          "cached": report.n_cached_results, "invalid_answers": report.n_invalid_answers,
+                          "items_without_valid_label": report.n_items_without_valid_label,
+                          "utterances_per_s": round(report.utterances_per_s, 3)}), file=sys.stderr)
+    DatasetDict(out).save_to_disk(args.out)
+    print(f"saved {sum(len(d) for d in out.values())} rows ({', '.join(out)}) to {args.out}", file=sys.stderr)
+    if world > 1:
+        state.wait_for_everyone()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hf_ambiguity.annotate", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
