@@ -139,15 +139,16 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
     half-written folder that looks complete. A non-empty ``out_dir`` that is not a complete tiny checkpoint is
     refused instead of being overwritten.
     """
+    out = Path(out_dir)
+    if _is_complete(out, seed):
+        return out
+
     import torch
     from transformers import (
         Qwen2AudioConfig, Qwen2AudioEncoderConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
         Qwen2Config, WhisperFeatureExtractor,
     )
 
-    out = Path(out_dir)
-    if _is_complete(out, seed):
-        return out
     if out.exists() and any(out.iterdir()):
         if (out / _MARKER).is_file():  # an older or different-seed tiny build: safe to replace
             shutil.rmtree(out)
