@@ -34,15 +34,26 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from hf_ambiguity import alignment
 from hf_ambiguity.alignment import check_ambiguity
+from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
-__all__ = ["PairedTest", "PairedComparison", "paired_comparison", "CORRECTIONS"]
+__all__ = ["PairedTest", "PairedComparison", "paired_comparison", "compare_candidates", "CORRECTIONS", "DIVERGENCES"]
 
 #: Multiple-comparison corrections accepted (``statsmodels.stats.multitest.multipletests`` methods, or "none").
 CORRECTIONS = ("holm", "bonferroni", "sidak", "holm-sidak", "hommel", "fdr_bh", "fdr_by", "none")
 
 Alternative = Literal["two-sided", "less", "greater"]
+
+#: Per-item divergences ``compare_candidates`` can test (all: lower = closer to the reference).
+DIVERGENCES = {
+    "js_divergence_base2": lambda p, q: alignment.js_divergence(p, q, base=2.0),
+    "js_distance_natural": alignment.js_distance,
+    "total_variation_distance": alignment.total_variation_distance,
+    "kl_divergence_natural": lambda p, q: alignment.kl_divergence(q, p),
+    "bhattacharyya_distance": lambda p, q: -np.log(np.maximum(alignment.bhattacharyya_coefficient(p, q), 1e-300)),
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class PairedComparison:
     alternative: str = "two-sided"
     n_resamples: int = 10000
     seed: int = 0
+    divergence: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain dict (tuples become lists)."""
@@ -214,3 +226,35 @@ def paired_comparison(div_a: Any, div_b: Any, ambiguity: Any = None, *, n_resamp
             per_level[k] = PairedTest(**t)
     return PairedComparison(overall=overall, per_level=per_level, correction=correction, alternative=alternative,
                             n_resamples=n_resamples, seed=seed)
+
+
+def compare_candidates(predictions: Any, baseline_predictions: Any, references: Any, ambiguity: Any = None, *,
+                       divergence: str = "js_divergence_base2", renormalize: bool = False, atol: float = DIST_ATOL,
+                       n_resamples: int = 10000, seed: int = 0, correction: str = "holm",
+                       alternative: Alternative = "two-sided", levels: Sequence[str] = AMBIGUITY_LEVELS
+                       ) -> PairedComparison:
+    """Is candidate A (``predictions``) or B (``baseline_predictions``) closer to ``references``?
+
+    Computes the per-item ``divergence`` of each candidate and runs ``paired_comparison`` (A − B: negative favours
+    A). ``predictions``, ``baseline_predictions``, ``references``: ``(n_items, n_classes)`` distributions (validated as in
+    ``alignment.as_distribution_pair``; ``renormalize=True`` for counts). ``divergence``: one of ``DIVERGENCES``
+    (KL is KL(reference ‖ candidate), ε-smoothed; Bhattacharyya distance = −ln BC).
+
+    >>> ref = [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
+    >>> res = compare_candidates([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], [[0.6, 0.4], [0.5, 0.5], [0.9, 0.1]], ref)
+    >>> res.overall.mean_difference < 0, res.divergence
+    (True, 'js_divergence_base2')
+    """
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {list(DIVERGENCES)}, got {divergence!r}")
+    pa, q = alignment.as_distribution_pair(predictions, references, renormalize=renormalize, atol=atol)
+    try:
+        pb, _ = alignment.as_distribution_pair(baseline_predictions, references, renormalize=renormalize, atol=atol)
+    except ValueError as err:
+        raise ValueError(str(err).replace("predictions", "baseline_predictions")) from None
+    fn = DIVERGENCES[divergence]
+    res = paired_comparison(fn(pa, q), fn(pb, q), ambiguity, n_resamples=n_resamples, seed=seed,
+                            correction=correction, alternative=alternative, levels=levels)
+    return PairedComparison(overall=res.overall, per_level=res.per_level, correction=res.correction,
+                            alternative=res.alternative, n_resamples=res.n_resamples, seed=res.seed,
+                            divergence=divergence)
