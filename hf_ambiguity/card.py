@@ -111,6 +111,12 @@ class CardInfo:
     provenance: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     package_version: str = __version__
 
+    def __post_init__(self) -> None:
+        # store plain JSON data (tuples -> lists, numpy -> Python) so a card read back compares equal
+        object.__setattr__(self, "options", _jsonable(dict(self.options), "options"))
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "provenance", tuple((k, _jsonable(dict(v), k)) for k, v in self.provenance))
+
     @property
     def config_name(self) -> str:
         """The dataset config the card declares: the class set's name."""

@@ -32,6 +32,11 @@ __all__ = ["ExportResult", "PushResult", "export_to_hub_layout", "push_dataset",
 DEFAULT_MAX_SHARD_BYTES = 500 * 1024 * 1024
 
 
+#: What a push uploads from an exported folder: the card and the shards (not the local build report, which names
+#: local paths).
+UPLOAD_PATTERNS = ("README.md", "data/*.parquet")
+
+
 class LicenseNotAcknowledgedError(PermissionError):
     """A licensed corpus was about to become public without the licence holder's explicit acknowledgement."""
 
@@ -192,7 +197,7 @@ def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool = True, t
                     f"the Hub repository {repo_id!r} already exists and is public; refusing to upload a licensed "
                     "corpus to it. Make the repository private on the Hub or choose another repo id")
             commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
-                                       commit_message=commit_message)
+                                       commit_message=commit_message, allow_patterns=list(UPLOAD_PATTERNS))
         except LicenseNotAcknowledgedError:
             raise
         except Exception as err:  # noqa: BLE001 - re-raised with the token scrubbed from the message

@@ -136,6 +136,8 @@ def build_dataset(corpus: str, data_dir: str | Path, *, class_set: str | None = 
             if f.name not in {f0.name for f0 in dataclasses.fields(datasets.BuilderConfig)}
             and f.name != "corpus_fingerprint"}
     used = {"class_set": cfg.name, **used}
-    report = BuildReport(corpus=corpus, class_set=cfg.name, options=used, read_report=builder.read_report(),
+    read_report = builder.read_report()
+    used.update({k: v for k, v in read_report.options.items() if k in used})  # effective values (None resolved)
+    report = BuildReport(corpus=corpus, class_set=cfg.name, options=used, read_report=read_report,
                          split_sizes={k: len(v) for k, v in dsdict.items()}, prepared_dir=str(builder._output_dir))
     return dsdict, report

@@ -1,0 +1,118 @@
+"""``hf-ambiguity build iemocap|msp-podcast``: raw corpus release → Hub-layout dataset folder (+ optional push).
+
+    hf-ambiguity build iemocap --data-dir IEMOCAP_full_release --out iemocap_ambig [--class-set paper-4class]
+        [--lenient] [--self-evaluations] [--push USER/REPO] [--public --i-have-a-license]
+
+Writes ``<out>/data/*.parquet`` and ``<out>/README.md`` (the dataset card), prints the closing report (utterances
+read, skipped and why, class counts, ambiguity counts) and saves it as ``<out>/build_report.json`` and
+``<out>/build_report.md``. ``--push`` uploads the folder privately (token from ``HF_TOKEN`` or ``hf auth login``;
+it is never printed); a public push needs both ``--public`` and ``--i-have-a-license``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run_build"]
+
+_CLASS_SETS = {"iemocap": ("iemocap-4", "paper-4class", "iemocap-full"), "msp-podcast": ("msp-8", "msp-4")}
+
+
+def register(subparsers: Any) -> None:
+    """Add ``build`` with one sub-command per corpus."""
+    parser = subparsers.add_parser("build", help="build a corpus into a Hub-layout dataset with human distributions",
+                                   description=__doc__.splitlines()[0])
+    corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    for corpus, sets in _CLASS_SETS.items():
+        p = corpora.add_parser(corpus, help=f"build {corpus}")
+        p.add_argument("--data-dir", required=True, type=Path, help="the raw corpus release folder")
+        p.add_argument("--out", required=True, type=Path, help="output folder (Hub layout: data/ + README.md)")
+        p.add_argument("--class-set", choices=sets, default=sets[0], help=f"class set (default {sets[0]})")
+        p.add_argument("--lenient", action="store_true",
+                       help="skip bad input and count it in the report instead of stopping at the first problem")
+        p.add_argument("--ambiguity", choices=("reference", "fixed"), default="reference",
+                       help="ambiguity definition: reference (label-list entropy, terciles; default) or fixed "
+                            "(entropy / log K with --ambiguity-cuts)")
+        p.add_argument("--ambiguity-cuts", nargs=2, type=float, metavar=("LOW", "HIGH"), default=(0.33, 0.66),
+                       help="cut points of --ambiguity fixed (default 0.33 0.66)")
+        p.add_argument("--consensus-in-set", action=argparse.BooleanOptionalAction, default=None,
+                       help="keep only utterances whose consensus label is in the class set "
+                            "(default: only for paper-4class)")
+        p.add_argument("--no-check-audio", action="store_true", help="do not check every audio file while reading")
+        if corpus == "iemocap":
+            p.add_argument("--self-evaluations", action="store_true",
+                           help="include the actors' self-evaluations as annotators (default: outside evaluators)")
+            p.add_argument("--multi-label", choices=("fractional", "whole"), default="fractional",
+                           help="an evaluator naming several emotions: split one vote (default) or one vote each")
+        else:
+            p.add_argument("--duplicate-workers", choices=("first", "all"), default="first",
+                           help="a worker's repeated rows for one file: count the first (default) or all")
+        p.add_argument("--cache-dir", type=Path, default=None, help="datasets cache (default: the HF cache)")
+        p.add_argument("--overwrite", action="store_true", help="replace data/ and README.md of a non-empty --out")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--push", metavar="REPO_ID", default=None,
+                       help="upload to this Hub dataset repo (private unless --public)")
+        p.add_argument("--public", action="store_true", help="make the pushed repo public (needs --i-have-a-license)")
+        p.add_argument("--i-have-a-license", dest="license_acknowledged", action="store_true",
+                       help="acknowledge that your corpus licence allows a public release")
+        p.set_defaults(func=run_build)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {"strict": not args.lenient, "ambiguity": args.ambiguity,
+                            "ambiguity_cuts": tuple(args.ambiguity_cuts), "check_audio": not args.no_check_audio}
+    if args.consensus_in_set is not None:
+        opts["consensus_in_set"] = args.consensus_in_set
+    if args.corpus == "iemocap":
+        opts.update(include_self_evaluations=args.self_evaluations, multi_label=args.multi_label)
+    else:
+        opts.update(duplicate_workers=args.duplicate_workers)
+    return opts
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"hf-ambiguity build: error: {message}", file=sys.stderr)
+    return code
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Build, export, report, and optionally push. Returns the exit code (0 ok, 1 bad input, 2 bad usage)."""
+    from hf_ambiguity.builders import build_dataset
+    from hf_ambiguity.corpora import CorpusFormatError
+    from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
+
+    if args.public and not args.push:
+        return _fail("--public only applies to --push REPO_ID", 2)
+    if args.push and args.public and not args.license_acknowledged:
+        return _fail(f"refusing a public push of licensed {args.corpus} data; keep the default private push, or add "
+                     "--i-have-a-license if your licence allows a public release", 2)
+    out: Path = args.out
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        return _fail(f"{out} is not empty; pass --overwrite to replace its data/ and README.md, or choose another "
+                     "--out", 2)
+    try:
+        dsdict, report = build_dataset(args.corpus, args.data_dir, class_set=args.class_set,
+                                       cache_dir=args.cache_dir, progress=not args.no_progress, **_options(args))
+    except CorpusFormatError as err:
+        return _fail(str(err))
+    export = export_to_hub_layout(dsdict, out, card_info=report.card_info(), overwrite=args.overwrite,
+                                  progress=not args.no_progress)
+    markdown = report.as_markdown()
+    (out / "build_report.md").write_text(markdown, encoding="utf-8")
+    (out / "build_report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    print(markdown)
+    print(f"Wrote {sum(export.num_rows.values())} utterances to {out} (load with datasets.load_dataset"
+          f"({str(out)!r})); report saved as build_report.json / build_report.md")
+    if args.push:
+        try:
+            result = push_dataset(out, args.push, private=not args.public,
+                                  license_acknowledged=args.license_acknowledged, licensed=True)
+        except (LicenseNotAcknowledgedError, RuntimeError) as err:
+            return _fail(str(err))
+        print(f"Pushed to https://huggingface.co/datasets/{result.repo_id} "
+              f"({'private' if result.private else 'public'}): {result.commit_url}")
+    return 0
