@@ -186,28 +186,32 @@ def merge_votes(human_votes: np.ndarray, synthetic_votes: np.ndarray, *, strateg
 
 @dataclass(frozen=True)
 class _LooTerms:
-    """Everything the held-out likelihood needs that does not depend on the parameters (for items with n >= 2)."""
+    """Everything the held-out likelihood needs that does not depend on the parameters (items with >= 2 votes).
 
-    count: np.ndarray      # (m, k): how many held-out labels of class c (= h_ic)
-    rest: np.ndarray       # (m, k): votes of class c left after holding one class-c label out (= h_ic - 1)
-    rest_total: np.ndarray  # (m,): n_i - 1
-    rest_entropy: np.ndarray  # (m, k): normalised entropy of the remaining votes when a class-c label is held out
-    prior: np.ndarray      # (m, k): ALM distribution
-    has_prior: np.ndarray  # (m,): synthetic row not all zero
+    For item i and class c with ``h_ic > 0`` one vote of class c is held out: ``w_ic = min(1, h_ic)`` (a whole
+    vote, or the whole share when an annotator's weight was split over several labels), and its log-predictive
+    probability is weighted by the class's mass ``h_ic`` (the number of class-c labels, for whole counts).
+    """
+
+    count: np.ndarray         # (m, k): weight of the class-c held-out term (= h_ic)
+    rest: np.ndarray          # (m, k): class-c votes left after holding one out (= h_ic - w_ic)
+    rest_total: np.ndarray    # (m, k): n_i - w_ic
+    rest_entropy: np.ndarray  # (m, k): normalised entropy of the votes left when a class-c vote is held out
+    prior: np.ndarray         # (m, k): ALM distribution
+    has_prior: np.ndarray     # (m,): synthetic row not all zero
 
 
 def _loo_terms(h: np.ndarray, s: np.ndarray) -> _LooTerms:
     n = h.sum(axis=1)
     keep = n >= 2
-    if (np.abs(h[keep] - np.round(h[keep])) > 1e-9).any():
-        raise ValueError("human_votes must be whole counts (one per annotator label) to fit the adaptive merge")
     h, s, n = h[keep], s[keep], n[keep]
     k = h.shape[1]
-    # rest[i, c, :] = h_i - e_c (only meaningful where h_ic > 0)
-    rest_full = h[:, None, :] - np.eye(k)[None, :, :]
-    rest_full = np.clip(rest_full, 0.0, None)
-    rest_ent = normalized_entropy(rest_full / (n - 1)[:, None, None])
-    return _LooTerms(count=h, rest=np.clip(h - 1.0, 0.0, None), rest_total=n - 1, rest_entropy=rest_ent,
+    w = np.minimum(h, 1.0)                                        # (m, k) mass held out per class
+    rest_full = h[:, None, :] - w[:, :, None] * np.eye(k)[None]   # rest_full[i, c, :] = h_i - w_ic e_c
+    rest_total = n[:, None] - w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest_ent = normalized_entropy(rest_full / rest_total[:, :, None])
+    return _LooTerms(count=h, rest=h - w, rest_total=rest_total, rest_entropy=np.nan_to_num(rest_ent),
                      prior=_rows_normalised(s), has_prior=s.sum(axis=1) > 0)
 
 
@@ -215,19 +219,22 @@ def _loo_mean_loglik(t: _LooTerms, a0: float, rho: float, b: float) -> float:
     k = t.count.shape[1]
     a = a0 * (1.0 - rho * t.rest_entropy) * t.has_prior[:, None]      # (m, k)
     num = t.rest + a * t.prior + b / k
-    den = t.rest_total[:, None] + a + b
-    with np.errstate(divide="ignore"):
+    den = t.rest_total + a + b
+    with np.errstate(divide="ignore", invalid="ignore"):
         ll = np.where(t.count > 0, t.count * np.log(np.maximum(num, 0.0) / den), 0.0)
     return float(ll.sum() / t.count.sum())
 
 
 def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entropy_reduction: float | None = None,
                        keep_smoothing: bool = True, max_concentration: float = 1e4) -> AdaptiveMerge:
-    """Fit :class:`AdaptiveMerge` from human votes (whole counts) and synthetic votes or distributions alone.
+    """Fit :class:`AdaptiveMerge` from human votes and synthetic votes or distributions alone.
 
     Maximises the mean leave-one-annotator-out log-likelihood of the human labels (items with >= 2 human votes)
     over ``concentration`` in ``[0, max_concentration]``, ``smoothing`` in ``[0, 1e3]`` and ``entropy_reduction``
-    in ``[0, 1]`` (held fixed when given). No ground truth is used, so it fits on real corpora.
+    in ``[0, 1]`` (held fixed when given). No ground truth is used, so it fits on real corpora. With whole counts
+    the held-out likelihood is exact; with fractional votes (an annotator's weight split over several labels, as
+    ``votes_from_answers(multi_label="fractional")`` gives) one unit of a class's mass, or all of it when below 1,
+    is held out at a time: an approximation, since vote vectors do not say which labels one annotator gave.
 
     ``keep_smoothing=False`` fits the same way but returns ``smoothing=0``: the uniform pseudo-count then only
     keeps the held-out likelihood finite during fitting (a human-only estimate gives probability 0 to a label seen
@@ -276,4 +283,4 @@ def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entrop
     return AdaptiveMerge(concentration=a0, entropy_reduction=float(rho), smoothing=b if keep_smoothing else 0.0,
                          loo_loglik=_loo_mean_loglik(t, a0, rho, b), loo_loglik_without_alm=float(-res0.fun),
                          smoothing_without_alm=float(np.exp(res0.x[0])),
-                         n_items_used=int(t.count.shape[0]), n_labels_used=int(t.count.sum()))
+                         n_items_used=int(t.count.shape[0]), n_labels_used=int(round(t.count.sum())))

@@ -144,8 +144,28 @@ def test_fixed_entropy_reduction_is_respected_and_checked():
         fit_adaptive_merge(human, truth, entropy_reduction=2.0)
 
 
-def test_fit_needs_whole_counts_and_items_with_two_votes():
-    with pytest.raises(ValueError, match="human_votes must be whole counts"):
-        fit_adaptive_merge(np.array([[1.5, 1.0]]), np.array([[1.0, 1.0]]))
+def test_fractional_votes_hold_out_one_unit_or_the_whole_share():
+    h = np.array([[1.5, 0.5, 1.0], [2.0, 0.0, 0.0]])
+    s = np.array([[1.0, 1.0, 2.0], [0.0, 1.0, 0.0]])
+    a0, b = 2.0, 0.3
+    prior = s / s.sum(axis=1, keepdims=True)
+    expect = 0.0
+    for hv, p in zip(h, prior):
+        for c in range(3):
+            if hv[c] == 0:
+                continue
+            w = min(1.0, hv[c])
+            rest = hv.copy()
+            rest[c] -= w
+            expect += hv[c] * np.log((rest[c] + a0 * p[c] + b / 3) / (rest.sum() + a0 + b))
+    assert _loo_mean_loglik(_loo_terms(h, s), a0, 0.0, b) == pytest.approx(expect / h.sum(), rel=1e-12)
+    truth, human = _corpus(seed=4, n=600)
+    half = np.concatenate([human, np.zeros((600, 1))], axis=1)
+    half[:, 0] -= np.minimum(half[:, 0], 0.5)  # one annotator per item split 0.5 onto an out-of-set label
+    fitted = fit_adaptive_merge(half[:, :4], truth)
+    assert fitted.concentration > 5.0 and np.isfinite(fitted.loo_loglik)
+
+
+def test_fit_needs_items_with_two_votes():
     with pytest.raises(ValueError, match="needs items with at least 2 human votes"):
         fit_adaptive_merge(np.array([[1.0, 0.0], [0.0, 1.0]]), np.ones((2, 2)))
