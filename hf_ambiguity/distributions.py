@@ -11,6 +11,9 @@ array([[0.5 , 0.25, 0.  , 0.25]])
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
+
 import numpy as np
 
 from typing import TYPE_CHECKING, Literal, Sequence
@@ -128,18 +131,41 @@ def votes_from_answers(
     votes = np.zeros(cs.num_classes, dtype=np.float64)
     kept: list[str] = []
     dropped: list[str] = []
+    column = _column_lookup(cs)
     for labels in answers:
         if not labels:
             continue
         weight = 1.0 / len(labels) if multi_label == "fractional" else 1.0
         for raw in labels:
-            name = cs.map_label(raw)
-            if name is None:
+            j = column(raw)
+            if j < 0:
                 dropped.append(raw)
                 continue
-            votes[cs.index(name)] += weight
-            kept.append(name)
+            votes[j] += weight
+            kept.append(cs.names[j])
     return votes, kept, dropped
+
+
+def _column_lookup(cs: "ClassSet"):
+    """``raw label -> column`` (-1 = outside the class set), memoised for the built-in class sets."""
+    from hf_ambiguity.labels import CLASS_SETS
+
+    if CLASS_SETS.get(cs.name) is cs:
+        return functools.partial(_builtin_column, cs.name)
+
+    def column(raw: str) -> int:
+        name = cs.map_label(raw)
+        return -1 if name is None else cs.index(name)
+    return column
+
+
+@functools.lru_cache(maxsize=4096)
+def _builtin_column(class_set_name: str, raw: str) -> int:
+    from hf_ambiguity.labels import CLASS_SETS
+
+    cs = CLASS_SETS[class_set_name]
+    name = cs.map_label(raw)  # an UnknownLabelError is raised, not cached
+    return -1 if name is None else cs.index(name)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -162,7 +188,7 @@ def reference_label_entropy(labels: Sequence[str]) -> float:
     """
     if len(labels) == 0:
         raise ValueError("reference_label_entropy needs at least one label; drop utterances without votes first")
-    _, counts = np.unique(np.asarray(list(labels), dtype=object).astype(str), return_counts=True)
+    counts = np.fromiter(Counter(labels).values(), dtype=np.float64)
     if len(counts) < 2:
         return 0.0
     p = counts / counts.sum()

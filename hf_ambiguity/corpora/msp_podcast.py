@@ -43,6 +43,7 @@ from hf_ambiguity.corpora._common import (
     Pending,
     ReadResult,
     ReportBuilder,
+    audio_problem,
     check_ambiguity_options,
     finish_rows,
     map_or_fail,
@@ -147,6 +148,7 @@ def read_msp_podcast(
     if not root.is_dir():
         raise CorpusFormatError(f"MSP-Podcast data_dir {str(root)!r} does not exist; pass the release folder "
                                 "that holds Audios/ and Labels/")
+    root = root.resolve()
     labels_dir = root / "Labels"
     consensus_path = next((labels_dir / n for n in ("labels_consensus.csv", "labels_concensus.csv")
                            if (labels_dir / n).is_file()), None)
@@ -195,7 +197,7 @@ def read_msp_podcast(
             report.notes["files without a transcript"] += 1
         base = {
             "id": Path(name).stem, "corpus": "msp-podcast", "split": c["split"], "speaker": c["speaker"],
-            "gender": c["gender"], "audio": str(wav.resolve()), "transcript": transcript,
+            "gender": c["gender"], "audio": str(wav), "transcript": transcript,
             "consensus_label": c["code"], "consensus_class": consensus_class or "",
             "valence": c["valence"], "activation": c["activation"], "dominance": c["dominance"],
         }
@@ -220,21 +222,13 @@ def read_msp_podcast(
 
 
 def _audio_ok(wav: Path, root: Path, where: str, report: ReportBuilder) -> bool:
-    rel = wav.relative_to(root).as_posix()
-    if not wav.is_file():
-        report.problem(where, f"audio file {rel} is missing",
-                       fix="restore it from the release, or pass check_audio=False to skip the check")
-        report.skip("missing audio")
-        return False
-    try:
-        import soundfile
-
-        soundfile.info(str(wav))
-    except Exception as exc:  # LibsndfileError / RuntimeError on corrupt files
-        report.problem(where, f"audio file {rel} is unreadable ({exc})", fix="restore it from the release")
-        report.skip("unreadable audio")
-        return False
-    return True
+    why = audio_problem(str(wav))
+    if why is None:
+        return True
+    report.problem(where, f"audio file {wav.relative_to(root).as_posix()} is {why}",
+                   fix="restore it from the release, or pass check_audio=False to skip the check")
+    report.skip("missing audio" if why == "missing" else "unreadable audio")
+    return False
 
 
 def _csv_rows(path: Path, root: Path, required: tuple[str, ...], report: ReportBuilder):
