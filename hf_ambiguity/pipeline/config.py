@@ -1,0 +1,367 @@
+"""The pipeline's configuration: frozen dataclasses loaded from a YAML file, validated key by key.
+
+A config file has one mapping per stage section (``corpus``, ``annotate``, ``merge``, ``analysis``, ``split``,
+``augment``, ``train``, ``export``, ``report``) plus a few top-level keys. Every key has a default, so a config
+only names what it changes. Unknown keys, wrong types and invalid choices raise :class:`ConfigError` naming the
+file, the dotted key, what was received and the valid keys or choices — a typo never silently falls back to a
+default.
+
+>>> cfg = config_from_dict({"name": "x", "annotate": {"mode": "sample", "n_annotators": 4}})
+>>> cfg.annotate.mode, cfg.annotate.n_annotators, cfg.merge.strategy
+('sample', 4, 'concat')
+>>> config_from_dict({"annotate": {"modle": "score"}})
+Traceback (most recent call last):
+...
+hf_ambiguity.pipeline.config.ConfigError: <dict>: unknown key 'annotate.modle'; valid keys: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+__all__ = [
+    "ConfigError", "CorpusConfig", "AnnotateConfig", "MergeConfig", "AnalysisConfig", "SplitConfig",
+    "AugmentConfig", "TrainConfig", "ExportConfig", "ReportConfig", "PipelineConfig",
+    "load_config", "config_from_dict", "config_to_dict", "bundled_config_path", "BUNDLED_CONFIGS",
+]
+
+#: Configs shipped inside the package (``hf_ambiguity/configs/<name>.yaml``).
+BUNDLED_CONFIGS = ("demo", "paper", "recommended")
+
+
+class ConfigError(ValueError):
+    """A pipeline config that cannot be used; the message names the file, the key and what to do."""
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Where the raw corpus is and how it becomes a dataset (stage ``01_build``).
+
+    ``kind: demo`` generates the bundled demo corpus (IEMOCAP layout, synthetic speech) inside the run folder.
+    """
+
+    kind: Literal["demo", "iemocap", "msp-podcast"] = "demo"
+    #: Root of the raw release (``IEMOCAP_full_release`` or the MSP-Podcast folder); unused for ``demo``.
+    data_dir: str | None = None
+    class_set: str = "iemocap-4"
+    #: Ambiguity definition: ``reference`` (entropy / log(#distinct labels), terciles) or ``fixed`` cut points.
+    ambiguity: Literal["reference", "fixed"] = "reference"
+    #: Skip (and count) malformed input instead of stopping at the first error.
+    lenient: bool = False
+    #: Keep only the first N utterances (in id order); ``null`` keeps all.
+    max_utterances: int | None = None
+    #: Size of the generated demo corpus (``kind: demo`` only).
+    demo_utterances: int = 48
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    """Synthetic annotators (stage ``02_annotate``)."""
+
+    enabled: bool = True
+    backend: Literal["transformers", "gemini", "openai"] = "transformers"
+    #: Hub id or local folder of the audio-language model; ``tiny`` builds a tiny random-weight Qwen2-Audio.
+    model: str = "tiny"
+    mode: Literal["score", "sample"] = "sample"
+    n_annotators: int = 8
+    #: Column prefix of the synthetic annotator set (``<name>_dist`` ...).
+    name: str = "synthetic"
+    seed: int = 0
+    batch_size: int = 4
+    #: ``null`` = cuda when available, else cpu.
+    device: str | None = None
+    trust_remote_code: bool = False
+    #: Endpoint of the ``openai`` backend (an OpenAI-compatible server, e.g. a local vLLM); ``null`` = OpenAI's.
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """Human + synthetic merge (stage ``03_merge``); ``concat`` is the reference method."""
+
+    strategy: Literal["concat", "weighted", "adaptive"] = "concat"
+    #: Weight λ of each synthetic vote for ``weighted``.
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Alignment statistics, paired tests and agreement by ambiguity level (stage ``04_alignment``)."""
+
+    n_bootstrap: int = 1000
+    n_resamples: int = 10000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How train / validation / test are drawn (stage ``05_augment``).
+
+    ``random``: utterance-level random split (the reference: 80/20, seed 42). ``speaker``: speaker-independent
+    (IEMOCAP: session ``test_session`` held out; MSP-Podcast: the official partitions, ``test_partition`` as test).
+    Both come from :func:`hf_ambiguity.training.data.make_splits`, the same code the training script uses.
+    """
+
+    kind: Literal["random", "speaker"] = "speaker"
+    test_fraction: float = 0.2
+    #: Share of the training part held out for validation (before DiME-Aug).
+    validation_fraction: float = 0.1
+    #: IEMOCAP session (1-5) held out as test for ``speaker`` splits.
+    test_session: int = 5
+    #: MSP-Podcast partition used as test for ``speaker`` splits.
+    test_partition: str = "Test1"
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """DiME-Aug on the training part and the balanced evaluation view (stage ``05_augment``)."""
+
+    enabled: bool = True
+    ratio: float = 0.3
+    k: int = 3
+    balance_by: Literal["class", "class_ambiguity"] = "class"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fine-tuning (stage ``06_train``, an ``accelerate launch`` subprocess per target) and its evaluation."""
+
+    enabled: bool = True
+    #: One model per target distribution column.
+    targets: tuple[str, ...] = ("human_dist", "synthetic_dist", "combined_dist")
+    #: Hub id or local folder; ``tiny`` = the tiny random-weight model built for the run.
+    model: str = "tiny"
+    preset: str = "paper"
+    #: Overrides of the preset (``null`` keeps the preset's value).
+    max_steps: int | None = None
+    batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    learning_rate: float | None = None
+    seed: int = 42
+    #: Accelerate config file passed to ``accelerate launch --config_file``.
+    accelerate_config: str | None = None
+    #: Extra command-line arguments appended to the training command.
+    extra_args: tuple[str, ...] = ()
+    #: Score each model against its own label source's test set (the reference), the human one, or both.
+    evaluate_against: Literal["own", "human", "both"] = "both"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Hub-layout export of the merged dataset (stage ``08_export``) and optional push."""
+
+    enabled: bool = True
+    #: ``user/name`` to push to; ``null`` = no push.
+    push_to: str | None = None
+    private: bool = True
+    #: Required for a public push of a licensed corpus.
+    acknowledge_license: bool = False
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The report (``report.md`` and ``plots/``)."""
+
+    #: Published figures to print beside the run's: ``auto`` picks by corpus for the paper protocol.
+    reference_figures: Literal["auto", "iemocap", "msp-podcast", "none"] = "auto"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole run. ``protocol`` says how the report frames the numbers (``demo`` = smoke test, not results)."""
+
+    name: str = "run"
+    protocol: Literal["demo", "paper", "recommended", "custom"] = "custom"
+    #: Default run folder (relative paths are relative to the current directory); ``--run-dir`` overrides it.
+    run_dir: str = "runs/run"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + str(list(typing.get_args(tp)))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (lists → tuples, ints → floats)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where}: {key} must be one of {list(choices)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        (item_tp, *_rest) = typing.get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]", where) for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")  # a bug in this module, not user input
+
+
+def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: {prefix or 'the config'} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        dotted = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
+        raise ConfigError(f"{where}: unknown key {dotted!r}; valid keys: {', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key, where)
+        else:
+            kwargs[name] = _coerce(value, tp, key, where)
+    return cls(**kwargs)
+
+
+def _check_values(cfg: PipelineConfig, where: str) -> None:
+    """Cross-field and range checks that types alone cannot express."""
+    from hf_ambiguity.labels import CLASS_SETS
+
+    def bad(key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{where}: {key} {msg}")
+
+    if cfg.corpus.class_set not in CLASS_SETS:
+        raise bad("corpus.class_set", f"must be one of {sorted(CLASS_SETS)}, got {cfg.corpus.class_set!r}")
+    corpus = "iemocap" if cfg.corpus.kind == "demo" else cfg.corpus.kind
+    if CLASS_SETS[cfg.corpus.class_set].corpus != corpus:
+        fitting = sorted(k for k, v in CLASS_SETS.items() if v.corpus == corpus)
+        raise bad("corpus.class_set", f"{cfg.corpus.class_set!r} is a class set of another corpus; for "
+                                      f"{cfg.corpus.kind!r} use one of {fitting}")
+    if cfg.corpus.kind != "demo" and not cfg.corpus.data_dir:
+        raise bad("corpus.data_dir", f"is required for corpus.kind {cfg.corpus.kind!r}: the root of the raw release")
+    if cfg.corpus.max_utterances is not None and cfg.corpus.max_utterances < 1:
+        raise bad("corpus.max_utterances", f"must be at least 1 or null, got {cfg.corpus.max_utterances}")
+    if cfg.corpus.demo_utterances < 4:
+        raise bad("corpus.demo_utterances", f"must be at least 4, got {cfg.corpus.demo_utterances}")
+    if cfg.annotate.backend != "transformers" and cfg.annotate.model == "tiny":
+        raise bad("annotate.model", f"'tiny' is a local model; backend {cfg.annotate.backend!r} needs a hosted "
+                                    "model name (e.g. gemini-2.5-pro)")
+    if cfg.annotate.backend != "transformers" and cfg.annotate.mode == "score":
+        raise bad("annotate.mode", f"'score' needs a local model (backend: transformers); hosted backend "
+                                   f"{cfg.annotate.backend!r} only supports 'sample'")
+    if cfg.annotate.n_annotators < 1:
+        raise bad("annotate.n_annotators", f"must be at least 1, got {cfg.annotate.n_annotators}")
+    if cfg.annotate.batch_size < 1:
+        raise bad("annotate.batch_size", f"must be at least 1, got {cfg.annotate.batch_size}")
+    if cfg.merge.weight < 0:
+        raise bad("merge.weight", f"must be non-negative, got {cfg.merge.weight}")
+    if not 0 < cfg.split.test_fraction < 1:
+        raise bad("split.test_fraction", f"must be between 0 and 1, got {cfg.split.test_fraction}")
+    if not 0 < cfg.split.validation_fraction < 1:
+        raise bad("split.validation_fraction", f"must be between 0 and 1, got {cfg.split.validation_fraction}")
+    if not 0 < cfg.augment.ratio <= 1:
+        raise bad("augment.ratio", f"must be in (0, 1], got {cfg.augment.ratio}")
+    if cfg.augment.k < 1:
+        raise bad("augment.k", f"must be at least 1, got {cfg.augment.k}")
+    if cfg.analysis.n_bootstrap < 0 or cfg.analysis.n_resamples < 1:
+        raise bad("analysis", "n_bootstrap must be >= 0 and n_resamples >= 1")
+    valid_targets = ("human_dist", f"{cfg.annotate.name}_dist", "combined_dist")
+    for i, target in enumerate(cfg.train.targets):
+        if target not in valid_targets:
+            raise bad(f"train.targets[{i}]", f"must be one of {list(valid_targets)}, got {target!r}")
+        if target != "human_dist" and not cfg.annotate.enabled:
+            raise bad(f"train.targets[{i}]", f"{target!r} needs synthetic labels but annotate.enabled is false")
+    if cfg.train.enabled and not cfg.train.targets:
+        raise bad("train.targets", "is empty; name at least one target or set train.enabled: false")
+    if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
+        raise bad("train.max_steps", f"must be at least 1 or null, got {cfg.train.max_steps}")
+
+
+def config_from_dict(data: Any, *, where: str = "<dict>") -> PipelineConfig:
+    """Validate a parsed mapping into a :class:`PipelineConfig` (``where`` names the source in errors)."""
+    cfg = _build(PipelineConfig, data, "", where)
+    _check_values(cfg, where)
+    return cfg
+
+
+def bundled_config_path(name: str) -> Path:
+    """Path of a config shipped with the package (``demo``, ``paper``, ``recommended``)."""
+    path = Path(__file__).resolve().parent.parent / "configs" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no bundled config {name!r}; bundled: {', '.join(BUNDLED_CONFIGS)}")
+    return path
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a YAML config. A bare bundled name (``demo``, ``paper``, ``recommended``) also works."""
+    p = Path(path)
+    if not p.exists() and str(path) in BUNDLED_CONFIGS:
+        p = bundled_config_path(str(path))
+    if not p.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist; pass a YAML file or one of "
+                          f"{', '.join(BUNDLED_CONFIGS)}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return config_from_dict(data, where=str(p))
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(cfg))

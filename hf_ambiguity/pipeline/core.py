@@ -1,0 +1,190 @@
+"""Assemble the stages a config asks for and run them: ``run_pipeline(cfg, run_dir=...)``.
+
+Stage folders (in run order): ``00_model`` (only when a tiny demo model is used), ``01_build``, ``02_annotate``,
+``03_merge``, ``04_alignment``, ``05_augment``, ``06_train``, ``07_evaluate``, ``08_export``; then ``report.md``
+and ``plots/`` at the top of the run folder. A stage whose project module is not installed is left out (with the
+stages that need its output) and named in the report as "not available"; it is never replaced by made-up output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from hf_ambiguity.pipeline.config import PipelineConfig, config_to_dict
+from hf_ambiguity.pipeline.runner import Stage, StageResult, run_stages
+
+__all__ = ["run_pipeline", "RunOutcome", "plan_stages", "STAGE_FOLDERS", "corpus_fingerprint"]
+
+STAGE_FOLDERS = {
+    "model": "00_model", "build": "01_build", "annotate": "02_annotate", "merge": "03_merge",
+    "alignment": "04_alignment", "augment": "05_augment", "train": "06_train", "evaluate": "07_evaluate",
+    "export": "08_export",
+}
+
+#: What each stage needs from the project: (module, attribute).
+REQUIREMENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "model": (("hf_ambiguity.tiny_alm", "build_tiny_qwen2_audio"),),
+    "build": (("hf_ambiguity.builders", "build_dataset"),),
+    "annotate": (("hf_ambiguity.annotate", "annotate"),),
+    "merge": (("hf_ambiguity.annotate", "merge"),),
+    "alignment": (("hf_ambiguity.alignment", "alignment_statistics"),
+                  ("hf_ambiguity.significance", "paired_comparison"),
+                  ("hf_ambiguity.agreement", "krippendorff_alpha")),
+    "augment": (("hf_ambiguity.augment", "dime_aug"), ("hf_ambiguity.training.data", "make_splits")),
+    "train": (("hf_ambiguity.training.train", "main"),),
+    "evaluate": (("hf_ambiguity.training", "predict_distributions"),),
+    "export": (("hf_ambiguity.hub", "export_to_hub_layout"),),
+}
+
+#: Bumped when a stage's code changes what it writes, so old run folders re-run that stage.
+STAGE_VERSIONS = {k: "1" for k in STAGE_FOLDERS}
+
+#: Files of a raw corpus hashed by content (label and transcript files); audio is hashed by size and mtime.
+_TEXT_SUFFIXES = {".txt", ".csv", ".json", ".tsv"}
+
+
+_EVAL_VIEW = (("hf_ambiguity.augment", "balanced_eval_view"),)
+
+
+def missing_requirement(stage: str, *, extra: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """``"<module>.<attr> missing"`` for the first requirement of ``stage`` that cannot be imported, else None."""
+    for module, attr in (*REQUIREMENTS[stage], *extra):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            return f"{module} missing ({exc})"
+        try:
+            getattr(mod, attr)
+        except (AttributeError, ImportError):
+            return f"{module}.{attr} missing"
+    return None
+
+
+def corpus_fingerprint(data_dir: str | Path) -> str:
+    """Hash of a raw corpus folder: label/transcript files by content, everything else by size and mtime.
+
+    Hashing every wav's content would read the whole corpus (GBs) at each run; a changed wav changes its size or
+    modification time, which is what this catches.
+    """
+    root = Path(data_dir)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix.lower() in _TEXT_SUFFIXES:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            st = path.stat()
+            digest = f"{st.st_size}:{st.st_mtime_ns}"
+        h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished run: its folder, report, per-stage results and the stages left out (key -> why)."""
+
+    run_dir: Path
+    report: Path
+    results: Mapping[str, StageResult]
+    unavailable: Mapping[str, str]
+    #: True when a stage the config asked for could not run because its module is missing.
+    unavailable_requested: bool
+
+
+def _uses_tiny(cfg: PipelineConfig) -> bool:
+    return (cfg.annotate.enabled and cfg.annotate.model == "tiny") or (cfg.train.enabled and cfg.train.model == "tiny")
+
+
+def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
+    """The stages ``cfg`` asks for, in order, and those left out because a module is missing (key -> why)."""
+    from hf_ambiguity.pipeline import stages as S
+
+    c = config_to_dict(cfg)
+    wanted: list[tuple[str, Callable[..., Any], tuple[str, ...], dict[str, Any]]] = []
+    tiny = _uses_tiny(cfg)
+    if tiny:
+        wanted.append(("model", S.stage_model, (), {"seed": 0}))
+    corpus_opts = dict(c["corpus"])
+    wanted.append(("build", S.stage_build, (), corpus_opts))
+    base = "build"
+    if cfg.annotate.enabled:
+        ann = dict(c["annotate"])
+        deps = ("build", "model") if cfg.annotate.model == "tiny" else ("build",)
+        wanted.append(("annotate", S.stage_annotate, deps, ann))
+        wanted.append(("merge", S.stage_merge, ("annotate",), {**c["merge"], "name": cfg.annotate.name}))
+        base = "merge"
+    wanted.append(("alignment", S.stage_alignment, (base,),
+                   {**c["analysis"], "merge": c["merge"], "name": cfg.annotate.name,
+                    "synthetic": cfg.annotate.enabled, "synthetic_labels": cfg.annotate.mode == "sample",
+                    "base": base}))
+    if cfg.train.enabled or cfg.augment.enabled:
+        wanted.append(("augment", S.stage_augment, (base,),
+                       {"split": c["split"], "augment": c["augment"], "targets": c["train"]["targets"],
+                        "corpus": cfg.corpus.kind, "base": base,
+                        "eval_view": missing_requirement("augment", extra=_EVAL_VIEW) is None}))
+    if cfg.train.enabled:
+        train_opts = {k: v for k, v in c["train"].items() if k != "evaluate_against"}
+        deps = ("augment", "model") if cfg.train.model == "tiny" else ("augment",)
+        wanted.append(("train", S.stage_train, deps, train_opts))
+        wanted.append(("evaluate", S.stage_evaluate, ("train", "augment"),
+                       {"evaluate_against": cfg.train.evaluate_against, "protocol": cfg.protocol,
+                        "n_bootstrap": cfg.analysis.n_bootstrap, "seed": cfg.analysis.seed}))
+    if cfg.export.enabled:
+        wanted.append(("export", S.stage_export, tuple(dict.fromkeys((base, "build"))),
+                       {**c["export"], "corpus": cfg.corpus.kind, "class_set": cfg.corpus.class_set,
+                        "annotate": c["annotate"] if cfg.annotate.enabled else None,
+                        "merge": c["merge"] if cfg.annotate.enabled else None, "base": base}))
+
+    stages: list[Stage] = []
+    unavailable: dict[str, str] = {}
+    present: set[str] = set()
+    for key, func, deps, options in wanted:
+        extra = (("hf_ambiguity.demo", "make_demo_corpus"),) if key == "build" and cfg.corpus.kind == "demo" else ()
+        why = missing_requirement(key, extra=extra)
+        lost = [d for d in deps if d not in present]
+        if why is None and lost:
+            why = f"needs the output of stage {', '.join(STAGE_FOLDERS[d] for d in lost)}, which is not available"
+        if why is not None:
+            unavailable[key] = f"{STAGE_FOLDERS[key]}: {why}"
+            continue
+        fingerprint = None
+        if key == "build" and cfg.corpus.kind != "demo":
+            data_dir = cfg.corpus.data_dir
+
+            def fingerprint(data_dir: str = data_dir) -> str:  # type: ignore[misc]
+                return corpus_fingerprint(data_dir)
+        stages.append(Stage(key=key, folder=STAGE_FOLDERS[key], func=func, depends=deps, options=options,
+                            version=STAGE_VERSIONS[key], extra_hash=fingerprint))
+        present.add(key)
+    return stages, unavailable
+
+
+def run_pipeline(cfg: PipelineConfig, *, run_dir: str | Path | None = None, config_path: str | None = None,
+                 force: tuple[str, ...] = ()) -> RunOutcome:
+    """Run every stage ``cfg`` asks for in ``run_dir`` (default ``cfg.run_dir``), then write the report."""
+    from hf_ambiguity.pipeline.report import write_report
+
+    unknown = [f for f in force if f not in STAGE_FOLDERS]
+    if unknown:
+        raise ValueError(f"--force: unknown stage {unknown[0]!r}; stages: {', '.join(STAGE_FOLDERS)}")
+    folder = Path(run_dir if run_dir is not None else cfg.run_dir)
+    if cfg.corpus.kind != "demo" and not Path(cfg.corpus.data_dir or "").is_dir():
+        raise FileNotFoundError(f"corpus.data_dir {cfg.corpus.data_dir!r} is not a folder; point it at the raw "
+                                f"{cfg.corpus.kind} release")
+    stages, unavailable = plan_stages(cfg)
+    results = run_stages(stages, folder, force=force)
+    (folder / "config.resolved.yaml").write_text(_yaml(config_to_dict(cfg)), encoding="utf-8")
+    report = write_report(folder, cfg, results, unavailable, config_path=config_path)
+    return RunOutcome(run_dir=folder, report=report, results=results, unavailable=unavailable,
+                      unavailable_requested=bool(unavailable))
+
+
+def _yaml(d: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(d, sort_keys=False)
+

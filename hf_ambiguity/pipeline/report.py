@@ -1,0 +1,375 @@
+"""The run report: ``report.md`` plus PNG plots under ``plots/``, written from the stage folders' JSON outputs.
+
+The report is rebuilt at the end of every run (it is cheap and reads only finished stage folders), so it always
+describes the stage outputs that are on disk. Sections: a framing paragraph (for the demo protocol: a smoke test,
+not results), the stages and their timings, stages not available, corpus statistics with the class × ambiguity
+table, human vs synthetic alignment by ambiguity level with confidence intervals and paired tests, agreement,
+DiME-Aug composition, training curves, and the fine-tuned models' alignment by ambiguity level (beside the
+reference's published figures for the paper protocol).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from hf_ambiguity.pipeline.config import PipelineConfig
+from hf_ambiguity.pipeline.reference import TARGET_LABELS, published_for
+from hf_ambiguity.schema import AMBIGUITY_LEVELS
+
+__all__ = ["write_report", "DEMO_NOTICE"]
+
+DEMO_NOTICE = (
+    "**This is a smoke test of the pipeline, not results.** The demo corpus is a few dozen synthetic utterances "
+    "and the audio-language model is a tiny model with random weights built on this machine, trained for a couple "
+    "of steps; every number below only shows that each stage ran and wrote loadable outputs. Nothing here says "
+    "anything about emotion recognition, synthetic annotators or the reference method."
+)
+
+_METRIC_NAMES = {"js_divergence": "JS div. (base 2) ↓", "js_distance": "JS dist. (ln) ↓",
+                 "bhattacharyya": "BC ↑"}
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(x: Any, nd: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _mean_ci(stat: Mapping[str, Any] | None) -> str:
+    """``0.123 [0.100, 0.150]`` from ``{"mean", "ci_low", "ci_high"}``."""
+    if not stat:
+        return "–"
+    s = _fmt(stat.get("mean"))
+    if stat.get("ci_low") is not None and stat.get("ci_high") is not None:
+        s += f" [{_fmt(stat['ci_low'])}, {_fmt(stat['ci_high'])}]"
+    return s
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    return out + [""]
+
+
+_TITLE_SUFFIX = {"value": ""}
+
+
+def _title(ax, text: str) -> None:
+    ax.set_title(text + _TITLE_SUFFIX["value"], fontsize=10)
+
+
+def _plt():
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ------------------------------------------------------------------------------------------------ plots
+
+
+def _plot_class_ambiguity(stats: Mapping[str, Any], path: Path) -> None:
+    plt = _plt()
+    table = stats["class_by_ambiguity"]
+    classes = list(table)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    bottom = [0] * len(classes)
+    colours = {"low": "#4c9be8", "medium": "#f2b134", "high": "#d9534f"}
+    for level in AMBIGUITY_LEVELS:
+        vals = [table[c].get(level, 0) for c in classes]
+        ax.bar(classes, vals, bottom=bottom, label=f"{level} ambiguity", color=colours[level])
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylabel("utterances")
+    _title(ax, "Majority class × ambiguity level")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_by_level(series: Mapping[str, Mapping[str, Any]], metric: str, title: str, path: Path) -> None:
+    """Grouped bars: x = ambiguity level (+ overall), one bar per series, with CI whiskers."""
+    plt = _plt()
+    groups = [*AMBIGUITY_LEVELS, "overall"]
+    names = list(series)
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for i, name in enumerate(names):
+        res = series[name]
+        means, lo, hi = [], [], []
+        for g in groups:
+            st = (res.get("overall") if g == "overall" else res.get("by_level", {}).get(g, {})) or {}
+            m = st.get(metric, {}) or {}
+            mean = m.get("mean")
+            means.append(mean if mean is not None else float("nan"))
+            lo.append(mean - m["ci_low"] if mean is not None and m.get("ci_low") is not None else 0.0)
+            hi.append(m["ci_high"] - mean if mean is not None and m.get("ci_high") is not None else 0.0)
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))]
+        ax.bar(xs, means, width=width * 0.95, yerr=[lo, hi], capsize=3, label=name)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(_METRIC_NAMES.get(metric, metric))
+    _title(ax, title)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_augment(aug: Mapping[str, Any], path: Path) -> None:
+    plt = _plt()
+    targets = list(aug["targets"])
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 3.2), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        rec = aug["targets"][target]
+        classes = list(rec["before"])
+        before = [rec["before"][c] for c in classes]
+        added = [rec["after"].get(c, 0) - rec["before"][c] for c in classes]
+        ax.bar(classes, before, label="original", color="#4c9be8")
+        ax.bar(classes, added, bottom=before, label="DiME-Aug", color="#f2b134")
+        ax.set_title(TARGET_LABELS.get(target, target), fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_ylabel("training utterances")
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.suptitle("Training set composition by dominant emotion" + _TITLE_SUFFIX["value"], fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_training(train: Mapping[str, Any], path: Path) -> bool:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    drawn = False
+    from matplotlib.ticker import MaxNLocator
+
+    for i, (target, rec) in enumerate(train["targets"].items()):
+        colour = f"C{i}"
+        log = rec.get("log") or []
+        pts = [(r["step"], r["loss"]) for r in log if r.get("loss") is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=4, color=colour, label=f"{TARGET_LABELS.get(target, target)}: train")
+            drawn = True
+        vpts = [(r["step"], r["val_loss"]) for r in log if r.get("val_loss") is not None]
+        if vpts:
+            ax.plot(*zip(*vpts), marker="s", ms=6, ls="--", color=colour, mfc="white",
+                    label=f"{TARGET_LABELS.get(target, target)}: validation")
+            drawn = True
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    _title(ax, "Training curves")
+    if drawn:
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+# ------------------------------------------------------------------------------------------------ sections
+
+
+def _level_rows(res: Mapping[str, Any], metrics: tuple[str, ...]) -> list[list[Any]]:
+    rows = []
+    for g in [*AMBIGUITY_LEVELS, "overall"]:
+        st = res.get("overall") if g == "overall" else res.get("by_level", {}).get(g)
+        if not st:
+            continue
+        rows.append([g, st.get("n", "–"), *[_mean_ci(st.get(m)) for m in metrics]])
+    return rows
+
+
+def _section_corpus(lines: list[str], stats: Mapping[str, Any], plots: Path) -> None:
+    lines += ["## Corpus", ""]
+    ann = stats.get("annotators", {})
+    lines += _table(["utterances", "speakers", "annotators / utterance (mean, min–max)", "labels dropped "
+                     "(outside the class set)", "classes"],
+                    [[stats["n_utterances"], stats.get("n_speakers", "–"),
+                      f"{_fmt(ann.get('mean'), 2)}, {ann.get('min')}–{ann.get('max')}",
+                      stats.get("dropped_labels", "–"), ", ".join(stats["classes"])]])
+    if stats.get("build_report"):
+        lines += ["Build report: " + ", ".join(f"{k} = {v}" for k, v in stats["build_report"].items()), ""]
+    lines += ["Majority class × ambiguity level (utterances). " + stats.get("ambiguity_definition", ""), ""]
+    header = ["class", *AMBIGUITY_LEVELS, "total"]
+    rows = []
+    for c, by in stats["class_by_ambiguity"].items():
+        rows.append([c, *[by.get(lv, 0) for lv in AMBIGUITY_LEVELS], sum(by.values())])
+    rows.append(["total", *[stats["ambiguity_counts"].get(lv, 0) for lv in AMBIGUITY_LEVELS], stats["n_utterances"]])
+    lines += _table(header, rows)
+    _plot_class_ambiguity(stats, plots / "class_by_ambiguity.png")
+    lines += ["![class by ambiguity](plots/class_by_ambiguity.png)", ""]
+
+
+def _section_alignment(lines: list[str], al: Mapping[str, Any], plots: Path) -> None:
+    lines += ["## Human vs synthetic alignment by ambiguity level", ""]
+    lines += [al.get("description", ""), ""]
+    metrics = ("js_divergence", "js_distance", "bhattacharyya")
+    for name, res in al["comparisons"].items():
+        lines += [f"**{res.get('title', name)}** (mean [95 % bootstrap CI])", ""]
+        lines += _table(["ambiguity", "n", *[_METRIC_NAMES[m] for m in metrics]], _level_rows(res, metrics))
+    test = al.get("paired_test")
+    if test:
+        lines += [f"**Paired test** — {test['description']}", ""]
+        rows = [[r["level"], r["n"], _fmt(r["mean_a"]), _fmt(r["mean_b"]), _fmt(r.get("effect_size")),
+                 _fmt(r.get("p_value"), 4), _fmt(r.get("p_corrected"), 4),
+                 "yes" if r.get("significant") else "no"] for r in test["rows"]]
+        lines += _table(["ambiguity", "n", f"mean JS {test['name_a']}", f"mean JS {test['name_b']}", "effect size",
+                         "p", f"p ({test.get('correction', 'corrected')})", "significant (α = 0.05)"], rows)
+    _plot_by_level({res.get("title", k): res for k, res in al["comparisons"].items()}, "js_divergence",
+                   "Alignment to the human distribution (JS divergence, base 2)", plots / "alignment_by_level.png")
+    lines += ["![alignment by level](plots/alignment_by_level.png)", ""]
+    agreement = al.get("agreement")
+    if agreement:
+        lines += ["## Agreement", ""]
+        rows = [[who, _fmt(v.get("krippendorff_alpha")), _fmt(v.get("fleiss_kappa")), v.get("note", "")]
+                for who, v in agreement.items()]
+        lines += _table(["annotators", "Krippendorff's α (nominal)", "Fleiss' κ", "note"], rows)
+
+
+def _section_augment(lines: list[str], aug: Mapping[str, Any], plots: Path) -> None:
+    lines += ["## Splits and DiME-Aug", ""]
+    sp = aug["split"]
+    lines += [f"Split: {sp['description']} — train {sp['train']}, validation {sp['validation']}, "
+              f"test {sp['test']} utterances.", ""]
+    if aug.get("targets"):
+        for target, rec in aug["targets"].items():
+            classes = list(rec["before"])
+            lines += [f"**Training set for target `{target}`** (DiME-Aug ratio {rec.get('ratio')}, "
+                      f"k = {rec.get('k')}, balanced by {rec.get('balance_by')}): "
+                      f"{sum(rec['before'].values())} originals + {rec.get('n_new', 0)} synthesised"
+                      + (f"; shortfall {rec['shortfall']}" if rec.get("shortfall") else ""), ""]
+            lines += _table(["", *classes], [["before", *[rec["before"][c] for c in classes]],
+                                             ["after", *[rec["after"].get(c, 0) for c in classes]]])
+        _plot_augment(aug, plots / "dime_aug_composition.png")
+        lines += ["![DiME-Aug composition](plots/dime_aug_composition.png)", ""]
+    view = aug.get("eval_view")
+    if view:
+        lines += [f"**Balanced evaluation view** of the test split ({view.get('description', '')}): "
+                  f"{view.get('n', '–')} of {sp['test']} test utterances.", ""]
+        if view.get("table"):
+            levels = list(next(iter(view["table"].values())))
+            lines += _table(["class", *levels], [[c, *[by[lv] for lv in levels]] for c, by in view["table"].items()])
+
+
+def _section_training(lines: list[str], train: Mapping[str, Any], plots: Path) -> None:
+    lines += ["## Fine-tuning", ""]
+    rows = []
+    for target, rec in train["targets"].items():
+        log = rec.get("log") or []
+        first = next((r["loss"] for r in log if r.get("loss") is not None), None)
+        last = next((r["loss"] for r in reversed(log) if r.get("loss") is not None), None)
+        rows.append([target, rec.get("steps", "–"), _fmt(first, 4), _fmt(last, 4), _fmt(rec.get("seconds"), 1)])
+    lines += [f"Model `{train.get('model')}`, preset `{train.get('preset')}`; command: `{train.get('command', '')}`",
+              ""]
+    lines += _table(["target", "optimizer steps", "first loss", "last loss", "seconds"], rows)
+    if _plot_training(train, plots / "training_curve.png"):
+        lines += ["![training curves](plots/training_curve.png)", ""]
+
+
+def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: Path,
+                        published: Mapping[str, tuple[float, float]] | None, corpus: str) -> None:
+    lines += ["## Fine-tuned models by ambiguity level", ""]
+    lines += [ev.get("description", ""), ""]
+    metrics = ("js_divergence", "bhattacharyya")
+    series = {}
+    for target, rec in ev["targets"].items():
+        for ref_name, res in rec.items():
+            title = f"model trained on {TARGET_LABELS.get(target, target)}, scored against {res['reference']}"
+            lines += [f"**{title}**", ""]
+            lines += _table(["ambiguity", "n", *[_METRIC_NAMES[m] for m in metrics]], _level_rows(res, metrics))
+            series[f"{target} vs {res['reference_column']}"] = res
+    if series:
+        _plot_by_level(series, "js_divergence", "Fine-tuned models: JS divergence to the test distributions",
+                       plots / "finetuned_by_level.png")
+        lines += ["![fine-tuned models by level](plots/finetuned_by_level.png)", ""]
+    if published:
+        lines += [f"### Beside the reference's published figures ({corpus})", "",
+                  "The reference scored each model against its own label source's test set (random 80/20 split); "
+                  "this run's figures in the same setting:", ""]
+        rows = []
+        for target, (js, bc) in published.items():
+            own = ev["targets"].get(target, {}).get("own")
+            ours = own.get("overall", {}) if own else {}
+            rows.append([TARGET_LABELS.get(target, target), f"{js:.3f} / {bc:.3f}",
+                         f"{_fmt((ours.get('js_divergence') or {}).get('mean'))} / "
+                         f"{_fmt((ours.get('bhattacharyya') or {}).get('mean'))}" if own else "not trained"])
+        lines += _table(["labels", "published JS / BC", "this run JS / BC"], rows)
+
+
+def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
+                 unavailable: Mapping[str, str], *, config_path: str | None = None) -> Path:
+    """Write ``run_dir/report.md`` and ``run_dir/plots/*.png`` from the finished stage folders; return the path.
+
+    ``results`` maps stage keys to :class:`~hf_ambiguity.pipeline.runner.StageResult` (status, timing, folder);
+    ``unavailable`` maps stage keys to why they were left out of this run.
+    """
+    plots = run_dir / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    _TITLE_SUFFIX["value"] = "\n(demo: smoke test with a random-weight model, not results)" if cfg.protocol == "demo" else ""
+    for old in plots.glob("*.png"):
+        old.unlink()
+    lines = [f"# hf-ambiguity run: {cfg.name}", ""]
+    lines += [f"Protocol: **{cfg.protocol}** · corpus: `{cfg.corpus.kind}`"
+              + (f" (`{cfg.corpus.data_dir}`)" if cfg.corpus.data_dir else "")
+              + f" · class set: `{cfg.corpus.class_set}` · config: `{config_path or '(in memory)'}`", ""]
+    if cfg.protocol == "demo":
+        lines += [DEMO_NOTICE, ""]
+    elif cfg.protocol == "paper":
+        lines += ["The paper protocol follows the reference recipe (random 80/20 utterance split, concatenation "
+                  "merge, each model scored against its own label source's test set); its figures are printed "
+                  "beside the reference's published ones. They are comparable only with the same corpus, class "
+                  "subset and annotator model.", ""]
+    elif cfg.protocol == "recommended":
+        lines += ["The recommended protocol uses speaker-independent splits and scores every model against the "
+                  "human test distributions, with paired tests by ambiguity level; it is not the reference's "
+                  "setting, so the reference's published figures are not comparable and not shown.", ""]
+    lines += ["## Stages", ""]
+    rows = [[r.folder.name, "ran" if r.status == "ran" else "up to date (skipped)", _fmt(r.seconds, 1),
+             ", ".join(f"{k} = {v}" for k, v in list(r.summary.items())[:6])] for r in results.values()]
+    lines += _table(["stage", "this run", "seconds (when it ran)", "summary"], rows)
+    if unavailable:
+        lines += [f"- not available: {why}" for why in unavailable.values()] + [""]
+
+    stats = _load(run_dir / "01_build" / "corpus_stats.json") if "build" in results else None
+    if stats:
+        _section_corpus(lines, stats, plots)
+    al = _load(run_dir / "04_alignment" / "alignment.json") if "alignment" in results else None
+    if al:
+        _section_alignment(lines, al, plots)
+    aug = _load(run_dir / "05_augment" / "augment.json") if "augment" in results else None
+    if aug:
+        _section_augment(lines, aug, plots)
+    train = _load(run_dir / "06_train" / "train.json") if "train" in results else None
+    if train:
+        _section_training(lines, train, plots)
+    ev = _load(run_dir / "07_evaluate" / "evaluation.json") if "evaluate" in results else None
+    published = published_for(cfg.corpus.kind, cfg.report.reference_figures, cfg.protocol)
+    if ev:
+        _section_evaluation(lines, ev, plots, published, cfg.corpus.kind)
+    exp = _load(run_dir / "08_export" / "export.json") if "export" in results else None
+    if exp:
+        hub = run_dir / exp["folder"]
+        lines += ["## Export", "", f"Hub layout: `{hub}` (load with "
+                  f"`datasets.load_dataset(\"{hub}\")`); splits: "
+                  + ", ".join(f"{k} {v}" for k, v in exp.get("splits", {}).items()) + ".", ""]
+        lines += [f"Pushed to `{exp['pushed_to']}` ({'private' if exp.get('private') else 'public'})."
+                  if exp.get("pushed_to") else "Not pushed (set `export.push_to` to push, private by default).", ""]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return path

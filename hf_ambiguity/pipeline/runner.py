@@ -1,0 +1,196 @@
+"""Stage runner: content-hash caching and atomic stage folders.
+
+Each stage writes its outputs into ``run_dir/<NN_stage>/`` together with ``stage.json``, which records the hash of
+everything the stage read (its options, its code version and the *output* hashes of the stages it depends on) and
+the hash of what it wrote. On the next run a stage is skipped when its folder exists and that input hash is
+unchanged; otherwise it runs again, and so does every stage downstream whose inputs (the re-run stage's output
+hash) actually changed.
+
+A stage runs in a temporary sibling folder (``.tmp-<NN_stage>``) that is renamed into place only after the stage
+finished and ``stage.json`` was written, so a run killed at any point never leaves a half-written stage that looks
+complete; leftover temporary folders are removed on the next run. Stages that have their own fine-grained resume
+(annotation) keep their progress in ``run_dir/.cache/<NN_stage>/``, which survives a kill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+__all__ = ["Stage", "StageContext", "StageResult", "run_stages", "hash_json", "hash_folder", "read_stage_json",
+           "STAGE_FILE"]
+
+STAGE_FILE = "stage.json"
+
+
+def hash_json(obj: Any) -> str:
+    """sha256 of a canonical JSON encoding (sorted keys) of ``obj``."""
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    if path.name == "state.json":
+        # datasets' save_to_disk state: its fingerprint changes between identical runs; the rest is content.
+        try:
+            state = json.loads(path.read_text())
+            state.pop("_fingerprint", None)
+            return hash_json(state)
+        except (ValueError, OSError):
+            pass
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_folder(folder: Path, *, exclude: tuple[str, ...] = (STAGE_FILE,)) -> str:
+    """sha256 over the relative paths and contents of every file under ``folder`` (sorted; ``exclude`` names
+    top-level files left out)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel in exclude or "/events.out.tfevents" in f"/{rel}":
+            continue  # tensorboard event files carry wall-clock times
+        h.update(rel.encode() + b"\0" + _file_digest(path).encode() + b"\n")
+    return h.hexdigest()
+
+
+def read_stage_json(folder: Path) -> dict[str, Any] | None:
+    """The ``stage.json`` of a finished stage folder, or ``None`` when absent or unreadable."""
+    try:
+        return json.loads((folder / STAGE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage function gets: where to write, where its inputs are, and a persistent cache folder."""
+
+    out_dir: Path
+    run_dir: Path
+    inputs: Mapping[str, Path]
+    cache_dir: Path
+    options: Mapping[str, Any]
+
+    def input(self, key: str) -> Path:
+        """The finished folder of the upstream stage ``key``."""
+        return self.inputs[key]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage.
+
+    ``func(ctx)`` writes into ``ctx.out_dir`` and returns a JSON-serialisable summary (stored in ``stage.json``).
+    ``options`` are everything that changes its output besides upstream outputs; ``version`` is bumped when the
+    stage's code changes what it writes. ``extra_hash`` lets a stage add a fingerprint of files outside the run
+    (the raw corpus).
+    """
+
+    key: str
+    folder: str
+    func: Callable[[StageContext], Mapping[str, Any]]
+    depends: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    version: str = "1"
+    extra_hash: Callable[[], str] | None = None
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What happened to a stage in this run."""
+
+    key: str
+    folder: Path
+    status: str  # "ran" | "skipped"
+    #: Run time of the stage (for a skipped stage: of the run that wrote its folder).
+    seconds: float
+    input_hash: str
+    output_hash: str
+    summary: Mapping[str, Any]
+
+
+def _input_hash(stage: Stage, upstream: Mapping[str, StageResult]) -> str:
+    return hash_json({
+        "stage": stage.key,
+        "version": stage.version,
+        "options": stage.options,
+        "depends": {k: upstream[k].output_hash for k in stage.depends},
+        "extra": stage.extra_hash() if stage.extra_hash else None,
+    })
+
+
+def _clean_leftovers(run_dir: Path) -> None:
+    for p in run_dir.glob(".tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in run_dir.glob(".old-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _log(msg: str) -> None:
+    print(f"[hf-ambiguity run] {msg}", file=sys.stderr, flush=True)
+
+
+def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = ()) -> dict[str, StageResult]:
+    """Run ``stages`` in order inside ``run_dir``; skip those whose folder is complete and inputs unchanged.
+
+    ``force`` names stage keys to re-run regardless. Returns the result of every stage by key.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(run_dir)
+    results: dict[str, StageResult] = {}
+    for stage in stages:
+        missing = [k for k in stage.depends if k not in results]
+        if missing:
+            raise ValueError(f"stage {stage.key!r} depends on {missing}, which are not earlier in the pipeline")
+        final = run_dir / stage.folder
+        input_hash = _input_hash(stage, results)
+        previous = read_stage_json(final) if final.is_dir() else None
+        if previous and previous.get("input_hash") == input_hash and stage.key not in force:
+            _log(f"{stage.folder}: up to date, skipped")
+            results[stage.key] = StageResult(stage.key, final, "skipped", float(previous.get("seconds", 0.0)),
+                                             input_hash,
+                                             previous["output_hash"], previous.get("summary", {}))
+            continue
+        _log(f"{stage.folder}: running" + (" (inputs changed)" if previous else ""))
+        tmp = run_dir / f".tmp-{stage.folder}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        # Progress kept across kills, keyed by the input hash so a changed option never resumes stale work.
+        cache = run_dir / ".cache" / stage.folder / input_hash[:16]
+        cache.mkdir(parents=True, exist_ok=True)
+        ctx = StageContext(out_dir=tmp, run_dir=run_dir, inputs={k: results[k].folder for k in stage.depends},
+                           cache_dir=cache, options=stage.options)
+        t0 = time.perf_counter()
+        summary = dict(stage.func(ctx) or {})
+        seconds = time.perf_counter() - t0
+        output_hash = hash_folder(tmp)
+        record = {
+            "stage": stage.key, "folder": stage.folder, "version": stage.version, "input_hash": input_hash,
+            "output_hash": output_hash, "options": stage.options,
+            "depends": {k: results[k].output_hash for k in stage.depends},
+            "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
+        }
+        (tmp / STAGE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        if final.exists():
+            old = run_dir / f".old-{stage.folder}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        shutil.rmtree(cache.parent, ignore_errors=True)
+        _log(f"{stage.folder}: done in {seconds:.1f} s")
+        results[stage.key] = StageResult(stage.key, final, "ran", seconds, input_hash, output_hash, summary)
+    return results

@@ -1,0 +1,175 @@
+"""Pipeline config loading and validation, and the stage runner's caching and atomicity (toy stages, fast)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hf_ambiguity.pipeline import BUNDLED_CONFIGS, ConfigError, config_from_dict, load_config
+from hf_ambiguity.pipeline.runner import Stage, hash_folder, read_stage_json, run_stages
+
+
+@pytest.mark.parametrize("name", BUNDLED_CONFIGS)
+def test_bundled_configs_load(name):
+    cfg = load_config(name)
+    assert cfg.protocol == name
+
+
+def test_paper_config_is_the_reference_protocol():
+    cfg = load_config("paper")
+    assert cfg.corpus.class_set == "paper-4class"
+    assert (cfg.annotate.mode, cfg.annotate.n_annotators) == ("sample", 8)
+    assert cfg.merge.strategy == "concat"
+    assert (cfg.split.kind, cfg.split.test_fraction, cfg.split.seed) == ("random", 0.2, 42)
+    assert cfg.augment.ratio == 0.3 and cfg.train.preset == "paper"
+    assert set(cfg.train.targets) == {"human_dist", "synthetic_dist", "combined_dist"}
+    assert cfg.train.evaluate_against in ("own", "both")
+
+
+def test_recommended_config_is_speaker_independent_and_scored_against_humans():
+    cfg = load_config("recommended")
+    assert cfg.split.kind == "speaker" and cfg.train.evaluate_against == "human"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_names_the_dotted_key_and_lists_valid_ones(tmp_path):
+    p = _write(tmp_path, "annotate:\n  modle: score\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown key 'annotate\.modle'; valid keys: .*mode.*n_annotators"):
+        load_config(p)
+
+
+def test_unknown_top_level_section(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'trian'; valid keys: .*train"):
+        load_config(_write(tmp_path, "trian: {}\n"))
+
+
+def test_bad_choice_lists_the_choices(tmp_path):
+    with pytest.raises(ConfigError, match=r"annotate\.mode must be one of \['score', 'sample'\], got 'scor'"):
+        load_config(_write(tmp_path, "annotate: {mode: scor}\n"))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("annotate: {n_annotators: eight}\n", r"annotate\.n_annotators must be an integer, got 'eight'"),
+    ("annotate: {n_annotators: 0}\n", r"annotate\.n_annotators must be at least 1"),
+    ("export: {private: yes-please}\n", r"export\.private must be true or false"),
+    ("train: {targets: [human_dist, vibes_dist]}\n", r"train\.targets\[1\] must be one of .*combined_dist"),
+    ("corpus: {kind: iemocap}\n", r"corpus\.data_dir is required for corpus\.kind 'iemocap'"),
+    ("corpus: {class_set: msp-8}\n", r"corpus\.class_set 'msp-8' is a class set of another corpus.*iemocap-4"),
+    ("corpus: {class_set: nope}\n", r"corpus\.class_set must be one of"),
+    ("augment: {ratio: 1.5}\n", r"augment\.ratio must be in \(0, 1\]"),
+    ("split: {test_fraction: 1}\n", r"split\.test_fraction must be between 0 and 1"),
+    ("annotate: {enabled: false}\ntrain: {targets: [combined_dist]}\n", r"needs synthetic labels"),
+    ("annotate: [1, 2]\n", r"annotate must be a mapping"),
+    ("- just\n- a list\n", r"the config must be a mapping"),
+])
+def test_invalid_values(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(_write(tmp_path, text))
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"does not exist; pass a YAML file or one of demo, paper, recommended"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"not valid YAML"):
+        load_config(_write(tmp_path, "a: [1,\n"))
+
+
+def test_defaults_fill_unnamed_keys():
+    cfg = config_from_dict({"train": {"max_steps": 3}})
+    assert cfg.train.max_steps == 3 and cfg.train.preset == "paper" and cfg.annotate.mode == "sample"
+    assert isinstance(cfg.train.targets, tuple)
+
+
+# ------------------------------------------------------------------------------------------------ runner
+
+
+def _counting_stage(key, folder, calls, depends=(), options=None, payload=None):
+    def func(ctx):
+        calls.append(key)
+        text = payload(ctx) if payload else json.dumps(dict(ctx.options))
+        (ctx.out_dir / "out.txt").write_text(text)
+        return {"chars": len(text)}
+    return Stage(key=key, folder=folder, func=func, depends=depends, options=options or {})
+
+
+def test_runner_skips_unchanged_and_reruns_only_affected(tmp_path):
+    calls: list[str] = []
+
+    def plan(a_opt, c_opt):
+        def b_payload(ctx):  # b's output only depends on a's output
+            return "b:" + (ctx.input("a") / "out.txt").read_text()
+        return [
+            _counting_stage("a", "01_a", calls, options={"x": a_opt}),
+            _counting_stage("b", "02_b", calls, depends=("a",), payload=b_payload),
+            _counting_stage("c", "03_c", calls, depends=("a",), options={"y": c_opt}),
+        ]
+
+    res = run_stages(plan(1, 1), tmp_path)
+    assert calls == ["a", "b", "c"] and {r.status for r in res.values()} == {"ran"}
+    calls.clear()
+    res = run_stages(plan(1, 1), tmp_path)
+    assert calls == [] and {r.status for r in res.values()} == {"skipped"}
+    run_stages(plan(1, 2), tmp_path)           # only c's option changed
+    assert calls == ["c"]
+    calls.clear()
+    run_stages(plan(2, 2), tmp_path)           # a changed: a and everything reading a re-run
+    assert calls == ["a", "b", "c"]
+    rec = read_stage_json(tmp_path / "02_b")
+    assert rec["output_hash"] == hash_folder(tmp_path / "02_b")
+    assert rec["depends"]["a"] == read_stage_json(tmp_path / "01_a")["output_hash"]
+
+
+def test_runner_force_reruns(tmp_path):
+    calls: list[str] = []
+    run_stages([_counting_stage("a", "01_a", calls)], tmp_path)
+    run_stages([_counting_stage("a", "01_a", calls)], tmp_path, force=("a",))
+    assert calls == ["a", "a"]
+
+
+def test_a_failing_stage_leaves_no_complete_looking_folder(tmp_path):
+    def boom(ctx):
+        (ctx.out_dir / "half.txt").write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        run_stages([Stage(key="a", folder="01_a", func=boom)], tmp_path)
+    assert not (tmp_path / "01_a").exists()          # never renamed into place
+    calls: list[str] = []
+    run_stages([_counting_stage("a", "01_a", calls)], tmp_path)
+    assert calls == ["a"] and (tmp_path / "01_a" / "stage.json").is_file()
+    assert not list(tmp_path.glob(".tmp-*"))         # leftovers of the failed attempt removed
+
+
+def test_a_folder_without_stage_json_is_rerun(tmp_path):
+    calls: list[str] = []
+    run_stages([_counting_stage("a", "01_a", calls)], tmp_path)
+    os.remove(tmp_path / "01_a" / "stage.json")
+    run_stages([_counting_stage("a", "01_a", calls)], tmp_path)
+    assert calls == ["a", "a"]
+
+
+def test_cache_folder_survives_a_failure_and_is_keyed_by_inputs(tmp_path):
+    seen: list[list[str]] = []
+
+    def resumable(ctx):
+        seen.append(sorted(p.name for p in ctx.cache_dir.iterdir()))
+        (ctx.cache_dir / "progress").write_text("1")
+        if len(seen) == 1:
+            raise RuntimeError("killed")
+        (ctx.out_dir / "done").write_text("ok")
+        return {}
+
+    stage = Stage(key="a", folder="01_a", func=resumable)
+    with pytest.raises(RuntimeError):
+        run_stages([stage], tmp_path)
+    run_stages([stage], tmp_path)
+    assert seen == [[], ["progress"]]                # the second attempt saw the first one's progress
+    assert not (tmp_path / ".cache" / "01_a").exists()  # removed once the stage completed
