@@ -239,3 +239,22 @@ def test_missing_and_unreadable_wav(broken):
     assert len(res.report.problems) == 2 and res.report.utterances_kept == 4
     assert "missing audio" in res.report.as_markdown()
     assert read_iemocap(broken, check_audio=False).report.utterances_kept == 6
+
+
+def test_repeated_turns_and_evaluators_and_turns_without_answers(tmp_path):
+    turns = [_turn("Ses01F_impro01_F000"), _turn("Ses01F_impro01_F001", "xxx"),
+             IemocapTurn("Ses01F_impro01_F002", "neu", (Evaluation("F1", ("Neutral",)),))]  # self-evaluation only
+    root = write_iemocap_layout(tmp_path / "c", turns)
+    res = read_iemocap(root)
+    assert res.report.skipped == {"no evaluator answers": 1}
+    f = emo_file(root, "Ses01F_impro01")
+    replace_in_file(f, "Ses01F_impro01_F001", "Ses01F_impro01_F000")
+    replace_in_file(f, "C-E2:\tNeutral;", "C-E1:\tNeutral;")
+    first, second = line_of(f, "\tSes01F_impro01_F000\t"), line_of(f, "C-E1:\tNeutral;")
+    with pytest.raises(CorpusFormatError, match=rf"Ses01F_impro01.txt:{second + 1}: evaluator E1 answers twice"):
+        read_iemocap(root)
+    res = read_iemocap(root, strict=False)
+    assert res.report.skipped["repeated turn"] == 1
+    assert any(f"appears twice (first at Session1/dialog/EmoEvaluation/Ses01F_impro01.txt:{first})" in p
+               for p in res.report.problems)
+    assert by_id(res)["Ses01F_impro01_F000"]["annotators"] == ["E1", "E3"]

@@ -128,6 +128,7 @@ class ReportBuilder:
         self.notes: Counter[str] = Counter()
         self.warnings: list[str] = []
         self.problems: list[str] = []
+        self.seen_ids: dict[str, str] = {}  # utterance id -> "file:line" where it was first read
 
     def problem(self, where: str, what: str, *, fix: str = "") -> None:
         """A bad piece of input: raise in strict mode, record it in lenient mode (the caller then skips it)."""
@@ -229,8 +230,8 @@ def finish_rows(
 ) -> list[dict[str, Any]]:
     """Votes, distribution, entropy, ambiguity level and majority for every pending utterance.
 
-    Utterances whose votes all fall outside the class set are skipped and counted (``"no in-set votes"``), never
-    given a NaN distribution. ``entropy`` holds the score the chosen ``ambiguity`` definition ranks: the reference
+    Utterances whose votes all fall outside the class set are skipped and counted (``"no in-set votes"``; with no
+    answer at all: ``"no evaluator answers"``), never given a NaN distribution. ``entropy`` holds the score the chosen ``ambiguity`` definition ranks: the reference
     label-list entropy (:func:`reference_label_entropy`) or the class-count-normalised entropy of ``human_dist``.
     """
     kept: list[tuple[Pending, np.ndarray, list[str], list[str]]] = []
@@ -239,7 +240,7 @@ def finish_rows(
         # MSP-Podcast's free-text 'Other-<text>' answers are tallied together so the report stays readable
         report.dropped.update("Other-<free text>" if d.lower().startswith("other-") else d for d in dropped)
         if votes.sum() <= 0:
-            report.skip("no in-set votes")
+            report.skip("no in-set votes" if any(p.labels) else "no evaluator answers")
             continue
         kept.append((p, votes, labels, dropped))
     if not kept:

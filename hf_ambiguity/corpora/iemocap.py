@@ -299,6 +299,11 @@ def _parse_file(path: Path, root: Path, session: int, cs, report: ReportBuilder,
             if m["who"] != "E" and not include_self:
                 report.notes["self-evaluations excluded"] += 1
                 continue
+            if who in cur.annotators:
+                report.problem(where, f"evaluator {who} answers twice for turn {cur.base['id']}",
+                               fix="remove the repeated line")
+                report.notes["repeated evaluator lines skipped"] += 1
+                continue
             answer = m["answer"].strip()
             labels = []
             for lab in (x.strip() for x in answer.split(";")):
@@ -342,6 +347,12 @@ def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dia
                        fix="check that the file is in the right session folder")
         report.skip("turn id does not match its file")
         return None, False
+    first = report.seen_ids.get(utt)
+    if first is not None:
+        report.problem(where, f"turn {utt} appears twice (first at {first})", fix="remove the repeated block")
+        report.skip("repeated turn")
+        return None, False
+    report.seen_ids[utt] = where
     code = m["code"]
     known, consensus_class = map_or_fail(cs, code, report, where)
     if not known:
