@@ -421,6 +421,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if main:
         save_trained(unwrapped, out, identity, {"split": split_info.to_dict(), "best_step": state.best_step})
         (out / "eval_results.json").write_text(json.dumps(results, indent=2, default=str))
+        ids = splits["test"]["id"] if "id" in splits["test"].column_names else list(range(len(rows["test"])))
+        with (out / "test_predictions.jsonl").open("w") as fh:
+            for i, p in zip(ids, test_pred):
+                fh.write(json.dumps({"id": i, "prediction": p.tolist(), "target": cfg.target}) + "\n")
         (out / "summary.md").write_text(_summary_markdown(results))
         say(f"saved adapter + head to {out}; test JS vs own target "
             f"{results['test_vs_own_target']['overall']['js_divergence_base2']:.4f}, vs human "
