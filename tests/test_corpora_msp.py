@@ -148,3 +148,13 @@ def test_missing_audio_and_label_files(broken):
         read_msp_podcast(broken)
     with pytest.raises(CorpusFormatError, match="no labels_consensus.csv"):
         read_msp_podcast(broken / "Audios")
+
+
+def test_non_numeric_attribute_is_an_error(broken):
+    f = broken / "Labels" / "labels_consensus.csv"
+    replace_in_file(f, "MSP-PODCAST_0003_0001.wav,N,4.000000", "MSP-PODCAST_0003_0001.wav,N,high")
+    with pytest.raises(CorpusFormatError, match=r"labels_consensus.csv:5: EmoAct is 'high', not a number"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    assert "MSP-PODCAST_0003_0001" not in by_id(res)
+    assert res.report.notes["files without consensus attributes (NaN)"] == 1  # Test3

@@ -271,6 +271,13 @@ def _read_consensus(path: Path, root: Path, report: ReportBuilder) -> dict[str, 
                            fix="remove the duplicate row")
             report.notes[f"rows skipped in {path.name}"] += 1
             continue
+        bad = [k for k in ("EmoAct", "EmoVal", "EmoDom") if r[k] and math.isnan(_float(r[k]))]
+        if bad:
+            report.problem(where, f"{bad[0]} is {r[bad[0]]!r}, not a number", fix="repair the row from the release")
+            report.notes[f"rows skipped in {path.name}"] += 1
+            continue
+        if not all(r[k] for k in ("EmoAct", "EmoVal", "EmoDom")):
+            report.notes["files without consensus attributes (NaN)"] += 1
         out[name] = {
             "where": where, "split": split, "code": r["EmoClass"], "speaker": r["SpkrID"] or "Unknown",
             "gender": _GENDERS.get(r["Gender"].lower(), r["Gender"].lower()),
