@@ -173,6 +173,11 @@ def merge_votes(human_votes: np.ndarray, synthetic_votes: np.ndarray, *, strateg
                 "strategy='adaptive' needs adaptive=AdaptiveMerge(...); fit one from the human votes with "
                 f"fit_adaptive_merge(human_votes, synthetic), got {adaptive!r}"
             )
+        empty = (h.sum(axis=1) <= 0) & (s.sum(axis=1) <= 0)
+        if empty.any():
+            i = int(np.flatnonzero(empty)[0])
+            raise ValueError(f"row {i}: neither human nor synthetic votes inside the class set, so it has no "
+                             "distribution; drop the row first")
         syn_w = adaptive.alm_weights(h, s)
         k = h.shape[1]
         votes = h + syn_w[:, None] * _rows_normalised(s) + adaptive.smoothing / k

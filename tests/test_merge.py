@@ -68,6 +68,8 @@ def test_adaptive_row_without_synthetic_votes_is_human_only():
     (HUMAN, SYNTH, {"strategy": "average"}, r"strategy must be one of \['concat', 'weighted', 'adaptive'\]"),
     (HUMAN, SYNTH, {"strategy": "weighted", "weight": -0.5}, r"weight \(λ of the weighted merge\) must be"),
     (HUMAN, SYNTH, {"strategy": "adaptive"}, r"needs adaptive=AdaptiveMerge"),
+    (np.array([[1.0, 0], [0, 0]]), np.zeros((2, 2)), {"strategy": "adaptive", "adaptive": AdaptiveMerge(1.0, 0, 1.0)},
+     r"row 1: neither human nor synthetic votes"),
 ])
 def test_invalid_inputs_raise_naming_the_problem(human, synth, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -112,6 +112,11 @@ def test_truth_mean_helper():
     np.testing.assert_allclose(truth_mean(np.array([2]), np.array([0.7]), 4), [[0.1, 0.1, 0.7, 0.1]])
 
 
+def test_reference_lambda_is_always_in_the_grid():
+    assert SimulationConfig.from_dict({"evaluation": {"lambdas": [2.0, 0.5, 0.5]}}).evaluation.lambdas == (0.5, 1.0,
+                                                                                                          2.0)
+
+
 def test_shipped_yaml_equals_the_defaults():
     assert load_config(DEFAULT_CONFIG_PATH) == SimulationConfig()
     assert load_config(None) == SimulationConfig()

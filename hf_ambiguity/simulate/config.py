@@ -94,7 +94,8 @@ class AlmConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     """What is compared: fixed merges ``human + λ * synthetic`` for every ``λ`` in ``lambdas`` and ``K`` in
-    ``k_values`` (``λ = 1`` is the reference concatenation), the adaptive merge per ``K``, and human-only; paired
+    ``k_values`` (``λ = 1``, the reference concatenation, is always added), the adaptive merge per ``K``, and
+    human-only; paired
     tests with ``n_resamples`` resamples, Holm-corrected over levels, at level ``alpha``."""
 
     k_values: tuple[int, ...] = (2, 4, 8, 16)
@@ -238,7 +239,8 @@ def _validate(cfg: SimulationConfig) -> None:
     if not e.lambdas or any(not (np.isfinite(v) and v > 0) for v in e.lambdas):
         raise ValueError(f"evaluation.lambdas must be a non-empty list of numbers > 0, got {e.lambdas!r}")
     object.__setattr__(e, "k_values", tuple(sorted(set(e.k_values))))
-    object.__setattr__(e, "lambdas", tuple(sorted(set(float(v) for v in e.lambdas))))
+    # λ = 1 (the reference concatenation) is always part of the grid: every report compares with it
+    object.__setattr__(e, "lambdas", tuple(sorted(set(float(v) for v in e.lambdas) | {1.0})))
     if not isinstance(e.n_resamples, int) or e.n_resamples < 100:
         raise ValueError(f"evaluation.n_resamples must be an integer >= 100, got {e.n_resamples!r}")
     if not 0.0 < e.alpha < 1.0:

@@ -44,7 +44,7 @@ class SimulatedCorpus:
     synthetic_labels: np.ndarray | None = field(default=None, repr=False)
 
     def synthetic_votes(self, k: int) -> np.ndarray:
-        """Votes of K synthetic annotators: counts of the first ``k`` labels, or ``k * alm_dist`` (distribution mode)."""
+        """Votes of K synthetic annotators: counts of the first ``k`` labels; ``k * alm_dist`` in distribution mode."""
         if self.mode == "distribution":
             return k * self.alm_dist
         if self.synthetic_labels is None or not 1 <= k <= self.synthetic_labels.shape[1]:
