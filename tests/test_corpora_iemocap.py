@@ -90,6 +90,7 @@ def test_no_in_set_votes_is_skipped_and_counted(corpus):
     assert res.report.skipped == {"no in-set votes": 1}
     assert res.report.dropped_labels == {"Frustration": 4, "Other": 2, "Surprise": 1}
     assert res.report.notes["self-evaluations excluded"] == 4
+    assert [res.report.notes[f"kept in Session{s}"] for s in (1, 3, 5)] == [2, 2, 2]
     assert res.report.class_counts == {"neutral": 1, "happy": 2, "angry": 2, "sad": 1}
     assert all(np.isfinite(r["human_dist"]).all() for r in res.rows)
 

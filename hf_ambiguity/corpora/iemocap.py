@@ -210,6 +210,8 @@ def read_iemocap(
         per_session[session] += n
 
     rows = finish_rows(pending, cs, report, multi_label=multi_label, ambiguity=ambiguity, cuts=ambiguity_cuts)
+    for s in session_ids:
+        report.notes[f"kept in Session{s}"] = sum(1 for r in rows if r["session"] == s)
     if set(session_ids) == set(KNOWN_SESSION_TOTALS) and report.read != KNOWN_TOTAL:
         detail = ", ".join(f"Session{s}: {per_session[s]} (release: {KNOWN_SESSION_TOTALS[s]})" for s in session_ids)
         report.warnings.append(f"read {report.read} rated turns, the full release has {KNOWN_TOTAL} ({detail}); "
