@@ -1,0 +1,96 @@
+"""Saturation analysis: curve fit, saturation point, subset means vs brute force, plot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+
+from hf_ambiguity.saturation import exp_curve, fit_saturation_curve, plot_saturation, saturation_analysis
+
+
+@pytest.mark.parametrize("a,b,c", [(0.1, 0.5, 0.4), (0.9, -0.35, 0.7), (0.3, 0.2, 0.25)])
+def test_fit_recovers_parameters_for_decreasing_and_increasing_curves(a: float, b: float, c: float) -> None:
+    n = np.arange(1, 13)
+    fit = fit_saturation_curve(n, exp_curve(n, a, b, c))
+    assert fit.fit_ok and (fit.a, fit.b, fit.c) == pytest.approx((a, b, c), rel=1e-5)
+    assert fit.saturation_n_asymptote == math.ceil(1 + math.log(10) / c)
+    f = exp_curve(n, a, b, c)
+    within = np.abs(f - f[-1]) <= 0.1 * abs(f[0] - f[-1])
+    assert fit.saturation_n == int(n[np.argmax(within)])
+
+
+def test_fit_falls_back_to_the_mean_curve() -> None:
+    flat = fit_saturation_curve([1, 2, 3, 4], [0.2, 0.2, 0.2, 0.2])
+    assert not flat.fit_ok and "flat" in flat.message and flat.saturation_n == 1
+    two = fit_saturation_curve([1, 2], [0.5, 0.3])
+    assert not two.fit_ok and two.saturation_n == 2
+    with pytest.raises(ValueError, match=r"same length"):
+        fit_saturation_curve([1, 2, 3], [0.5, 0.3])
+
+
+def _synthetic_annotators(n: int, k: int, n_ann: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    human = rng.dirichlet(np.full(k, 0.7), n)
+    belief = 0.7 * human + 0.3 * rng.dirichlet(np.ones(k), n)
+    labels = np.stack([(belief.cumsum(1) > rng.random((n, 1))).argmax(1) for _ in range(n_ann)], axis=1)
+    return human, labels
+
+
+def test_means_equal_brute_force_and_the_curve_saturates() -> None:
+    human, labels = _synthetic_annotators(300, 4, 6, 0)
+    labels[:10, :] = -1  # no valid synthetic answer at all: skipped for every subset
+    res = saturation_analysis(human, labels, n_subsets=1000)  # small pool: every subset is enumerated
+    assert res.n_values == (1, 2, 3, 4, 5, 6)
+    assert res.n_subsets == tuple(math.comb(6, s) for s in range(1, 7))
+    # N = 6: one subset (all annotators), brute force with scipy
+    votes = np.stack([np.bincount(row[row >= 0], minlength=4) for row in labels[10:]])
+    dist = votes / votes.sum(1, keepdims=True)
+    want_js = np.mean([jensenshannon(d, h, base=2) ** 2 for d, h in zip(dist, human[10:])])
+    want_bc = np.mean(np.sqrt(dist * human[10:]).sum(1))
+    assert res.js_mean[-1] == pytest.approx(want_js) and res.bc_mean[-1] == pytest.approx(want_bc)
+    assert res.js_sd[-1] == 0.0 and res.n_items_skipped[-1] == 10
+    # N = 1: average over the six single annotators
+    singles = [np.mean([jensenshannon(np.eye(4)[lab], h, base=2) ** 2 for lab, h in zip(labels[10:, j], human[10:])])
+               for j in range(6)]
+    assert res.js_mean[0] == pytest.approx(np.mean(singles))
+    assert all(np.diff(res.js_mean) < 0) and all(np.diff(res.bc_mean) > 0)
+    assert res.js_fit.fit_ok and res.js_fit.b > 0 and res.bc_fit.b < 0
+    assert 1 <= res.js_fit.saturation_n <= 6
+
+
+def test_random_subsets_are_seeded_and_distinct() -> None:
+    human, labels = _synthetic_annotators(100, 4, 10, 1)
+    a = saturation_analysis(human, labels, n_subsets=5, seed=3, n_max=4)
+    b = saturation_analysis(human, labels, n_subsets=5, seed=3, n_max=4)
+    c = saturation_analysis(human, labels, n_subsets=5, seed=4, n_max=4)
+    assert a == b and a.js_mean[1:] != c.js_mean[1:]
+    assert a.n_subsets == (5, 5, 5, 5) and len(a.js_mean) == 4
+
+
+def test_plot_writes_a_png(tmp_path) -> None:
+    human, labels = _synthetic_annotators(80, 4, 6, 2)
+    res = saturation_analysis(human, labels, n_subsets=4)
+    out = plot_saturation(res, tmp_path / "plots" / "saturation.png", title="demo")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"synthetic_labels": [[0, 1], [1, 4]]}, r"synthetic_labels row 1 has a value outside -1..3"),
+        ({"synthetic_labels": [[0, 1]]}, r"synthetic_labels must be \(n_items=2, n_annotators\)"),
+        ({"synthetic_labels": [[0, 1], [1, 0]], "n_max": 3}, r"n_max must be between 1 and the number of annotators"),
+        ({"synthetic_labels": [[0, 1], [1, 0]], "n_subsets": 0}, r"n_subsets must be >= 1"),
+        ({"synthetic_labels": [[-1, -1], [-1, -1]]}, r"no item has a valid synthetic label in any subset of size 1"),
+        ({"human_dist": [[0.5, 0.6, 0, 0], [1, 0, 0, 0]], "synthetic_labels": [[0], [1]]},
+         r"human_dist row 0 does not sum to 1"),
+    ],
+)
+def test_bad_input(kwargs, match) -> None:
+    args = {"human_dist": [[0.5, 0.5, 0, 0], [1, 0, 0, 0]], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        saturation_analysis(**args)
