@@ -3,6 +3,15 @@
 Shapes: ``votes`` and ``dist`` are ``(n_items, n_classes)`` (or ``(n_classes,)`` for one item). A row whose votes
 sum to zero has no distribution: it raises (naming the row) instead of producing NaN.
 
+Per-utterance ambiguity, two selectable definitions (the corpus readers' ``ambiguity=`` option; ``reference`` is
+the default of the readers and therefore of ``hf-ambiguity build``):
+
+- ``reference`` (the reference method): :func:`reference_label_entropy` of the human label list (entropy divided by
+  the log of the number of *distinct* labels present, 0 for one label), then :func:`tercile_levels`, equal-size
+  terciles over the evaluated set. Levels are relative to that set.
+- ``fixed``: :func:`normalized_entropy` of the distribution (divided by the log of the class count), then
+  :func:`fixed_levels` with configurable cut points. Levels are absolute: the same in every subset.
+
 >>> votes_to_distribution(np.array([[2.0, 1.0, 0.0, 1.0]]))
 array([[0.5 , 0.25, 0.  , 0.25]])
 >>> float(normalized_entropy(np.array([0.5, 0.5, 0.0, 0.0])))
