@@ -25,6 +25,7 @@ ValueError: provenance key 'synthetic' is already in the card; use a distinct ke
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -333,7 +334,7 @@ def _class_section(dsdict: Any, card_info: CardInfo) -> str:
     majority = {s: Counter(_column_values(dsdict[s], CLASS_COLUMN)) for s in splits}
     votes = np.zeros(len(names))
     for s in splits:
-        v = _column_values(dsdict[s], "human_votes")
+        v = [x for x in _column_values(dsdict[s], "human_votes") if x is not None]  # DiME-Aug rows: no votes
         if v:
             votes += np.asarray(v, dtype=np.float64).sum(axis=0)
     for i, name in enumerate(names):
@@ -360,8 +361,17 @@ def _build_section(card_info: CardInfo) -> str:
     parts = [f"Built with `hf-ambiguity` {card_info.package_version} from the `{card_info.corpus}` release, "
              f"class set `{card_info.class_set}`.", "", opts]
     if card_info.build_report_markdown:
-        parts += ["", "### Reader report", "", card_info.build_report_markdown.strip()]
+        parts += ["", "### Reader report", "", _demote_headings(card_info.build_report_markdown.strip(), to=4)]
     return "\n".join(parts)
+
+
+def _demote_headings(markdown: str, *, to: int) -> str:
+    """Shift headings so the shallowest becomes level ``to`` (an embedded report nests under the card's own)."""
+    levels = [len(m.group(1)) for m in re.finditer(r"^(#+) ", markdown, flags=re.M)]
+    if not levels:
+        return markdown
+    shift = max(0, to - min(levels))
+    return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + shift) + " ", markdown, flags=re.M)
 
 
 def _provenance_section(card_info: CardInfo) -> str:

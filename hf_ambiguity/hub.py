@@ -14,6 +14,7 @@ The token is passed to ``HfApi`` only; it is never printed, logged or put in an 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -103,6 +104,8 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
     Every split becomes ``data/<split>-0000i-of-0000n.parquet`` shards of at most about ``max_shard_bytes`` of
     Arrow data, with audio bytes embedded. ``README.md`` is rendered by :func:`hf_ambiguity.card.render_card`.
     A non-empty ``folder`` is refused unless ``overwrite=True`` (which replaces ``data/`` and ``README.md`` only).
+    Files are written to a hidden sibling folder first and moved into place when complete, so an interrupted export
+    leaves ``folder`` as it was; running it again starts over.
     """
     import datasets
 
@@ -111,15 +114,13 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
     if max_shard_bytes <= 0:
         raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
     folder = Path(folder)
-    data_dir = folder / "data"
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{folder} is not empty; pass overwrite=True (--overwrite) to replace its data/ "
-                                  "and README.md, or choose an empty folder")
-        if data_dir.exists():
-            shutil.rmtree(data_dir)
-        (folder / "README.md").unlink(missing_ok=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise FileExistsError(f"{folder} is not empty; pass overwrite=True (--overwrite) to replace its data/ "
+                              "and README.md, or choose an empty folder")
+    # write next to the target and move into place at the end: a killed export never leaves a half folder
+    staging = folder.parent / f".{folder.name}.incomplete"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "data").mkdir(parents=True)
 
     data_files: dict[str, tuple[str, ...]] = {}
     split_bytes: dict[str, int] = {}
@@ -136,18 +137,23 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
             for i in range(n_shards):
                 rel = f"data/{split}-{i:05d}-of-{n_shards:05d}.parquet"
                 shard = ds.shard(num_shards=n_shards, index=i, contiguous=True)
-                shard.to_parquet(str(folder / rel))
-                written += (folder / rel).stat().st_size
+                shard.to_parquet(str(staging / rel))
+                written += (staging / rel).stat().st_size
                 paths.append(rel)
                 bar.update(len(shard))
             data_files[split] = tuple(paths)
             split_bytes[split] = int(nbytes)
             parquet_bytes[split] = written
 
+    (staging / "README.md").write_text(
+        render_card(dsdict, card_info, data_files={k: list(v) for k, v in data_files.items()},
+                    split_bytes=split_bytes, download_bytes=sum(parquet_bytes.values())), encoding="utf-8")
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / "data", ignore_errors=True)
+    os.replace(staging / "data", folder / "data")
+    os.replace(staging / "README.md", folder / "README.md")
+    staging.rmdir()
     readme = folder / "README.md"
-    readme.write_text(render_card(dsdict, card_info, data_files={k: list(v) for k, v in data_files.items()},
-                                  split_bytes=split_bytes, download_bytes=sum(parquet_bytes.values())),
-                      encoding="utf-8")
     return ExportResult(folder=folder, readme=readme, data_files=data_files,
                         num_rows={k: len(v) for k, v in dsdict.items()})
 

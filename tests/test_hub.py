@@ -253,3 +253,16 @@ def test_cli_build_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     meta = _front_matter(tmp_path / "msp" / "README.md")
     assert meta["configs"][0]["config_name"] == "msp-4"
     assert meta["hf_ambiguity"]["options"]["ambiguity"] == "fixed"
+
+
+@pytest.mark.parametrize("name", ["iemocap_ambig", "msp_podcast_ambig"])
+def test_dataset_scripts_are_the_cli(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "dataset_scripts" / name / "build_and_push.py"
+    spec = importlib.util.spec_from_file_location(f"_build_and_push_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rc = module.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--push", "me/x", "--public"])
+    assert rc == 2 and "refusing a public push" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
