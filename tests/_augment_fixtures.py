@@ -46,7 +46,7 @@ def make_dataset(class_counts: Sequence[int], *, seed: int = 0, transcript: bool
             other = int(rng.integers(len(CLASSES)))
             if other != c:
                 votes[other] += int(rng.integers(0, 3))
-            dist = (votes / votes.sum()).tolist()
+            dist = (votes / votes.sum()).astype(np.float32).astype(np.float64).tolist()
             y = (audio_override or {}).get(r)
             if y is None:
                 y = tone(rng, c, int(rng.integers(min_len, max_len)))
@@ -73,10 +73,10 @@ def make_dataset(class_counts: Sequence[int], *, seed: int = 0, transcript: bool
         "gender": datasets.Value("string"), "audio": datasets.Audio(sampling_rate=SR),
         "transcript": datasets.Value("string"), "annotators": datasets.List(datasets.Value("string")),
         "raw_answers": datasets.List(datasets.Value("string")),
-        "human_votes": datasets.List(datasets.Value("int32")),
-        "human_dist": datasets.List(datasets.Value("float64")),
-        "synthetic_dist": datasets.List(datasets.Value("float64")),
-        "n_annotators": datasets.Value("int32"), "entropy": datasets.Value("float64"),
+        "human_votes": datasets.List(datasets.Value("float32")),  # as hf_ambiguity.builders.features
+        "human_dist": datasets.List(datasets.Value("float32")),
+        "synthetic_dist": datasets.List(datasets.Value("float32")),
+        "n_annotators": datasets.Value("int32"), "entropy": datasets.Value("float32"),
         "ambiguity": datasets.Value("string"), "majority_label": datasets.ClassLabel(names=list(CLASSES)),
         "has_majority": datasets.Value("bool"),
     })

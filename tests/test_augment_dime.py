@@ -54,7 +54,7 @@ def test_distributions_are_alpha_mixtures_and_valid(augmented):
                 assert r[col] is None
                 continue
             mix = a * np.array(i[col]) + (1 - a) * np.array(j[col])
-            np.testing.assert_allclose(r[col], mix / mix.sum(), atol=1e-12)
+            np.testing.assert_allclose(r[col], mix / mix.sum(), atol=1e-6)  # float32 columns
             validate_distributions(np.array([r[col]]))
         assert r["majority_label"] == int(np.argmax(r["human_dist"])) == i["majority_label"]
         # annotator-level columns are not observed for a synthetic utterance; metadata comes from the first source

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
-from hf_ambiguity.augment.dime import AugmentReport, dime_aug, split_train_validation
+from hf_ambiguity.augment.balanced_eval import BalancedEvalView, CellWeights, balanced_eval_view
+from hf_ambiguity.augment.dime import AugmentReport, dime_aug, mark_originals, split_train_validation
 
-__all__ = ["AugmentReport", "dime_aug", "split_train_validation"]
+__all__ = ["AugmentReport", "BalancedEvalView", "CellWeights", "balanced_eval_view", "dime_aug", "mark_originals",
+           "split_train_validation"]

@@ -56,7 +56,7 @@ from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
 __all__ = [
-    "AugmentReport", "dime_aug", "split_train_validation", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
+    "AugmentReport", "dime_aug", "mark_originals", "split_train_validation", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
     "UNOBSERVED_SUFFIXES", "BalanceBy",
 ]
 
@@ -372,25 +372,9 @@ def dime_aug(
         generated[g] = need[g]
 
     # Output features and rows.
-    feats_out = datasets.Features(dict(dataset.features))
-    audio_feat = datasets.Audio(sampling_rate=SAMPLING_RATE, decode=dataset.features[audio_column].decode)
-    feats_out[audio_column] = audio_feat
-    feats_out["augmented"] = datasets.Value("bool")
-    feats_out["aug_sources"] = datasets.List(datasets.Value("string"))
-    feats_out["aug_alpha"] = datasets.Value("float64")
-    feats_out["aug_k"] = datasets.Value("int32")
-    feats_out["aug_seed"] = datasets.Value("int64")
+    feats_out = _output_features(dataset, audio_column)
 
-    originals = dataset
-    if dataset.features[audio_column] != audio_feat:
-        originals = originals.cast_column(audio_column, audio_feat)
-    originals = (originals.add_column("augmented", [False] * n, feature=datasets.Value("bool"))
-                 .add_column("aug_sources", [[] for _ in range(n)], feature=datasets.List(datasets.Value("string")))
-                 .add_column("aug_alpha", [None] * n, feature=datasets.Value("float64"))
-                 .add_column("aug_k", [None] * n, feature=datasets.Value("int32"))
-                 .add_column("aug_seed", [None] * n, feature=datasets.Value("int64")))
-    if originals.features != feats_out:
-        originals = originals.cast(feats_out)
+    originals = mark_originals(dataset, audio_column=audio_column)
 
     id_set = set(ids)
     new_ids = [f"dimeaug-s{seed}-{t:06d}" for t in range(len(plan))]
@@ -425,6 +409,39 @@ def dime_aug(
     new_ds = datasets.Dataset.from_generator(rows_gen, features=feats_out,
                                             fingerprint=_fingerprint(dataset, plan, dist_cols, audio_column))
     return datasets.concatenate_datasets([originals, new_ds]), report
+
+
+def _output_features(dataset: Any, audio_column: str) -> Any:
+    import datasets
+
+    feats = datasets.Features(dict(dataset.features))
+    feats[audio_column] = datasets.Audio(sampling_rate=SAMPLING_RATE, decode=dataset.features[audio_column].decode)
+    feats.update(augmented=datasets.Value("bool"), aug_sources=datasets.List(datasets.Value("string")),
+                 aug_alpha=datasets.Value("float64"), aug_k=datasets.Value("int32"), aug_seed=datasets.Value("int64"))
+    return feats
+
+
+def mark_originals(dataset: Any, *, audio_column: str = "audio") -> Any:
+    """``dataset`` with the provenance columns of an original row (``augmented=False``, ``aug_sources=[]``, nulls).
+
+    Apply it to the splits that are not augmented (validation, test) so that every split of an exported
+    ``DatasetDict`` has the same columns (one ``dataset_info`` for all splits in the Hub layout).
+    """
+    import datasets
+
+    if any(c in dataset.column_names for c in PROVENANCE_COLUMNS):
+        raise ValueError("the dataset already has DiME-Aug provenance columns (augmented, aug_sources, ...)")
+    feats = _output_features(dataset, audio_column)
+    n = len(dataset)
+    out = dataset
+    if dataset.features[audio_column] != feats[audio_column]:
+        out = out.cast_column(audio_column, feats[audio_column])
+    out = (out.add_column("augmented", [False] * n, feature=feats["augmented"])
+           .add_column("aug_sources", [[] for _ in range(n)], feature=feats["aug_sources"])
+           .add_column("aug_alpha", [None] * n, feature=feats["aug_alpha"])
+           .add_column("aug_k", [None] * n, feature=feats["aug_k"])
+           .add_column("aug_seed", [None] * n, feature=feats["aug_seed"]))
+    return out if out.features == feats else out.cast(feats)
 
 
 def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_i: np.ndarray, x_j: np.ndarray,

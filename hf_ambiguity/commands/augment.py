@@ -1,0 +1,150 @@
+"""``hf-ambiguity augment DATASET``: DiME-Aug top-up of a dataset folder's training split, exported in the Hub layout.
+
+    hf-ambiguity augment iemocap_ambig --target-column human_dist --ratio 0.3 --out iemocap_aug
+        [--split train] [--balance-by class|class_ambiguity] [--k 3] [--seed 0] [--validation-fraction 0.1]
+
+``DATASET`` is a folder ``datasets.load_dataset(DATASET)`` loads (e.g. the output of ``hf-ambiguity build``). When it
+has no ``validation`` split, one is taken out of ``--split`` first (``--validation-fraction``, seed
+``--validation-seed``), so that validation rows are never DiME-Aug sources; other splits (test) are copied unchanged.
+Writes ``<out>/data/*.parquet`` + ``README.md`` (the card gains a ``dime-aug`` provenance block), and
+``augment_report.json`` / ``augment_report.md`` (per-group counts, shortfall, skipped rows and, when there is a test
+split, the composition of its balanced evaluation view).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run_augment"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``augment`` sub-command."""
+    p = subparsers.add_parser("augment", help="DiME-Aug: top up under-represented emotions of the training split",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("dataset", type=Path, metavar="DATASET", help="dataset folder loadable by datasets.load_dataset")
+    p.add_argument("--target-column", required=True,
+                   help="distribution column to balance on and interpolate (e.g. human_dist, combined_dist)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (Hub layout: data/ + README.md)")
+    p.add_argument("--ratio", type=float, default=0.30,
+                   help="top up every group below RATIO x the largest group's count (default 0.30)")
+    p.add_argument("--k", type=int, default=3, help="nearest neighbours to interpolate with (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the pairs and alphas (default 0)")
+    p.add_argument("--split", default="train", help="the split to augment (default train)")
+    p.add_argument("--balance-by", choices=("class", "class_ambiguity"), default="class",
+                   help="groups to balance: dominant emotion (reference, default) or emotion x ambiguity level")
+    p.add_argument("--validation-fraction", type=float, default=0.1,
+                   help="when DATASET has no validation split, take this fraction of --split out first "
+                        "(default 0.1; 0 = none)")
+    p.add_argument("--validation-seed", type=int, default=42, help="seed of that split (default 42)")
+    p.add_argument("--audio-column", default="audio", help="Audio column (default audio)")
+    p.add_argument("--transcript-column", default="transcript",
+                   help="transcript column (default transcript; absent: text features are zero)")
+    p.add_argument("--lenient", action="store_true",
+                   help="skip rows with invalid distributions as sources and count them instead of stopping")
+    p.add_argument("--overwrite", action="store_true", help="replace data/ and README.md of a non-empty --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_augment)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"hf-ambiguity augment: error: {message}", file=sys.stderr)
+    return code
+
+
+def _card_info(folder: Path, dsdict: Any) -> Any:
+    """The input's card information, or (for a folder not exported by hf-ambiguity) one made from its columns."""
+    from hf_ambiguity.card import make_card_info, read_card_info
+    from hf_ambiguity.labels import CLASS_SETS
+
+    try:
+        return read_card_info(folder)
+    except (FileNotFoundError, ValueError):
+        pass
+    first = next(iter(dsdict.values()))
+    corpora = set(first.select_columns(["corpus"]).with_format("arrow")[:]["corpus"].to_pylist()) \
+        if "corpus" in first.column_names else set()
+    if len(corpora) != 1:
+        raise ValueError(f"{folder} has no hf-ambiguity dataset card and no single `corpus` value ({sorted(corpora)}),"
+                         " so the card cannot be written; build the dataset with `hf-ambiguity build`")
+    corpus = corpora.pop()
+    names = tuple(getattr(first.features.get("majority_label"), "names", ()) or ())
+    class_set = next((cs.name for cs in CLASS_SETS.values() if cs.corpus == corpus and cs.names == names), "custom")
+    return make_card_info(corpus, class_set)
+
+
+def run_augment(args: argparse.Namespace) -> int:
+    """Load, split off validation, augment, export, report. Returns 0 ok, 1 bad input, 2 bad usage."""
+    import datasets
+
+    from hf_ambiguity.augment import dime_aug, mark_originals, split_train_validation
+    from hf_ambiguity.augment.balanced_eval import balanced_eval_view
+    from hf_ambiguity.card import add_provenance
+    from hf_ambiguity.hub import export_to_hub_layout
+
+    out: Path = args.out
+    if not args.dataset.is_dir():
+        return _fail(f"{args.dataset} is not a folder; pass a dataset folder (e.g. the --out of hf-ambiguity build)", 2)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        return _fail(f"{out} is not empty; pass --overwrite to replace its data/ and README.md, or choose another "
+                     "--out", 2)
+    if out.resolve() == args.dataset.resolve():
+        return _fail("--out must differ from DATASET (the input would be overwritten while it is read)", 2)
+    if not 0.0 <= args.validation_fraction < 1.0:
+        return _fail(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}", 2)
+    dsdict = datasets.load_dataset(str(args.dataset))
+    if args.split not in dsdict:
+        return _fail(f"split {args.split!r} is not in {args.dataset} (splits: {list(dsdict)}); pass --split", 2)
+    train = dsdict[args.split]
+    result = dict(dsdict)
+    took_validation = False
+    if "validation" not in dsdict and args.validation_fraction > 0:
+        parts = split_train_validation(train, args.validation_fraction, seed=args.validation_seed)
+        train, result["validation"] = parts["train"], parts["validation"]
+        took_validation = True
+        print(f"Took {len(parts['validation'])} rows of {args.split!r} out as 'validation' before augmentation "
+              f"(fraction {args.validation_fraction}, seed {args.validation_seed}).")
+    try:
+        augmented, report = dime_aug(
+            train, args.target_column, ratio=args.ratio, k=args.k, seed=args.seed, balance_by=args.balance_by,
+            audio_column=args.audio_column, transcript_column=args.transcript_column, lenient=args.lenient,
+            progress=not args.no_progress)
+    except (ValueError, TypeError) as err:
+        return _fail(str(err))
+    for name in result:  # the other splits stay real: provenance columns say so (one schema for all splits)
+        if name != args.split:
+            result[name] = mark_originals(result[name], audio_column=args.audio_column)
+    result[args.split] = augmented
+    dsdict_out = datasets.DatasetDict(result)
+
+    markdown = report.to_markdown()
+    composition = ""
+    if "test" in dsdict_out and args.target_column in dsdict_out["test"].column_names:
+        by = ("class", "ambiguity") if "ambiguity" in dsdict_out["test"].column_names else ("class",)
+        try:
+            composition = balanced_eval_view(dsdict_out["test"], args.target_column, seed=args.seed, by=by).composition
+        except ValueError as err:
+            composition = f"(balanced evaluation view not available: {err})\n"
+        markdown += "\n### Balanced evaluation view of the test split\n\n" + composition
+    block = {"options": {"split": args.split, "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
+                         "seed": args.seed, "balance_by": args.balance_by, "lenient": args.lenient,
+                         "validation_taken_out": took_validation, "validation_fraction": args.validation_fraction,
+                         "validation_seed": args.validation_seed},
+             "report": report.to_dict(), "balanced_eval_composition": composition}
+    try:
+        card = add_provenance(_card_info(args.dataset, dsdict_out), "dime-aug", block)
+    except ValueError as err:
+        return _fail(str(err))
+    export = export_to_hub_layout(dsdict_out, out, card_info=card, overwrite=args.overwrite,
+                                  progress=not args.no_progress)
+    (out / "augment_report.md").write_text(markdown, encoding="utf-8")
+    (out / "augment_report.json").write_text(json.dumps({**block, "composition_markdown": composition}, indent=2),
+                                             encoding="utf-8")
+    print(markdown)
+    print(f"Wrote {sum(export.num_rows.values())} rows ({report.n_generated} new) to {out} (load with "
+          f"datasets.load_dataset({str(out)!r})); report saved as augment_report.json / augment_report.md")
+    return 0
