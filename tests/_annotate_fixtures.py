@@ -49,3 +49,19 @@ def tiny_model_dir(base: Path) -> Path:
     from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio
 
     return build_tiny_qwen2_audio(base / "tiny-qwen2-audio")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny Qwen2-Audio checkpoint, built once per session (cached on disk)."""
+    return tiny_model_dir(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def tiny_annotator(tiny_model):
+    from hf_ambiguity.alm.local import TransformersAnnotator
+
+    return TransformersAnnotator(str(tiny_model))

@@ -1,0 +1,204 @@
+"""The ALM layer: reference prompt protocol, answer parsing, the tiny checkpoint through the user path, scoring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from _annotate_fixtures import CLASSES, tiny_annotator, tiny_model  # noqa: F401 (fixtures)
+from hf_ambiguity.alm import prompts
+from hf_ambiguity.alm.parsing import parse_answer
+from hf_ambiguity.alm.prompts import AnnotatorSpec, annotator_specs, annotator_temperature, build_messages
+
+
+# ----------------------------------------------------------------------------------------------- prompt protocol
+def test_temperature_bands_foci_and_seeding():
+    specs = annotator_specs(50, seed=3)
+    for s in specs:
+        lo, hi = prompts.TEMPERATURE_BANDS[s.index % 5]
+        assert max(0.1, lo - 0.05) <= s.temperature <= min(1.0, hi + 0.05)
+        assert s.focus == prompts.FOCI[s.index % 5] and s.focus_index == s.index % 5
+    # same (seed, i) -> same temperature; the draw does not depend on N; another seed differs
+    assert [s.temperature for s in annotator_specs(10, seed=3)] == [s.temperature for s in specs[:10]]
+    assert annotator_temperature(7, seed=3) == specs[7].temperature
+    assert [s.temperature for s in annotator_specs(10, seed=4)] != [s.temperature for s in specs[:10]]
+    # band 5 is narrow: all of 0.9-0.93 ± 0.05 stays within [0.85, 0.98]; jitter really spreads values
+    top = [s.temperature for s in specs if s.index % 5 == 4]
+    assert min(top) >= 0.85 and max(top) <= 0.98 and len(set(top)) == len(top)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        annotator_specs(0)
+
+
+def test_user_prompt_follows_the_protocol():
+    text = prompts.user_prompt("I can't believe it", "Ses01F", CLASSES, prompts.FOCI[1])
+    assert "ONE emotion" in text and "Speaker: Ses01F" in text and "neutral, happy, angry, sad" in text
+    assert prompts.FOCI[1] in text and "both the audio and the transcript" in text
+    assert "answer with only the name of the emotion" in text
+    no_text = prompts.user_prompt("", "spk", CLASSES, None)
+    assert "audio alone" in no_text and "Transcript: (none)" in no_text and "None" not in no_text
+    msgs = build_messages("hi", "s", CLASSES, prompts.FOCI[0])
+    assert msgs[0] == {"role": "system", "content": prompts.SYSTEM_INSTRUCTION}
+    assert [p["type"] for p in msgs[1]["content"]] == ["audio", "text"]
+
+
+def test_prompt_hash_covers_the_prompt_text(monkeypatch):
+    h = prompts.prompt_hash()
+    monkeypatch.setattr(prompts, "FOCI", prompts.FOCI[:4] + ("Listen to the breathing.",))
+    assert prompts.prompt_hash() != h
+    monkeypatch.undo()
+    monkeypatch.setattr(prompts, "SYSTEM_INSTRUCTION", prompts.SYSTEM_INSTRUCTION + " ")
+    assert prompts.prompt_hash() != h
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+@pytest.mark.parametrize("answer, expected", [
+    ("happy", "happy"), ("  Happy.\n", "happy"), ("ANGRY", "angry"), ('"sad"', "sad"),
+    ("The emotion is sad.", "sad"), ("angry, or maybe sad", "angry"), ("Emotion: neutral", "neutral"),
+    ("", None), (None, None), ("joyful", None), ("�\x19 frustra", None),
+])
+def test_parse_answer(answer, expected):
+    assert parse_answer(answer, CLASSES) == expected
+
+
+def test_parse_prefers_the_longest_name_at_the_same_position():
+    assert parse_answer("frustrated", ["frustrated", "frustrate"]) == "frustrated"
+    assert parse_answer("he is excited", ["happy", "excited"]) == "excited"
+
+
+# ----------------------------------------------------------------------------------------------- tiny checkpoint
+def test_tiny_checkpoint_loads_through_the_user_path(tiny_model):
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
+
+    from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio
+
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    model = Qwen2AudioForConditionalGeneration.from_pretrained(tiny_model)
+    assert isinstance(processor, Qwen2AudioProcessor) and processor.feature_extractor.feature_size == 128
+    assert sum(f.stat().st_size for f in tiny_model.iterdir()) < 5e6
+    tok = processor.tokenizer
+    for t in ("<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"):
+        assert tok.convert_tokens_to_ids(t) != tok.unk_token_id and len(tok.tokenize(t)) == 1
+    assert model.config.audio_token_id == tok.convert_tokens_to_ids("<|AUDIO|>")
+    text = processor.apply_chat_template(build_messages("hi", "s", CLASSES, None), add_generation_prompt=True,
+                                         tokenize=False)
+    assert "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>" in text and text.endswith("<|im_start|>assistant\n")
+    # cached: a second build returns the same folder untouched
+    mtime = (tiny_model / "model.safetensors").stat().st_mtime_ns
+    assert build_tiny_qwen2_audio(tiny_model) == tiny_model
+    assert (tiny_model / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_tiny_builder_refuses_a_foreign_non_empty_folder(tmp_path):
+    from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        build_tiny_qwen2_audio(tmp_path)
+
+
+def test_load_alm_refuses_unknown_families(tmp_path):
+    from transformers import BertConfig
+
+    from hf_ambiguity.alm import load_alm
+
+    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="supported audio-language families"):
+        load_alm(tmp_path)
+
+
+def test_load_alm_uses_float32_on_cpu(tiny_annotator):
+    import torch
+
+    alm = tiny_annotator.alm
+    assert alm.device == "cpu" and alm.model.dtype == torch.float32 and alm.family == "qwen2_audio"
+    assert alm.processor.tokenizer.padding_side == "left"
+
+
+# ----------------------------------------------------------------------------------------------- scoring
+def _items(n, seed=0):
+    from hf_ambiguity.alm.base import Item
+
+    rng = np.random.default_rng(seed)
+    return [Item(f"u{i}", (0.1 * rng.standard_normal(8000 + 3000 * i)).astype(np.float32), 16000,
+                 "some words" if i % 2 else "", "spk", tuple(CLASSES)) for i in range(n)]
+
+
+def test_class_sequence_logprobs_equals_brute_force_per_sequence(tiny_annotator):
+    """Batched, left-padded, KV-cache scoring == summing token log-probs of each full prompt+answer sequence."""
+    import torch
+
+    from hf_ambiguity.alm.loading import build_inputs
+    from hf_ambiguity.alm.scoring import class_sequence_logprobs, label_token_ids
+
+    alm = tiny_annotator.alm
+    label_ids = label_token_ids(alm.processor.tokenizer, CLASSES)
+    assert max(len(s) for c in label_ids for s in c) >= 3  # multi-token labels are exercised
+    items = _items(3)
+    convs = [build_messages(it.transcript, it.speaker, CLASSES, None) for it in items]
+    with torch.no_grad():
+        batched = class_sequence_logprobs(alm.model, build_inputs(alm, convs, [it.audio for it in items]), label_ids)
+        for b, it in enumerate(items):
+            one = build_inputs(alm, convs[b:b + 1], [it.audio])
+            n_prompt = one["input_ids"].shape[1]
+            for c, spellings in enumerate(label_ids):
+                per_spelling = []
+                for seq in spellings:
+                    ids = torch.cat([one["input_ids"], torch.tensor([seq])], dim=1)
+                    logits = alm.model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                       input_features=one["input_features"],
+                                       feature_attention_mask=one["feature_attention_mask"]).logits[0]
+                    lp = logits.log_softmax(-1)
+                    per_spelling.append(sum(lp[n_prompt - 1 + j, t].item() for j, t in enumerate(seq)))
+                assert batched[b, c].item() == pytest.approx(np.logaddexp.reduce(per_spelling), abs=2e-3)
+
+
+def test_class_sequence_logprobs_rejects_right_padding(tiny_annotator):
+    import torch
+
+    from hf_ambiguity.alm.scoring import class_sequence_logprobs
+
+    inputs = {"input_ids": torch.tensor([[5, 6, 0]]), "attention_mask": torch.tensor([[1, 1, 0]])}
+    with pytest.raises(ValueError, match="left-padded"):
+        class_sequence_logprobs(tiny_annotator.alm.model, inputs, [[5], [6]])
+
+
+def test_score_matches_sampled_frequencies_at_temperature_one(tiny_model):
+    """Teach the tiny model a label mixture (LM head only), then compare score mode with 300 temperature-1 samples.
+
+    Score mode is the sampled answer distribution at temperature 1 conditioned on the answer being a class name;
+    sampling here is the same seeded per-row sampler ``sample`` mode uses (temperature forced to 1).
+    """
+    import torch
+
+    from hf_ambiguity.alm.base import Request
+    from hf_ambiguity.alm.loading import build_inputs, load_alm
+    from hf_ambiguity.alm.local import TransformersAnnotator
+    from hf_ambiguity.alm.scoring import class_sequence_logprobs, label_token_ids
+
+    alm = load_alm(tiny_model)  # a private copy: it gets trained
+    item = _items(1)[0]
+    label_ids = label_token_ids(alm.processor.tokenizer, CLASSES)
+    target = torch.tensor([0.45, 0.3, 0.15, 0.1])
+    inputs = build_inputs(alm, [build_messages(item.transcript, item.speaker, CLASSES, None)], [item.audio])
+    alm.model.requires_grad_(False)
+    alm.model.lm_head.requires_grad_(True)
+    opt = torch.optim.Adam(alm.model.lm_head.parameters(), lr=0.08)
+    for _ in range(25):
+        opt.zero_grad()
+        loss = -(target * class_sequence_logprobs(alm.model, inputs, label_ids)[0]).sum()
+        loss.backward()
+        opt.step()
+    annot = TransformersAnnotator(alm, max_new_tokens=6, seed=11)
+    scored = np.exp(annot.score_batch([item])[0])
+    assert scored.sum() > 0.8  # the mixture was learnt: class names carry most of the mass
+    dist = scored / scored.sum()
+    specs = [AnnotatorSpec(i, 0, None, 1.0) for i in range(300)]
+    answers = []
+    for b in range(0, len(specs), 150):
+        answers += annot.annotate_batch([Request(item, s) for s in specs[b:b + 150]])
+    exact = [a.lower() for a in answers if a.lower() in CLASSES]
+    assert len(exact) > 220
+    freq = np.array([exact.count(c) for c in CLASSES]) / len(exact)
+    np.testing.assert_allclose(freq, dist, atol=0.09)
