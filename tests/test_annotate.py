@@ -1,0 +1,178 @@
+"""The annotation engine on the tiny ALM: both modes, invalid counts, merge, provenance, resume after a real kill,
+the CLI and a 2-process ``accelerate launch``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _annotate_fixtures import CLASSES, make_dataset, tiny_annotator, tiny_model  # noqa: F401 (fixtures)
+from hf_ambiguity.annotate import annotate, merge, read_provenance
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+
+
+def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
+    ds = make_dataset(5)
+    out, report = annotate(ds, tiny_annotator, n_annotators=4, batch_size=6, cache_dir=str(tmp_path), progress=False)
+    assert out["id"] == ds["id"] and len(out) == 5
+    for raw, labels, votes, dist, invalid in zip(out["synthetic_raw"], out["synthetic_labels"],
+                                                 out["synthetic_votes"], out["synthetic_dist"],
+                                                 out["synthetic_invalid"]):
+        assert len(raw) == 4 and invalid + len(labels) == 4 and set(labels) <= set(CLASSES)
+        assert votes == [float(labels.count(c)) for c in CLASSES]
+        if labels:
+            np.testing.assert_allclose(dist, np.array(votes) / len(labels))
+        else:
+            assert dist == [0.0] * 4
+    assert report.n_invalid_answers == sum(out["synthetic_invalid"]) > 0  # random weights: mostly noise
+    assert report.n_items_without_valid_label == sum(1 for v in out["synthetic_votes"] if sum(v) == 0)
+    assert report.n_new_results == 20 and report.n_cached_results == 0
+    # a rerun with the same cache redoes nothing and gives the same columns
+    again, rep2 = annotate(ds, tiny_annotator, n_annotators=4, batch_size=3, cache_dir=str(tmp_path), progress=False)
+    assert rep2.n_new_results == 0 and rep2.n_cached_results == 20
+    assert again["synthetic_raw"] == out["synthetic_raw"]
+    # provenance
+    prov = read_provenance(out)["synthetic"]
+    assert prov["mode"] == "sample" and prov["n_annotators"] == 4 and prov["seed"] == 0
+    assert prov["backend"]["model"] == tiny_annotator.alm.model_id and prov["foci"] == [0, 1, 2, 3]
+    assert prov["temperatures"] == [s.temperature for s in __import__("hf_ambiguity.alm", fromlist=["x"])
+                                    .annotator_specs(4)]
+    assert len(prov["prompt_hash"]) == 16 and "transformers" in prov["libraries"]
+
+
+def test_score_mode_gives_normalised_distributions(tiny_annotator):
+    from hf_ambiguity.alm.scoring import scores_to_distribution
+    from hf_ambiguity.annotate.engine import _items
+
+    ds = make_dataset(4)
+    out, report = annotate(ds, tiny_annotator, mode="score", n_annotators=8, batch_size=3, progress=False,
+                           name="qwen")
+    dist = np.array(out["qwen_dist"])
+    np.testing.assert_allclose(dist.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.array(out["qwen_votes"]), dist * 8)
+    assert out["qwen_labels"] == [[]] * 4 and out["qwen_invalid"] == [0] * 4 and report.n_invalid_answers == 0
+    direct = scores_to_distribution(tiny_annotator.score_batch(_items(ds, [0, 1], tuple(CLASSES))))
+    np.testing.assert_allclose(dist[:2], direct, atol=1e-5)
+    assert read_provenance(out)["qwen"]["mode"] == "score"
+
+
+def test_merge_is_the_reference_concatenation(tiny_annotator):
+    from datasets import Dataset
+
+    ds = make_dataset(4)
+    out, _ = annotate(ds, tiny_annotator, n_annotators=3, progress=False)
+    merged = merge(out)
+    h, s = np.array(out["human_votes"]), np.array(out["synthetic_votes"])
+    np.testing.assert_array_equal(np.array(merged["combined_votes"]), h + s)
+    np.testing.assert_allclose(np.array(merged["combined_dist"]), (h + s) / (h + s).sum(axis=1, keepdims=True))
+    weighted = merge(out, strategy="weighted", weight=0.5)
+    np.testing.assert_allclose(np.array(weighted["combined_votes"]), h + 0.5 * s)
+    prov = read_provenance(weighted)
+    assert prov["combined"]["strategy"] == "weighted" and prov["combined"]["weight"] == 0.5
+    assert prov["combined"]["synthetic_provenance"] == prov["synthetic"]
+    with pytest.raises(ValueError, match="no column 'gemini_votes'.*name='gemini'"):
+        merge(out, synthetic="gemini")
+    with pytest.raises(ValueError, match="ClassLabel column 'majority_label'"):
+        annotate(Dataset.from_dict({"id": ["a"]}), tiny_annotator)
+
+
+def test_bad_inputs_are_refused(tiny_annotator):
+    from datasets import concatenate_datasets
+
+    ds = make_dataset(2)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        annotate(ds, tiny_annotator, mode="vote")
+    with pytest.raises(ValueError, match="id 'utt000' occurs twice"):
+        annotate(concatenate_datasets([ds, ds]), tiny_annotator, progress=False)
+
+
+_KILL_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from _annotate_fixtures import make_dataset
+from hf_ambiguity.alm.local import TransformersAnnotator
+from hf_ambiguity.annotate import annotate
+
+class Slow(TransformersAnnotator):
+    def annotate_batch(self, requests):
+        answers = super().annotate_batch(requests)
+        time.sleep(0.4)
+        return answers
+
+annotate(make_dataset(8), Slow({model!r}), n_annotators=3, batch_size=2, cache_dir={cache!r}, progress=False)
+print("FINISHED")
+"""
+
+
+def test_resume_after_a_real_kill(tiny_model, tiny_annotator, tmp_path):
+    from hf_ambiguity.annotate.store import ResultStore
+
+    cache = tmp_path / "cache"
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_SCRIPT.format(tests=str(TESTS), model=str(tiny_model), cache=str(cache)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    parts: list[Path] = []
+    while time.monotonic() < deadline:
+        parts = list(cache.glob("*/part-0.jsonl"))
+        if parts and parts[0].read_bytes().count(b"\n") >= 6:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    stdout, _ = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and b"FINISHED" not in stdout
+    part = parts[0]
+    done_before = part.read_bytes().count(b"\n")
+    assert 6 <= done_before < 24
+    with open(part, "ab") as fh:  # what a kill in the middle of a write leaves behind
+        fh.write(b'{"id": "utt007", "a": 2, "ra')
+
+    ds = make_dataset(8)
+    resumed, report = annotate(ds, tiny_annotator, n_annotators=3, batch_size=5, cache_dir=str(cache),
+                               progress=False)
+    assert report.n_cached_results == done_before and report.n_new_results == 24 - done_before
+    lines = part.read_text().splitlines()
+    keys = [(json.loads(x)["id"], json.loads(x)["a"]) for x in lines]
+    assert len(lines) == 24 and len(set(keys)) == 24  # nothing lost, nothing duplicated
+    fresh, _ = annotate(ds, tiny_annotator, n_annotators=3, batch_size=24, cache_dir=str(tmp_path / "fresh"),
+                        progress=False)
+    for col in ("synthetic_raw", "synthetic_labels", "synthetic_votes", "synthetic_dist", "synthetic_invalid"):
+        assert resumed[col] == fresh[col], col
+    assert ResultStore(cache, {"other": "run"}).results == {}  # another run key never sees these answers
+
+
+def test_cli_and_two_process_accelerate_launch(tiny_model, tmp_path):
+    from datasets import load_from_disk
+
+    from hf_ambiguity.cli import main
+
+    make_dataset(6).save_to_disk(str(tmp_path / "ds"))
+    common = [str(tmp_path / "ds"), "--backend", "transformers", "--model", str(tiny_model), "-n", "3",
+              "--batch-size", "4", "--no-progress"]
+    assert main(["annotate", *common, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "-m", "hf_ambiguity.annotate", *common, "--out", str(tmp_path / "two")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    parts = sorted(p.name for p in (tmp_path / "two.annotate-cache").glob("*/part-*.jsonl"))
+    assert parts == ["part-0.jsonl", "part-1.jsonl"]  # each process annotated its own shard
+    one, two = load_from_disk(str(tmp_path / "one"))["train"], load_from_disk(str(tmp_path / "two"))["train"]
+    assert two["id"] == one["id"]
+    for col in ("synthetic_raw", "synthetic_votes", "synthetic_dist", "combined_votes", "combined_dist"):
+        assert two[col] == one[col], col
+    assert read_provenance(two)["synthetic"]["n_annotators"] == 3 and "combined" in read_provenance(two)
