@@ -51,7 +51,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 import numpy as np
 
 from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio, encode_wav
-from hf_ambiguity.augment.features import row_features, standardise
+from hf_ambiguity.augment.features import row_features, single_threaded_blas, standardise
 from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
@@ -330,14 +330,15 @@ def dime_aug(
     feats: dict[int, np.ndarray] = {}
     silent: list[str] = []
     rows = np.flatnonzero(usable)
-    for r in tqdm(rows, desc="DiME-Aug features", disable=not progress, unit="utt"):
-        y = decode_audio(audio_ds[int(r)][audio_column], SAMPLING_RATE)
-        if y.size == 0 or float(np.max(np.abs(y))) < silence_threshold:
-            silent.append(ids[r])
-            continue
-        feats[int(r)] = row_features(y, transcripts[r] if transcripts is not None else None)
-        if need[group_of[r]] > 0:
-            waves[int(r)] = y
+    with single_threaded_blas():
+        for r in tqdm(rows, desc="DiME-Aug features", disable=not progress, unit="utt"):
+            y = decode_audio(audio_ds[int(r)][audio_column], SAMPLING_RATE)
+            if y.size == 0 or float(np.max(np.abs(y))) < silence_threshold:
+                silent.append(ids[r])
+                continue
+            feats[int(r)] = row_features(y, transcripts[r] if transcripts is not None else None)
+            if need[group_of[r]] > 0:
+                waves[int(r)] = y
     sources = np.array(sorted(feats), dtype=np.int64)
     std = None
     if sources.size:

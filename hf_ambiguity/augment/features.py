@@ -35,10 +35,11 @@ rows passed together, so constant dimensions (e.g. missing text) stay zero.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from hf_ambiguity.augment.audio_io import SAMPLING_RATE
 
 __all__ = [
     "AUDIO_DESCRIPTORS", "AUDIO_FEATURE_NAMES", "TEXT_FEATURE_NAMES", "FEATURE_NAMES", "N_FFT", "HOP_LENGTH",
-    "FeatureMatrix", "audio_features", "text_features", "row_features", "raw_feature_matrix", "standardise",
+    "FeatureMatrix", "audio_features", "text_features", "row_features", "raw_feature_matrix", "single_threaded_blas", "standardise",
 ]
 
 N_FFT = 2048
@@ -84,10 +85,14 @@ def audio_features(y: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> np.ndar
         y = np.pad(y, (0, N_FFT - y.size))
     mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
     power = mag**2
-    mel = librosa.feature.melspectrogram(S=power, sr=sampling_rate)
-    with warnings.catch_warnings():  # chroma's tuning estimate warns on near-pure tones; its result is then 0
+    # librosa.feature.melspectrogram(S=power) and chroma_stft(S=power), with the filter banks applied by BLAS
+    # (np.einsum(optimize=True) inside librosa is several times slower here); equality is tested.
+    mel = _mel_basis(sampling_rate) @ power
+    with warnings.catch_warnings():  # the tuning estimate warns on near-pure tones; its result is then 0
         warnings.filterwarnings("ignore", message="Trying to estimate tuning")
-        chroma = librosa.feature.chroma_stft(S=power, sr=sampling_rate, n_chroma=12)
+        tuning = librosa.estimate_tuning(S=power, sr=sampling_rate, bins_per_octave=12)
+    chroma_fb = librosa.filters.chroma(sr=sampling_rate, n_fft=N_FFT, tuning=tuning, n_chroma=12)
+    chroma = librosa.util.normalize(chroma_fb @ power, norm=np.inf, axis=-2)
     rows = np.vstack([
         librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=13),
         chroma,
@@ -98,6 +103,13 @@ def audio_features(y: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> np.ndar
         librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP_LENGTH),
     ]).astype(np.float64)
     return np.concatenate([rows.mean(axis=1), rows.std(axis=1)])
+
+
+@functools.lru_cache(maxsize=4)
+def _mel_basis(sampling_rate: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=sampling_rate, n_fft=N_FFT)
 
 
 def text_features(text: str | None) -> np.ndarray:
@@ -158,4 +170,13 @@ def row_features(y: np.ndarray, transcript: str | None, sampling_rate: int = SAM
 def raw_feature_matrix(waveforms: Sequence[np.ndarray], transcripts: Sequence[str | None] | None) -> np.ndarray:
     """Raw ``(n_rows, 82)`` features of several utterances (``transcripts=None``: text dimensions zero)."""
     texts = transcripts if transcripts is not None else [None] * len(waveforms)
-    return np.vstack([row_features(y, t) for y, t in zip(waveforms, texts)])
+    with single_threaded_blas():
+        return np.vstack([row_features(y, t) for y, t in zip(waveforms, texts)])
+
+
+def single_threaded_blas() -> Any:
+    """Context manager limiting BLAS to one thread: the per-utterance matrices are small, and a multi-threaded BLAS
+    on a busy machine made feature extraction up to 4x slower in ``bench/augment.py``."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -1,0 +1,149 @@
+"""Benchmark: DiME-Aug new samples/s from 5 s sources, against the floor of decoding sources and encoding outputs.
+
+    .venv/bin/python bench/augment.py [--n-new 10000] [--minority 200] [--duration 5.0] [--runs 3]
+
+Builds a 4-class training set of ``--duration`` s utterances (noisy tones, 16-bit WAV bytes in an
+``Audio(16000)`` column, transcripts): three minority classes of ``--minority`` rows and a majority class sized so
+that ``ratio=1.0`` asks for ``--n-new`` new rows. Then, median of ``--runs`` (a different seed per run, so that no
+run reuses another's cached Arrow output; a fresh ``HF_DATASETS_CACHE`` under ``--work``):
+
+- dime_aug: the whole :func:`hf_ambiguity.augment.dime_aug` call — decode every row, 82-d features (librosa) of
+  every row, standardisation, kNN per class, pairs, waveform mixing, WAV encoding, Arrow writing;
+- features: decode + :func:`row_features` of every row alone (the part that grows with the training set, not with
+  the number of new rows);
+- floor: decode every source row (:func:`decode_audio`) + encode ``--n-new`` outputs (:func:`encode_wav`), nothing
+  else.
+
+Prints new samples/s of each and the ratio to the floor, side by side from one run of this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_sources(n_majority: int, n_minority: int, duration: float, seed: int = 0):
+    """The benchmark's training split (datasets.Dataset written to the current cache)."""
+    import datasets
+    import soundfile as sf
+
+    n_samples = int(round(duration * 16000))
+    counts = [n_majority, n_minority, n_minority, n_minority]
+    features = datasets.Features({
+        "id": datasets.Value("string"), "audio": datasets.Audio(sampling_rate=16000),
+        "transcript": datasets.Value("string"), "human_dist": datasets.List(datasets.Value("float32")),
+        "majority_label": datasets.ClassLabel(names=["neutral", "happy", "angry", "sad"]),
+    })
+
+    def gen():
+        rng = np.random.default_rng(seed)
+        t = np.arange(n_samples) / 16000
+        r = 0
+        for c, count in enumerate(counts):
+            for _ in range(count):
+                f0 = 120.0 * (c + 1) * rng.uniform(0.8, 1.2)
+                y = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(n_samples)
+                buf = io.BytesIO()
+                sf.write(buf, y.astype(np.float32), 16000, format="WAV", subtype="PCM_16")
+                dist = np.full(4, 0.1)
+                dist[c] = 0.7
+                yield {"id": f"b{r:06d}", "audio": {"bytes": buf.getvalue(), "path": f"b{r:06d}.wav"},
+                       "transcript": "Well, I don't know. Really?", "human_dist": dist.tolist(), "majority_label": c}
+                r += 1
+
+    return datasets.Dataset.from_generator(gen, features=features,
+                                           fingerprint=f"bench-augment-{n_majority}-{n_minority}-{duration}-{seed}")
+
+
+def time_dime(ds, seed: int) -> tuple[float, int]:
+    from hf_ambiguity.augment import dime_aug
+
+    t0 = time.perf_counter()
+    out, report = dime_aug(ds, "human_dist", ratio=1.0, k=3, seed=seed, progress=False)
+    return time.perf_counter() - t0, report.n_generated
+
+
+def time_features(ds) -> float:
+    import datasets
+
+    from hf_ambiguity.augment.audio_io import decode_audio
+    from hf_ambiguity.augment.features import row_features, single_threaded_blas
+
+    raw = ds.cast_column("audio", datasets.Audio(decode=False))
+    texts = ds["transcript"]
+    t0 = time.perf_counter()
+    with single_threaded_blas():  # as dime_aug does
+        for r in range(len(raw)):
+            row_features(decode_audio(raw[r]["audio"]), texts[r])
+    return time.perf_counter() - t0
+
+
+def time_floor(ds, n_new: int) -> float:
+    import datasets
+
+    from hf_ambiguity.augment.audio_io import decode_audio, encode_wav
+
+    raw = ds.cast_column("audio", datasets.Audio(decode=False))
+    t0 = time.perf_counter()
+    waves = [decode_audio(raw[r]["audio"]) for r in range(len(raw))]
+    for t in range(n_new):
+        encode_wav(waves[t % len(waves)])
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-new", type=int, default=10000, help="new samples to generate (default 10000)")
+    parser.add_argument("--minority", type=int, default=200, help="rows of each of the 3 minority classes")
+    parser.add_argument("--duration", type=float, default=5.0, help="source length in seconds (default 5)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per stage; the median is reported (default 3)")
+    parser.add_argument("--work", type=Path, default=Path("bench/_work/augment"), help="scratch folder")
+    args = parser.parse_args(argv)
+
+    per_class = -(-args.n_new // 3)
+    n_majority = args.minority + per_class
+    args.work.mkdir(parents=True, exist_ok=True)
+    cache = Path(tempfile.mkdtemp(prefix="hf_cache_", dir=args.work))
+    os.environ["HF_DATASETS_CACHE"] = str(cache)
+    import datasets
+
+    datasets.config.HF_DATASETS_CACHE = cache
+    from hf_ambiguity.augment.features import audio_features
+
+    audio_features(np.ones(4096, dtype=np.float32))  # import librosa/numba and compile once, outside the timings
+    try:
+        ds = make_sources(n_majority, args.minority, args.duration)
+        print(f"sources: {len(ds)} rows x {args.duration:g} s ({n_majority} majority, 3 x {args.minority} minority); "
+              f"ratio 1.0 asks for {3 * per_class} new rows; {args.runs} run(s); {os.cpu_count()} CPU(s)",
+              flush=True)
+        stages: dict[str, list[float]] = {"dime_aug": [], "features": [], "floor": []}
+        n_generated = 0
+        for run in range(args.runs):
+            t, n_generated = time_dime(ds, seed=run)
+            stages["dime_aug"].append(t)
+            stages["features"].append(time_features(ds))
+            stages["floor"].append(time_floor(ds, n_generated))
+            print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in stages.items()), flush=True)
+        med = {k: statistics.median(v) for k, v in stages.items()}
+        print(f"\n{n_generated} new samples from {len(ds)} sources of {args.duration:g} s, median of {args.runs}:")
+        print("| stage | seconds | new samples/s | x floor time |")
+        print("|---|---:|---:|---:|")
+        for k, v in med.items():
+            print(f"| {k} | {v:.1f} | {n_generated / v:.0f} | {v / med['floor']:.2f} |")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

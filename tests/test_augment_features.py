@@ -1,0 +1,57 @@
+"""The DiME-Aug feature space equals librosa's own descriptor functions; text statistics are what the doc says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_ambiguity.augment.features import (AUDIO_FEATURE_NAMES, FEATURE_NAMES, TEXT_FEATURE_NAMES, audio_features,
+                                           raw_feature_matrix, text_features)
+
+
+def test_audio_features_match_librosa_reference_calls():
+    import librosa
+
+    rng = np.random.default_rng(0)
+    t = np.arange(24000) / 16000
+    y = (0.3 * np.sin(2 * np.pi * 220 * t) * np.linspace(0.2, 1, t.size) + 0.05 * rng.standard_normal(t.size))
+    y = y.astype(np.float32)
+    sr = 16000
+    rows = np.vstack([
+        librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13),
+        librosa.feature.chroma_stft(y=y, sr=sr),
+        librosa.feature.spectral_contrast(y=y, sr=sr),
+        librosa.feature.zero_crossing_rate(y),
+        librosa.feature.spectral_rolloff(y=y, sr=sr),
+        librosa.feature.spectral_centroid(y=y, sr=sr),
+        librosa.feature.rms(y=y),
+    ]).astype(np.float64)
+    expected = np.concatenate([rows.mean(axis=1), rows.std(axis=1)])
+    got = audio_features(y, sr)
+    assert got.shape == (72,) == expected.shape and len(AUDIO_FEATURE_NAMES) == 72
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert AUDIO_FEATURE_NAMES[0] == "mfcc_0_mean" and AUDIO_FEATURE_NAMES[36] == "mfcc_0_std"
+    assert AUDIO_FEATURE_NAMES[35] == "rms_mean" and AUDIO_FEATURE_NAMES[13] == "chroma_0_mean"
+
+
+def test_short_and_empty_audio():
+    assert np.isfinite(audio_features(np.full(300, 0.1, dtype=np.float32))).all()  # padded to one frame
+    with pytest.raises(ValueError, match=r"non-empty mono waveform, got shape \(0,\)"):
+        audio_features(np.zeros(0, dtype=np.float32))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    (None, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("I can't... WAIT!", [16, 3, 3.0, 0, 3, 0, 1, 1, 5 / 9, 0]),
+    ("<laugh> so, you came? [BREATHING]", [33, 5, 4.6, 1, 0, 1, 0, 4, 9 / 23, 2]),
+])
+def test_text_features(text, expected):
+    assert len(TEXT_FEATURE_NAMES) == 10 and len(FEATURE_NAMES) == 82
+    np.testing.assert_allclose(text_features(text), expected)
+
+
+def test_raw_feature_matrix_without_transcripts_has_zero_text():
+    y = np.sin(np.linspace(0, 900, 8000)).astype(np.float32)
+    m = raw_feature_matrix([y, y * 0.5], None)
+    assert m.shape == (2, 82) and np.all(m[:, 72:] == 0) and np.any(m[:, :72] != 0)
