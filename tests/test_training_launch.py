@@ -1,0 +1,182 @@
+"""Training through real ``accelerate launch`` subprocesses on the tiny random-weight Qwen2-Audio (CPU, offline).
+
+Three launches: an uninterrupted run (A) and a run killed with SIGKILL right after its first checkpoint (B) run side
+by side; then B is resumed (C). A checks that the loss falls when overfitting 8 utterances and that the outputs are
+complete; C must reproduce A's per-step losses and test scores. The saved adapter + head are reloaded and predict
+valid distributions identical to those written at the end of training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _training_fixtures import save_dataset, tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_CONFIG = REPO / "examples" / "configs" / "cpu.yaml"
+STEPS, CKPT_EVERY = 12, 3  # 2 optimizer steps per epoch: step_3 is mid-epoch
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _command(dataset: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_CONFIG),
+        "--num_cpu_threads_per_process", "1", str(REPO / "examples" / "train.py"),
+        "--dataset", str(dataset), "--model", str(model), "--output_dir", str(out), "--target", "human_dist",
+        "--mixed_precision", "no", "--torch_dtype", "float32", "--no_dime_aug",
+        "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--per_device_eval_batch_size", "4",
+        "--max_train_steps", str(STEPS), "--learning_rate", "1e-2", "--checkpointing_steps", str(CKPT_EVERY),
+        "--loss", "soft_ce",
+        *extra,
+    ]
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("training_launch")
+    model = tiny_model(tmp_path_factory.getbasetemp())
+    dataset = save_dataset(root / "ds", 12)
+    a_out, b_out = root / "run_a", root / "run_b"
+    a = subprocess.Popen(_command(dataset, model, a_out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    b = subprocess.Popen(_command(dataset, model, b_out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True)
+    marker = b_out / f"step_{CKPT_EVERY}" / "training_state.json"
+    deadline = time.monotonic() + 240
+    while not marker.is_file() and b.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(b.pid, signal.SIGKILL)  # the whole launcher + training process group, like a pre-empted job
+    b_output = b.communicate()[0]
+    a_output = a.communicate(timeout=300)[0]
+    assert a.returncode == 0, a_output[-4000:]
+    assert b.returncode == -signal.SIGKILL, f"run B was not killed mid-run (rc {b.returncode}):\n{b_output[-3000:]}"
+    killed_at = _log(b_out)[-1]["step"]
+    c = subprocess.run(_command(dataset, model, b_out, "--resume_from_checkpoint", "latest"), env=_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert c.returncode == 0, c.stdout[-3000:] + c.stderr[-3000:]
+    return {"model": model, "dataset": dataset, "a": a_out, "b": b_out, "killed_at": killed_at, "c_output": c.stdout}
+
+
+def test_loss_decreases_when_overfitting_eight_utterances(runs):
+    info = json.loads((runs["a"] / "training_config.json").read_text())
+    assert info["split"]["sizes"]["train"] == 8
+    log = _log(runs["a"])
+    assert [r["step"] for r in log] == list(range(1, STEPS + 1))
+    # 2 steps per epoch (batch 2 x accumulation 2): each epoch's mean loss covers all 8 utterances once
+    per_epoch = [np.mean([r["loss"] for r in log if r["epoch"] == e]) for e in range(STEPS // 2)]
+    assert np.mean(per_epoch[-2:]) < 0.8 * np.mean(per_epoch[:2]), per_epoch
+
+
+def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
+    out = runs["a"]
+    assert (out / "adapter" / "adapter_config.json").is_file() and (out / "head.safetensors").is_file()
+    results = json.loads((out / "eval_results.json").read_text())
+    for key in ("test_vs_own_target", "test_vs_human"):
+        assert results[key]["overall"]["n_items"] == results["split"]["sizes"]["test"]
+        assert set(results[key]["per_level"]) <= {"low", "medium", "high"} and results[key]["per_level"]
+    assert results["target"] == "human_dist" and results["completed_steps"] == STEPS
+    assert "random 80/20" in results["split"]["description"]
+    summary = (out / "summary.md").read_text()
+    assert "HUMAN test distributions" in summary and "own target" in summary
+    assert list((out / "hf_ambiguity_train").rglob("events.out.tfevents.*")), "no tensorboard event file"
+    assert sorted(p.name for p in out.glob("step_*")) == sorted(f"step_{n}" for n in range(CKPT_EVERY, STEPS + 1,
+                                                                                          CKPT_EVERY))
+
+
+def test_resolved_config_keeps_the_paper_preset_values_not_overridden(runs):
+    cfg = json.loads((runs["a"] / "training_config.json").read_text())["config"]
+    assert cfg["preset"] == "paper"
+    assert (cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"]) == (8, 16, 0.2)
+    assert cfg["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert (cfg["lr_scheduler"], cfg["warmup_ratio"], cfg["weight_decay"], cfg["max_grad_norm"]) == (
+        "cosine_with_restarts", 0.15, 0.03, 3.0)
+    assert cfg["early_stopping_patience"] == 8 and cfg["num_classes"] == 4 and cfg["max_text_tokens"] == 512
+    assert (cfg["split"], cfg["test_fraction"], cfg["split_seed"], cfg["validation_fraction"]) == ("random", 0.2, 42,
+                                                                                                  0.1)
+    # and the command line won where it was given
+    assert (cfg["learning_rate"], cfg["per_device_train_batch_size"], cfg["mixed_precision"], cfg["loss"]) == (
+        1e-2, 2, "no", "soft_ce")
+
+
+def test_killed_run_resumes_to_the_same_losses_as_an_uninterrupted_run(runs):
+    assert runs["killed_at"] < STEPS, "run B finished before it was killed"
+    assert json.loads((runs["a"] / "eval_results.json").read_text())["steps_per_epoch"] == 2
+    assert "resuming from" in runs["c_output"]
+    a, c = _log(runs["a"]), _log(runs["b"])
+    assert [r["step"] for r in c] == list(range(1, STEPS + 1))  # no lost or duplicated steps
+    np.testing.assert_allclose([r["loss"] for r in c], [r["loss"] for r in a], rtol=1e-5, atol=1e-6)
+    ra = json.loads((runs["a"] / "eval_results.json").read_text())
+    rc = json.loads((runs["b"] / "eval_results.json").read_text())
+    np.testing.assert_allclose(rc["final_train_loss"], ra["final_train_loss"], rtol=1e-5)
+    for key in ("test_vs_own_target", "test_vs_human"):
+        np.testing.assert_allclose(rc[key]["overall"]["js_divergence_base2"], ra[key]["overall"]["js_divergence_base2"],
+                                   rtol=1e-5, atol=1e-7)
+
+
+def test_saved_adapter_and_head_reload_and_predict_the_same_distributions(runs):
+    from datasets import load_from_disk
+
+    from hf_ambiguity.training import load_trained, predict_distributions
+
+    model = load_trained(runs["a"])
+    saved = [json.loads(x) for x in (runs["a"] / "test_predictions.jsonl").read_text().splitlines()]
+    ds = load_from_disk(str(runs["dataset"]))
+    ids = ds["id"]
+    test = ds.select([ids.index(r["id"]) for r in saved])
+    probs = predict_distributions(model, test, progress=False)
+    assert probs.shape == (len(saved), 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    assert (probs >= 0).all()
+    np.testing.assert_allclose(probs, [r["prediction"] for r in saved], atol=1e-5)
+
+
+def test_reload_refuses_another_base_model_or_head(runs, tmp_path):
+    from hf_ambiguity.training import load_trained
+    from hf_ambiguity.training.checkpoints import CheckpointMismatchError
+
+    with pytest.raises(CheckpointMismatchError, match="holds the 'attention' head, not 'label_token'"):
+        load_trained(runs["a"], head="label_token")
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in runs["model"].iterdir():
+        if f.is_file():
+            (other / f.name).write_bytes(f.read_bytes())
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["text_config"]["intermediate_size"] = 96  # same family, another architecture
+    (other / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointMismatchError, match="was trained on .* but base_model .* has architecture"):
+        load_trained(runs["a"], base_model=str(other))
+
+
+def test_resume_refuses_a_checkpoint_of_another_head(runs, capsys):
+    from hf_ambiguity.training.train import main
+
+    rc = main(["--dataset", str(runs["dataset"]), "--model", str(runs["model"]), "--output_dir", str(runs["a"]),
+               "--target", "human_dist", "--no_dime_aug", "--mixed_precision", "no", "--torch_dtype", "float32",
+               "--report_to", "none", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--loss", "soft_ce",
+               "--per_device_eval_batch_size", "4", "--max_train_steps", str(STEPS), "--learning_rate", "1e-2",
+               "--checkpointing_steps", str(CKPT_EVERY), "--head", "label_token",
+               "--resume_from_checkpoint", "latest"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"checkpoint {runs['a'] / f'step_{STEPS}'} does not match this run" in err
+    assert "head: saved {'kind': 'attention'" in err and "--head: saved 'attention', now 'label_token'" in err
