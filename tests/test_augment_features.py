@@ -55,3 +55,18 @@ def test_raw_feature_matrix_without_transcripts_has_zero_text():
     y = np.sin(np.linspace(0, 900, 8000)).astype(np.float32)
     m = raw_feature_matrix([y, y * 0.5], None)
     assert m.shape == (2, 82) and np.all(m[:, 72:] == 0) and np.any(m[:, :72] != 0)
+
+
+def test_decode_audio_from_path_resamples_and_mixes_down(tmp_path):
+    import soundfile as sf
+
+    from hf_ambiguity.augment.audio_io import decode_audio, encode_wav
+
+    stereo = np.stack([np.full(8000, 0.5), np.full(8000, -0.25)], axis=1)
+    sf.write(tmp_path / "a.wav", stereo, 8000, subtype="PCM_16")
+    y = decode_audio({"bytes": None, "path": str(tmp_path / "a.wav")})
+    assert y.dtype == np.float32 and y.size == 16000  # 1 s at 8 kHz -> 16 kHz
+    np.testing.assert_allclose(y[2000:-2000], 0.125, atol=1e-3)
+    assert decode_audio({"bytes": encode_wav(np.zeros(0)), "path": None}).size == 0
+    with pytest.raises(ValueError, match=r"cast the column with datasets.Audio\(decode=False\) first"):
+        decode_audio({"bytes": None, "path": None})

@@ -37,14 +37,19 @@ Bad input: a missing audio, target or id column raises naming it; a missing tran
 features zero, :attr:`AugmentReport.text_features_missing`); an invalid target (or other distribution) raises
 naming the row and id, or with ``lenient=True`` the row is kept as an original but never used as a source, and is
 listed in the report; silent (peak below ``silence_threshold``) or zero-length audio is never a source and is listed
-in the report; a group with fewer than two usable sources cannot be topped up: its shortfall is counted.
+in the report (such rows still count in their group's size: they are real training data); a group with fewer than
+two usable sources cannot be topped up: its shortfall is counted.
+
+Long runs: the new rows are written to the ``datasets`` cache under a fingerprint of the input, the sample plan and
+this code, so an interrupted run simply starts again and a repeated run reuses the finished output; rows are never
+duplicated or lost because the plan is fixed by the seed before any row is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
@@ -99,7 +104,6 @@ class AugmentReport:
     text_features_missing: bool
     n_original: int
     n_generated: int
-    sources_in_split: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for ``augment_report.json`` and the card's provenance block)."""
@@ -407,8 +411,15 @@ def dime_aug(
                            transcript_column=transcript_column, target_column=target_column,
                            has_class_column=CLASS_COLUMN in dataset.column_names)
 
-    new_ds = datasets.Dataset.from_generator(rows_gen, features=feats_out,
-                                            fingerprint=_fingerprint(dataset, plan, dist_cols, audio_column))
+    quiet = not progress and not datasets.utils.are_progress_bars_disabled()
+    if quiet:
+        datasets.utils.disable_progress_bars()
+    try:
+        new_ds = datasets.Dataset.from_generator(rows_gen, features=feats_out,
+                                                fingerprint=_fingerprint(dataset, plan, dist_cols, audio_column))
+    finally:
+        if quiet:
+            datasets.utils.enable_progress_bars()
     return datasets.concatenate_datasets([originals, new_ds]), report
 
 
