@@ -112,6 +112,14 @@ def _to_2d(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _plainly_valid(arr: np.ndarray, atol: float) -> bool:
+    """Fast whole-array check (no per-row reductions); False sends the input through the row-naming validator."""
+    with np.errstate(invalid="ignore"):
+        if not np.isfinite(arr).all() or arr.min() < 0:
+            return False
+    return bool((np.abs(arr @ np.ones(arr.shape[1]) - 1.0) <= atol).all())
+
+
 def _prepare(x: Any, name: str, *, renormalize: bool, atol: float, n_classes: int | None = None) -> np.ndarray:
     arr = _to_2d(x, name)
     if arr.shape[0] == 0:
@@ -121,6 +129,8 @@ def _prepare(x: Any, name: str, *, renormalize: bool, atol: float, n_classes: in
             f"{name} rows have {arr.shape[1]} entries but the other input's rows have {n_classes}: both must use "
             "the same class order"
         )
+    if not renormalize and _plainly_valid(arr, atol):
+        return arr
     if renormalize:
         try:
             return votes_to_distribution(arr)
@@ -169,22 +179,29 @@ def _out(values: np.ndarray, single: bool) -> np.ndarray | float:
     return float(values[0]) if single else values
 
 
+def _ambiguity_codes(ambiguity: Any, n_items: int, levels: Sequence[str]) -> np.ndarray:
+    """Index into ``levels`` per item (int64), or ``ValueError`` naming the first row with an unknown level."""
+    amb = np.asarray(ambiguity)
+    if amb.ndim != 1 or amb.shape[0] != n_items:
+        raise ValueError(f"ambiguity needs one level per item ({n_items}), got shape {amb.shape}")
+    codes = np.full(n_items, -1, dtype=np.int64)
+    if amb.dtype.kind in "UO":
+        for j, level in enumerate(levels):
+            codes[amb == level] = j
+    if (codes < 0).any():
+        i = int(np.flatnonzero(codes < 0)[0])
+        bad = amb[i].item() if isinstance(amb[i], np.generic) else amb[i]
+        raise ValueError(f"ambiguity row {i} has unknown level {bad!r}; expected one of {list(levels)}")
+    return codes
+
+
 def check_ambiguity(ambiguity: Any, n_items: int, *, levels: Sequence[str] = AMBIGUITY_LEVELS) -> np.ndarray:
     """Per-item ambiguity levels as a string array, or ``ValueError`` naming the first unknown level's row.
 
     >>> check_ambiguity(["low", "high"], 2).tolist()
     ['low', 'high']
     """
-    amb = np.asarray(ambiguity, dtype=object)
-    if amb.ndim != 1 or amb.shape[0] != n_items:
-        raise ValueError(f"ambiguity needs one level per item ({n_items}), got shape {amb.shape}")
-    allowed = set(levels)
-    for i, level in enumerate(amb):
-        if level not in allowed:
-            raise ValueError(
-                f"ambiguity row {i} has unknown level {level!r}; expected one of {list(levels)}"
-            )
-    return amb.astype(str)
+    return np.asarray(list(levels))[_ambiguity_codes(ambiguity, n_items, levels)]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -382,7 +399,11 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
     pq = pt * qt
     p_max, q_max = pt.max(axis=0), qt.max(axis=0)
     top_p, top_q = pt >= p_max - tie_atol, qt >= q_max - tie_atol
-    pred = np.argmax(pt, axis=0)
+    pred = np.zeros(pt.shape[1], dtype=np.int64)
+    true = np.zeros(pt.shape[1], dtype=np.int64)
+    for j in range(k - 1, -1, -1):  # first maximal index, as np.argmax, without a slow axis-0 argmax
+        pred[pt[j] == p_max] = j
+        true[qt[j] == q_max] = j
     return {
         "h_p": h_p,
         "h_q": h_q,
@@ -394,9 +415,11 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
         "top1": (top_p & top_q).sum(axis=0) / (top_p.sum(axis=0) * top_q.sum(axis=0)),
         "spearman": _spearman_cols(pt, qt),
         "pred": pred,
-        "true": np.argmax(qt, axis=0),
+        "true": true,
         "conf": p_max,
         "soft_correct": np.take_along_axis(qt, pred[None, :], axis=0)[0],
+        "qt": qt,
+        "se": (qt - pt) ** 2,
     }
 
 
@@ -408,7 +431,7 @@ class _Items:
         self.n_classes = k
         self.n_bins = n_bins
         blocks = [_item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol) for s in range(0, n, _CHUNK)]
-        b = {key: np.concatenate([blk[key] for blk in blocks]) for key in blocks[0]}
+        b = {key: np.concatenate([blk[key] for blk in blocks]) for key in blocks[0] if key not in ("qt", "se")}
         defined = ~np.isnan(b["spearman"])
         self.pred_class = b["pred"]
         self.true_class = b["true"]
@@ -443,65 +466,67 @@ class _Items:
             "hq2": hq_c * hq_c,
             "hphq": hp_c * hq_c,
         }
-        #: (n, k) columns for R²
-        q_c = q - q.mean(axis=0)
-        self.q_c = q_c
-        self.q_c2 = q_c * q_c
-        self.sq_err = (q - p) ** 2
-
-    def subset(self, idx: np.ndarray) -> _ItemsView:
-        return _ItemsView(self, idx)
+        #: class-major (k, n) quantities for R² (contiguous per class: fast slice sums)
+        qt = np.concatenate([blk["qt"] for blk in blocks], axis=1)
+        q_c = qt - qt.mean(axis=1, keepdims=True)
+        self.mats = {
+            "q": q_c,
+            "q2": q_c * q_c,
+            "se": np.concatenate([blk["se"] for blk in blocks], axis=1),
+        }
 
 
 class _ItemsView:
-    """The rows ``idx`` of an ``_Items`` (one ambiguity level, or all items)."""
+    """Items ``start:stop`` of an ``_Items`` (one ambiguity level after sorting by level, or all items)."""
 
-    def __init__(self, items: _Items, idx: np.ndarray | None):
+    def __init__(self, items: _Items, start: int, stop: int):
         self.items = items
-        self.idx = idx
-
-    def _take(self, x: np.ndarray) -> np.ndarray:
-        return x if self.idx is None else x[self.idx]
+        self.sl = slice(start, stop)
 
     @property
     def n(self) -> int:
-        return len(self.items.true_class) if self.idx is None else len(self.idx)
+        return self.sl.stop - self.sl.start
 
     def sums(self, weights: np.ndarray | None) -> dict[str, np.ndarray]:
         """Weighted sums of every per-item quantity; ``weights`` is ``(B, n)`` or None (all ones, B = 1)."""
-        it = self.items
+        it, sl = self.items, self.sl
         k, nb = it.n_classes, it.n_bins
-        names = list(it.columns)
-        t, pc, b = self._take(it.true_class), self._take(it.pred_class), self._take(it.bin)
-        gap, sgap = self._take(it.ece_gap), self._take(it.ece_soft_gap)
-        mats = {"q": self._take(it.q_c), "q2": self._take(it.q_c2), "se": self._take(it.sq_err)}
+        t, pc, b = it.true_class[sl], it.pred_class[sl], it.bin[sl]
+        gap, sgap = it.ece_gap[sl], it.ece_soft_gap[sl]
         out: dict[str, np.ndarray] = {}
         if weights is None:
-            s = np.array([[self._take(it.columns[c]).sum() for c in names]])
+            for c, v in it.columns.items():
+                out[c] = np.array([v[sl].sum()])
             out["true_count"] = np.bincount(t, minlength=k)[None, :].astype(np.float64)
             out["pred_count"] = np.bincount(pc, minlength=k)[None, :].astype(np.float64)
             out["tp"] = np.bincount(t[t == pc], minlength=k)[None, :].astype(np.float64)
             out["ece"] = np.bincount(b, weights=gap, minlength=nb)[None, :]
             out["ece_soft"] = np.bincount(b, weights=sgap, minlength=nb)[None, :]
-            for key, m in mats.items():
-                out[key] = m.sum(axis=0)[None, :]
-        else:
-            s = weights @ np.stack([self._take(it.columns[c]) for c in names], axis=1)
-            eye_k, eye_b = np.eye(k), np.eye(nb)
-            out["true_count"] = weights @ eye_k[t]
-            out["pred_count"] = weights @ eye_k[pc]
-            out["tp"] = weights @ (eye_k[t] * (t == pc)[:, None])
-            out["ece"] = weights @ (eye_b[b] * gap[:, None])
-            out["ece_soft"] = weights @ (eye_b[b] * sgap[:, None])
-            for key, m in mats.items():
-                out[key] = weights @ m
+            for key, m in it.mats.items():
+                out[key] = m[:, sl].sum(axis=1)[None, :]
+            return out
+        names = list(it.columns)
+        s = weights @ np.stack([it.columns[c][sl] for c in names], axis=1)
         for j, c in enumerate(names):
             out[c] = s[:, j]
+        eye_k, eye_b = np.eye(k), np.eye(nb)
+        out["true_count"] = weights @ eye_k[t]
+        out["pred_count"] = weights @ eye_k[pc]
+        out["tp"] = weights @ (eye_k[t] * (t == pc)[:, None])
+        out["ece"] = weights @ (eye_b[b] * gap[:, None])
+        out["ece_soft"] = weights @ (eye_b[b] * sgap[:, None])
+        for key, m in it.mats.items():
+            out[key] = weights @ m[:, sl].T
         return out
 
 
 def _finalize(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Statistics (each ``(B,)``) from the weighted sums of ``_ItemsView.sums``."""
+    """Statistics (each ``(B,)``) from the weighted sums of ``_ItemsView.sums`` (empty groups give NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _finalize_unchecked(s)
+
+
+def _finalize_unchecked(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = s["one"]
     res: dict[str, np.ndarray] = {}
     for name in ("js_divergence_base2", "js_distance_natural", "bhattacharyya_coefficient", "kl_divergence_natural",
@@ -536,12 +561,21 @@ def _finalize(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: res[name] for name in STATISTIC_NAMES}
 
 
-def _point(view: _ItemsView) -> dict[str, Any]:
-    sums = view.sums(None)
+def _stack_sums(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def _points(sums: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Point estimates per group (leading axis of every sum), in group order."""
+    n_groups = sums["one"].shape[0]
     stats = _finalize(sums)
-    out: dict[str, Any] = {"n_items": view.n}
-    out.update({k: _float(v[0]) for k, v in stats.items()})
-    out["spearman_undefined_items"] = int(round(view.n - sums["spearman_defined"][0]))
+    out = []
+    for j in range(n_groups):
+        n = int(round(sums["one"][j]))
+        row: dict[str, Any] = {"n_items": n}
+        row.update({name: _float(v[j]) for name, v in stats.items()})
+        row["spearman_undefined_items"] = int(round(n - sums["spearman_defined"][j]))
+        out.append(row)
     return out
 
 
@@ -622,18 +656,29 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     if not 0 < ci < 1:
         raise ValueError(f"ci must be between 0 and 1, got {ci}")
     p, q = as_distribution_pair(predictions, references, renormalize=renormalize, atol=atol)
-    amb = None if ambiguity is None else check_ambiguity(ambiguity, p.shape[0], levels=levels)
-    items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
-    views = {"overall": _ItemsView(items, None)}
+    per_level: dict[str, dict[str, Any]] = {}
     per_level_views: dict[str, _ItemsView] = {}
-    if amb is not None:
-        for level in levels:
-            idx = np.flatnonzero(amb == level)
-            if idx.size:
-                per_level_views[level] = items.subset(idx)
+    if ambiguity is None:
+        items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
+        overall_view = _ItemsView(items, 0, p.shape[0])
+        overall = _points(overall_view.sums(None))[0]
+    else:
+        codes = _ambiguity_codes(ambiguity, p.shape[0], levels)
+        # sort items by level (stable) once: every level is then a contiguous slice
+        order = np.argsort(codes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(levels)))])
+        items = _Items(p[order], q[order], kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
+        overall_view = _ItemsView(items, 0, p.shape[0])
+        views = [_ItemsView(items, int(bounds[j]), int(bounds[j + 1])) for j in range(len(levels))]
+        level_sums = _stack_sums([v.sums(None) for v in views])
+        overall = _points({key: v.sum(axis=0, keepdims=True) for key, v in level_sums.items()})[0]
+        for level, view, block in zip(levels, views, _points(level_sums)):
+            if view.n:
+                per_level[level] = block
+                per_level_views[level] = view
     result: dict[str, Any] = {
-        "overall": _point(views["overall"]),
-        "per_level": {lvl: _point(v) for lvl, v in per_level_views.items()},
+        "overall": overall,
+        "per_level": per_level,
         "confidence_intervals": None,
         "settings": {"n_bootstrap": n_bootstrap, "seed": seed, "ci": ci, "ci_method": "percentile bootstrap",
                      "renormalize": renormalize, "atol": atol, "kl_epsilon": kl_epsilon, "tie_atol": tie_atol,
@@ -642,7 +687,7 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     if n_bootstrap:
         rng = np.random.default_rng(seed)
         result["confidence_intervals"] = {
-            "overall": _bootstrap(views["overall"], n_bootstrap, rng, ci),
+            "overall": _bootstrap(overall_view, n_bootstrap, rng, ci),
             "per_level": {lvl: _bootstrap(v, n_bootstrap, rng, ci) for lvl, v in per_level_views.items()},
         }
     return result
