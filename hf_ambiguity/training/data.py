@@ -186,6 +186,10 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
             "--num_classes to match")
     splits, description = make_splits(dsdict, kind=cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed,
                                       test_session=cfg.test_session, test_partition=cfg.test_partition)
+    for name, part in splits.items():
+        if len(part) == 0:
+            raise TrainingDataError(f"split {name!r} is empty ({description}): nothing to train or evaluate on; "
+                                    "check the split options")
     if "validation" not in splits:
         from hf_ambiguity.augment import split_train_validation
 
@@ -297,7 +301,8 @@ class DistributionCollator:
         self.processor, self.class_names, self.head = processor, list(class_names), head
         self.include_transcript, self.sampling_rate = include_transcript, sampling_rate
         self.padding_side = "left" if head == "label_token" else "right"
-        overhead = len(self._tokens(self._text("")))
+        # prompt tokens around a transcript (the "Transcript:" line included), measured with a one-token stand-in
+        overhead = len(self._tokens(self._text("x"))) - len(self._tokens("x"))
         self.transcript_budget = max_text_tokens - overhead
         if self.transcript_budget < 0:
             raise ValueError(f"--max_text_tokens {max_text_tokens} is below the prompt's own length ({overhead} "

@@ -1,0 +1,278 @@
+"""Training building blocks, in-process and fast: losses, head, presets/options, splits, bad input, checkpoints,
+sampler and collation. The end-to-end runs through ``accelerate launch`` are in ``test_training_launch.py``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import entropy
+
+from _training_fixtures import CLASSES, make_dataset, save_dataset, tiny_model
+from hf_ambiguity.training.checkpoints import (
+    STATE_FILE, CheckpointMismatchError, check_compatible, find_latest_checkpoint, resolve_resume,
+)
+from hf_ambiguity.training.config import PRESETS, parse_args
+from hf_ambiguity.training.data import TrainingDataError, make_splits, prepare_data
+from hf_ambiguity.training.head import AttentionPoolingHead
+from hf_ambiguity.training.loop import EpochSampler
+from hf_ambiguity.training.losses import get_loss, js_divergence, kl_divergence, prediction_entropy, soft_cross_entropy
+
+RNG = np.random.default_rng(7)
+
+
+# ---------------------------------------------------------------------------------------------------- losses
+
+def _pairs(n=6, k=4):
+    p = RNG.dirichlet(np.ones(k), size=n)
+    q = RNG.dirichlet(np.ones(k), size=n)
+    q[0] = [1.0, 0.0, 0.0, 0.0]  # a one-hot target with zeros
+    return p, q
+
+
+def test_losses_match_scipy():
+    pred, target = _pairs()
+    log_pred = torch.tensor(np.log(pred))
+    t = torch.tensor(target)
+    js_scipy = np.mean(jensenshannon(pred, target, axis=1) ** 2)  # natural log by default
+    assert float(js_divergence(log_pred, t)) == pytest.approx(js_scipy, rel=1e-9)
+    assert float(kl_divergence(log_pred, t)) == pytest.approx(np.mean([entropy(a, b) for a, b in zip(target, pred)]))
+    ce = np.mean([-(a * np.log(b)).sum() for a, b in zip(target, pred)])
+    assert float(soft_cross_entropy(log_pred, t)) == pytest.approx(ce)
+    assert float(prediction_entropy(log_pred)) == pytest.approx(np.mean([entropy(b) for b in pred]))
+
+
+def test_reference_loss_is_js_plus_008_mean_entropy_and_has_finite_gradients():
+    pred, target = _pairs()
+    log_pred = torch.tensor(np.log(pred), requires_grad=True)
+    loss = get_loss("js_entropy")(log_pred, torch.tensor(target))
+    expected = np.mean(jensenshannon(pred, target, axis=1) ** 2) + 0.08 * np.mean([entropy(b) for b in pred])
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-9)
+    loss.backward()
+    assert torch.isfinite(log_pred.grad).all()
+    assert get_loss("kl").entropy_weight == 0.0 and get_loss("kl", entropy_weight=0.1).entropy_weight == 0.1
+    with pytest.raises(ValueError, match=r"loss must be one of \['js_entropy', 'kl', 'soft_ce'\], got 'mse'"):
+        get_loss("mse")
+
+
+# ------------------------------------------------------------------------------------------------------ head
+
+def test_attention_head_ignores_padding_and_outputs_distributions():
+    torch.manual_seed(0)
+    head = AttentionPoolingHead(16, 4).eval()
+    x = torch.randn(1, 5, 16)
+    padded = torch.cat([x, torch.randn(1, 3, 16) * 100], dim=1)  # garbage in the padded positions
+    mask = torch.tensor([[1] * 5 + [0] * 3])
+    a, b = head(x, torch.ones(1, 5)), head(padded, mask)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a.exp().sum(-1), torch.ones(1))
+    assert head.attention.num_heads == 8 and head.classifier.out_features == 4 and head.down.out_features == 8
+
+
+def test_attention_head_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="hidden_size divisible by num_heads, got hidden_size=20, num_heads=8"):
+        AttentionPoolingHead(20, 4)
+    with pytest.raises(ValueError, match="at least 2 classes, got n_classes=1"):
+        AttentionPoolingHead(16, 1)
+
+
+def test_attention_head_overfits_fixed_features_with_the_reference_loss():
+    torch.manual_seed(0)
+    head = AttentionPoolingHead(16, 4, dropout=0.0)
+    x = torch.randn(8, 6, 16)
+    target = torch.full((8, 4), 0.1 / 3)
+    target[torch.arange(8), torch.arange(8) % 4] = 0.9
+    loss_fn, opt = get_loss("js_entropy"), torch.optim.AdamW(head.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        loss = loss_fn(head(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+# ------------------------------------------------------------------------------------------- options/presets
+
+def test_paper_preset_is_the_reference_recipe():
+    cfg = parse_args(["--dataset", "d"]).resolved_config()
+    expected = {
+        "preset": "paper", "model": "Qwen/Qwen2-Audio-7B-Instruct", "torch_dtype": "float16",
+        "mixed_precision": "fp16", "head": "attention", "head_num_heads": 8, "lora_r": 8, "lora_alpha": 16,
+        "lora_dropout": 0.2, "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "loss": "js_entropy",
+        "effective_entropy_weight": 0.08, "learning_rate": 2.5e-6, "lr_scheduler": "cosine_with_restarts",
+        "warmup_ratio": 0.15, "weight_decay": 0.03, "max_grad_norm": 3.0, "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 8, "num_train_epochs": 60, "early_stopping_patience": 8,
+        "sampling_rate": 16000, "max_audio_seconds": 30.0, "max_text_tokens": 512, "validation_fraction": 0.1,
+        "dime_aug": True, "split": "random", "test_fraction": 0.2, "split_seed": 42, "num_classes": 4,
+        "target": "combined_dist", "hub_public": False, "trust_remote_code": False,
+    }
+    assert {k: cfg[k] for k in expected} == expected
+    json.dumps(cfg)
+
+
+def test_command_line_overrides_preset_and_flags_are_store_true():
+    cfg = parse_args(["--dataset", "d", "--preset", "project", "--no_dime_aug", "--gradient_checkpointing",
+                      "--lora_target_modules", "q_proj", "v_proj", "--learning_rate", "1e-4"])
+    assert (cfg.split, cfg.dime_aug, cfg.gradient_checkpointing) == ("speaker", False, True)
+    assert cfg.lora_target_modules == ("q_proj", "v_proj") and cfg.learning_rate == 1e-4
+    assert PRESETS["project"] == {"split": "speaker"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "x"], "--dataset is required"),
+    (["--dataset", "d", "--validation_fraction", "1.5"], r"--validation_fraction must be in \[0, 1\), got 1.5"),
+    (["--dataset", "d", "--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be at least 1"),
+    (["--dataset", "d", "--push_to_hub"], "--push_to_hub needs --hub_model_id"),
+    (["--dataset", "d", "--loss", "mse"], "invalid choice: 'mse'"),
+])
+def test_bad_options_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message.replace("\\", "") in capsys.readouterr().err or __import__("re").search(
+        message, capsys.readouterr().err)
+
+
+# ---------------------------------------------------------------------------------------------------- splits
+
+def test_random_split_is_80_20_by_utterance_and_seeded():
+    from datasets import DatasetDict
+
+    ds = DatasetDict({"train": make_dataset(20)})
+    a, desc = make_splits(ds, kind="random", seed=42)
+    b, _ = make_splits(ds, kind="random", seed=42)
+    assert (len(a["train"]), len(a["test"])) == (16, 4) and a["test"]["id"] == b["test"]["id"]
+    assert "random 80/20" in desc and "seed 42" in desc
+
+
+def test_speaker_split_holds_out_an_iemocap_session_or_uses_msp_partitions():
+    from datasets import DatasetDict
+
+    ds = make_dataset(12)
+    parts, desc = make_splits(DatasetDict({"train": ds}), kind="speaker", test_session=2)
+    assert set(parts["test"]["session"]) == {2} and set(parts["train"]["session"]) == {1}
+    assert "leave-one-session-out" in desc
+    with pytest.raises(TrainingDataError, match=r"--test_session 5: no row has session 5 \(sessions present: \[1, 2\]\)"):
+        make_splits(DatasetDict({"train": ds}), kind="speaker", test_session=5)
+    msp = ds.remove_columns("session").add_column("split", ["Train"] * 8 + ["Development"] * 2 + ["Test1"] * 2)
+    parts, desc = make_splits(DatasetDict({"train": msp}), kind="speaker")
+    assert [len(parts[k]) for k in ("train", "validation", "test")] == [8, 2, 2] and "official partitions" in desc
+    with pytest.raises(TrainingDataError, match="needs a 'session' column .* or a 'split' column"):
+        make_splits(DatasetDict({"train": ds.remove_columns("session")}), kind="speaker")
+
+
+# ----------------------------------------------------------------------------------------- bad input, early
+
+def _cfg(tmp_path: Path, dataset: Path, *extra: str):
+    # --model points nowhere: every check below must fire before any model is loaded
+    return parse_args(["--dataset", str(dataset), "--model", str(tmp_path / "no-model"), "--target", "human_dist",
+                       "--no_dime_aug", "--output_dir", str(tmp_path / "out"), *extra])
+
+
+def _saved(tmp_path: Path, ds) -> Path:
+    ds.save_to_disk(str(tmp_path / "ds"))
+    return tmp_path / "ds"
+
+
+def test_prepare_data_reports_the_split_and_holds_out_validation(tmp_path):
+    splits, info = prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 20)))
+    assert info.sizes == {"train": 14, "test": 4, "validation": 2}
+    assert "10% of the training part held out" in info.description and info.class_names == tuple(CLASSES)
+
+
+def test_missing_target_column_is_refused(tmp_path):
+    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--target", "synthetic_dist")
+    with pytest.raises(TrainingDataError, match="split 'train' has no column 'synthetic_dist'"):
+        prepare_data(cfg)
+
+
+def test_non_distribution_rows_are_refused_naming_split_row_and_id(tmp_path):
+    ds = make_dataset(12)
+    bad = ds.map(lambda r: {"human_dist": [0.5, 0.5, 0.5, 0.0] if r["id"] == "utt_004" else r["human_dist"]})
+    with pytest.raises(TrainingDataError, match=r"split '\w+' row \d+ \(id 'utt_004'\): human_dist row \d+ does not "
+                                                r"sum to 1"):
+        prepare_data(_cfg(tmp_path, _saved(tmp_path, bad)))
+
+
+def test_vectors_of_the_wrong_length_are_refused(tmp_path):
+    ds = make_dataset(12).map(lambda r: {"human_dist": r["human_dist"][:3] + [0.0, 0.0]})
+    with pytest.raises(TrainingDataError, match=r"'human_dist' has 5 entries but the class set has 4"):
+        prepare_data(_cfg(tmp_path, _saved(tmp_path, ds)))
+
+
+def test_class_count_other_than_the_preset_is_refused(tmp_path):
+    with pytest.raises(TrainingDataError, match=r"the dataset has 4 classes .* but --num_classes is 3"):
+        prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--num_classes", "3"))
+
+
+def test_empty_split_is_refused(tmp_path):
+    ds = make_dataset(12).map(lambda r: {"session": 2})  # every speaker in the held-out session
+    with pytest.raises(TrainingDataError, match=r"split 'train' is empty \(speaker-independent: IEMOCAP "
+                                                r"leave-one-session-out, session 2 is the test set\)"):
+        prepare_data(_cfg(tmp_path, _saved(tmp_path, ds), "--split", "speaker", "--test_session", "2"))
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+def test_latest_checkpoint_is_the_highest_complete_step(tmp_path):
+    for n in (3, 12, 9, 30):
+        (tmp_path / f"step_{n}").mkdir()
+        if n != 30:  # step_30 was killed while saving
+            (tmp_path / f"step_{n}" / STATE_FILE).write_text("{}")
+    assert find_latest_checkpoint(tmp_path).name == "step_12"
+    assert resolve_resume(tmp_path, "latest").name == "step_12"
+    assert resolve_resume(tmp_path / "empty", "latest") is None and resolve_resume(tmp_path, None) is None
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        resolve_resume(tmp_path, str(tmp_path / "step_99"))
+    with pytest.raises(CheckpointMismatchError, match="is incomplete"):
+        resolve_resume(tmp_path, str(tmp_path / "step_30"))
+
+
+def test_checkpoint_of_another_model_or_configuration_is_refused():
+    saved = {"base_model": "a", "model_fingerprint": {"sha256": "1", "architecture": {}}, "head": {"kind": "attention"},
+             "class_names": CLASSES, "config": {"learning_rate": 1e-3, "seed": 1}}
+    check_compatible(saved, json.loads(json.dumps(saved)), what="checkpoint x")
+    now = {**saved, "model_fingerprint": {"sha256": "2", "architecture": {}}, "config": {"learning_rate": 2e-3,
+                                                                                          "seed": 1}}
+    with pytest.raises(CheckpointMismatchError, match=r"(?s)base model: saved from 'a'.*--learning_rate: saved 0.001"):
+        check_compatible(saved, now, what="checkpoint x")
+
+
+# ------------------------------------------------------------------------------------------ sampler, collator
+
+def test_epoch_sampler_order_depends_only_on_seed_and_epoch():
+    s = EpochSampler(10, seed=3)
+    s.set_epoch(2)
+    first = list(s)
+    t = EpochSampler(10, seed=3)
+    t.set_epoch(2)
+    assert list(t) == first and sorted(first) == list(range(10))
+    t.set_epoch(3)
+    assert list(t) != first
+    w = EpochSampler(10, seed=3, weights=[0.0] * 9 + [1.0])
+    assert set(w) == {9}
+
+
+def test_collator_truncates_the_transcript_to_the_text_budget(tmp_path_factory):
+    from transformers import AutoProcessor
+
+    from hf_ambiguity.training.data import DistributionCollator
+
+    proc = AutoProcessor.from_pretrained(tiny_model(tmp_path_factory.getbasetemp()))
+    col = DistributionCollator(proc, CLASSES, max_text_tokens=400)
+    rows = [{"index": i, "audio": np.zeros(8000, np.float32), "transcript": "wonderful " * (200 * i),
+             "target": np.full(4, 0.25, np.float32)} for i in range(2)]
+    batch = col(rows)
+    audio_tokens = int((batch["input_ids"][0] == proc.audio_token_id).sum())
+    text_lengths = batch["attention_mask"].sum(1) - audio_tokens
+    assert int(text_lengths.max()) <= 400
+    assert int(text_lengths[1]) > int(text_lengths[0])
+    assert batch["attention_mask"][0, -1] == 0 and batch["attention_mask"][1, -1] == 1  # right padding
+    assert batch["target"].shape == (2, 4)
+    with pytest.raises(ValueError, match="--max_text_tokens 10 is below the prompt's own length"):
+        DistributionCollator(proc, CLASSES, max_text_tokens=10)
