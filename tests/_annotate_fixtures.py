@@ -65,3 +65,15 @@ def tiny_annotator(tiny_model):
     from hf_ambiguity.alm.local import TransformersAnnotator
 
     return TransformersAnnotator(str(tiny_model))
+
+
+@pytest.fixture(scope="module", autouse=False)
+def one_torch_thread():
+    """Run a module's tiny-model work on one torch thread (OpenMP spin contention makes 2 threads on a shared,
+    loaded 2-core machine several times slower), restoring the previous setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

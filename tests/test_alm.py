@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from _annotate_fixtures import CLASSES, tiny_annotator, tiny_model  # noqa: F401 (fixtures)
+from _annotate_fixtures import CLASSES, one_torch_thread, tiny_annotator, tiny_model  # noqa: F401
 from hf_ambiguity.alm import prompts
 from hf_ambiguity.alm.parsing import parse_answer
 from hf_ambiguity.alm.prompts import AnnotatorSpec, annotator_specs, annotator_temperature, build_messages
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------------------------- prompt protocol

@@ -15,11 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _annotate_fixtures import CLASSES, make_dataset, tiny_annotator, tiny_model  # noqa: F401 (fixtures)
+from _annotate_fixtures import (  # noqa: F401 (fixtures)
+    CLASSES, make_dataset, one_torch_thread, tiny_annotator, tiny_model,
+)
 from hf_ambiguity.annotate import annotate, merge, read_provenance
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
@@ -121,7 +125,8 @@ def test_resume_after_a_real_kill(tiny_model, tiny_annotator, tmp_path):
     cache = tmp_path / "cache"
     script = tmp_path / "run.py"
     script.write_text(_KILL_SCRIPT.format(tests=str(TESTS), model=str(tiny_model), cache=str(cache)))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     parts: list[Path] = []
     while time.monotonic() < deadline:
