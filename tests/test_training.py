@@ -61,7 +61,7 @@ def test_reference_loss_is_js_plus_008_mean_entropy_and_has_finite_gradients():
 
 # ------------------------------------------------------------------------------------------------------ head
 
-def test_attention_head_ignores_padding_and_outputs_distributions():
+def test_attention_head_ignores_padding_and_outputs_distributions(one_thread):
     torch.manual_seed(0)
     head = AttentionPoolingHead(16, 4).eval()
     x = torch.randn(1, 5, 16)
@@ -80,7 +80,16 @@ def test_attention_head_rejects_bad_shapes():
         AttentionPoolingHead(16, 1)
 
 
-def test_attention_head_overfits_fixed_features_with_the_reference_loss():
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids thread contention on a loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_attention_head_overfits_fixed_features_with_the_reference_loss(one_thread):
     torch.manual_seed(0)
     head = AttentionPoolingHead(16, 4, dropout=0.0)
     x = torch.randn(8, 6, 16)
@@ -93,7 +102,7 @@ def test_attention_head_overfits_fixed_features_with_the_reference_loss():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
 
 
