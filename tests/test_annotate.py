@@ -181,3 +181,23 @@ def test_cli_and_two_process_accelerate_launch(tiny_model, tmp_path):
     for col in ("synthetic_raw", "synthetic_votes", "synthetic_dist", "combined_votes", "combined_dist"):
         assert two[col] == one[col], col
     assert read_provenance(two)["synthetic"]["n_annotators"] == 3 and "combined" in read_provenance(two)
+
+
+def test_provenance_reaches_the_exported_card(tmp_path):
+    from datasets import DatasetDict
+
+    from hf_ambiguity.annotate import add_provenance_to_card, attach_provenance
+    from hf_ambiguity.card import make_card_info, read_card_info
+    from hf_ambiguity.hub import export_to_hub_layout
+
+    ds = attach_provenance(make_dataset(2), "synthetic", {"mode": "score", "prompt_hash": "abc", "n_annotators": 8})
+    ds.save_to_disk(str(tmp_path / "saved"))
+    from datasets import load_from_disk
+
+    reloaded = load_from_disk(str(tmp_path / "saved"))
+    assert read_provenance(reloaded)["synthetic"]["prompt_hash"] == "abc"  # survives save_to_disk
+    card = add_provenance_to_card(make_card_info("iemocap", "iemocap-4"), reloaded)
+    export_to_hub_layout(DatasetDict({"train": reloaded}), tmp_path / "hub", card_info=card, progress=False)
+    blocks = dict(read_card_info(tmp_path / "hub").provenance)
+    assert blocks["synthetic"]["prompt_hash"] == "abc" and blocks["synthetic"]["n_annotators"] == 8
+    assert add_provenance_to_card(card, reloaded).provenance == card.provenance  # no duplicate block
