@@ -110,3 +110,12 @@ def _run_doctest(text: str, name: str) -> None:
     runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed (see output)"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_evaluate_asks_for_the_right_package_when_hf_ambiguity_is_missing(name: str) -> None:
+    from evaluate.loading import get_imports
+
+    imports = get_imports(str(REPO / "metrics" / name / f"{name}.py"))
+    ours = {path for kind, module, path, _ in imports if module == "hf_ambiguity"}
+    assert ours == {"hf-ambiguity"}  # evaluate's "pip install ..." hint names the distribution, not the module
