@@ -77,7 +77,7 @@ class AnnotatorSpec:
 
 
 def annotator_temperature(i: int, *, seed: int = 0) -> float:
-    """Temperature of annotator ``i``: uniform in band ``i % 5``, plus uniform ±``JITTER``, clipped; seeded by (seed, i)."""
+    """Annotator ``i``'s temperature: uniform in band ``i % 5`` + uniform ±``JITTER``, clipped; seeded by (seed, i)."""
     if i < 0:
         raise ValueError(f"annotator index must be >= 0, got {i}")
     rng = np.random.default_rng([seed, i])

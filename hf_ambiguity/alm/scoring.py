@@ -3,9 +3,9 @@
 For prompt ``x`` and a class whose answer tokens are ``y_1..y_L`` (the class name followed by the end-of-turn token,
 so "happy" and "happy birthday" differ), the score is the full-sequence log-probability
 ``log p(y_1..y_L | x) = sum_t log p(y_t | x, y_<t)``. A class may have several spellings (``"happy"``,
-``"Happy"``): their probabilities are summed (log-sum-exp). Normalising over the class set (:func:`scores_to_distribution`)
-gives a synthetic distribution without sampling: it is the distribution of sampled answers at temperature 1
-*conditioned on the answer being exactly one of the class spellings*.
+``"Happy"``): their probabilities are summed (log-sum-exp). Normalising over the class set
+(:func:`scores_to_distribution`) gives a synthetic distribution without sampling: it is the distribution of sampled
+answers at temperature 1 *conditioned on the answer being exactly one of the class spellings*.
 
 Cost: one forward pass over the prompts (audio encoded once), then one small pass over all continuations that reuses
 the prompt's key/value cache (repeated once per spelling). Gradients flow when called outside ``torch.no_grad`` —
