@@ -6,3 +6,12 @@ audio-language models (arXiv 2601.14620, "Scaling Ambiguity").
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Lazy top-level access to the fine-tuned model API (torch/transformers load only when it is used)."""
+    if name in ("predict_distributions", "load_trained"):
+        from hf_ambiguity.training import predict as _predict
+
+        return getattr(_predict, name)
+    raise AttributeError(f"module 'hf_ambiguity' has no attribute {name!r}")
