@@ -81,3 +81,18 @@ def test_cli_errors_name_the_problem(corpus_folder, tmp_path, capsys):
     assert main(["augment", str(corpus_folder), "--target-column", "human_dist", "--out", str(tmp_path / "full"),
                  "--no-progress"]) == 2
     assert "is not empty; pass --overwrite" in capsys.readouterr().err
+
+
+def test_cli_protocol_random_pools_and_splits_like_training(corpus_folder, tmp_path, capsys):
+    out = tmp_path / "aug"
+    assert main(["augment", str(corpus_folder), "--target-column", "human_dist", "--out", str(out),
+                 "--protocol", "random", "--no-progress"]) == 0
+    assert "random 80/20 split by utterance (seed 42)" in capsys.readouterr().out
+    loaded = datasets.load_dataset(str(out))
+    originals = {s: [i for i, a in zip(loaded[s]["id"], loaded[s]["augmented"]) if not a] for s in loaded}
+    all_ids = set(datasets.load_dataset(str(corpus_folder))["train"]["id"]) | \
+        set(datasets.load_dataset(str(corpus_folder))["test"]["id"])
+    assert sorted(sum(originals.values(), [])) == sorted(all_ids) and len(originals["test"]) == 9
+    assert main(["augment", str(corpus_folder), "--target-column", "human_dist", "--out", str(tmp_path / "b"),
+                 "--protocol", "speaker", "--no-progress"]) == 2
+    assert "needs a 'session' column (IEMOCAP)" in capsys.readouterr().err

@@ -3,8 +3,11 @@
     hf-ambiguity augment iemocap_ambig --target-column human_dist --ratio 0.3 --out iemocap_aug
         [--split train] [--balance-by class|class_ambiguity] [--k 3] [--seed 0] [--validation-fraction 0.1]
 
-``DATASET`` is a folder ``datasets.load_dataset(DATASET)`` loads (e.g. the output of ``hf-ambiguity build``). When it
-has no ``validation`` split, one is taken out of ``--split`` first (``--validation-fraction``, seed
+``DATASET`` is a folder ``datasets.load_dataset(DATASET)`` loads (e.g. the output of ``hf-ambiguity build``). Its own
+splits are used as they are, or ``--protocol random|speaker`` first makes train/test splits the way training does
+(:func:`hf_ambiguity.training.data.make_splits`: the reference random 80/20 utterance split, seed 42, or IEMOCAP
+leave-one-session-out / MSP-Podcast partitions), e.g. for a built IEMOCAP folder whose splits are sessions; train
+the result with ``--split dataset``. When there is no ``validation`` split, one is taken out of ``--split`` first (``--validation-fraction``, seed
 ``--validation-seed``), so that validation rows are never DiME-Aug sources; other splits (test) are copied unchanged.
 Writes ``<out>/data/*.parquet`` + ``README.md`` (the card gains a ``dime-aug`` provenance block), and
 ``augment_report.json`` / ``augment_report.md`` (per-group counts, shortfall, skipped rows and, when there is a test
@@ -35,6 +38,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--k", type=int, default=3, help="nearest neighbours to interpolate with (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the pairs and alphas (default 0)")
     p.add_argument("--split", default="train", help="the split to augment (default train)")
+    p.add_argument("--protocol", choices=("none", "random", "speaker"), default="none",
+                   help="make train/test splits first as training does: random (reference 80/20 by utterance) or "
+                        "speaker (IEMOCAP leave-one-session-out, MSP-Podcast partitions); none (default): the "
+                        "dataset's own splits")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="test share of --protocol random (default 0.2)")
+    p.add_argument("--split-seed", type=int, default=42, help="seed of --protocol random (default 42)")
+    p.add_argument("--test-session", type=int, default=5, help="IEMOCAP test session of --protocol speaker")
+    p.add_argument("--test-partition", default="Test1", help="MSP-Podcast test partition of --protocol speaker")
     p.add_argument("--balance-by", choices=("class", "class_ambiguity"), default="class",
                    help="groups to balance: dominant emotion (reference, default) or emotion x ambiguity level")
     p.add_argument("--validation-fraction", type=float, default=0.1,
@@ -97,8 +108,21 @@ def run_augment(args: argparse.Namespace) -> int:
     if not 0.0 <= args.validation_fraction < 1.0:
         return _fail(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}", 2)
     dsdict = datasets.load_dataset(str(args.dataset))
+    protocol = "the dataset's own splits"
+    if args.protocol != "none":
+        from hf_ambiguity.training.data import make_splits
+
+        try:
+            parts, protocol = make_splits(dsdict, kind=args.protocol, test_fraction=args.test_fraction,
+                                          seed=args.split_seed, test_session=args.test_session,
+                                          test_partition=args.test_partition)
+        except ValueError as err:
+            return _fail(str(err), 2)
+        dsdict = datasets.DatasetDict(parts)
+        print(f"Splits: {protocol}.")
     if args.split not in dsdict:
-        return _fail(f"split {args.split!r} is not in {args.dataset} (splits: {list(dsdict)}); pass --split", 2)
+        return _fail(f"split {args.split!r} is not in {args.dataset} (splits: {list(dsdict)}); pass --split, or "
+                     "--protocol random|speaker to make train/test splits first", 2)
     train = dsdict[args.split]
     result = dict(dsdict)
     took_validation = False
@@ -130,7 +154,7 @@ def run_augment(args: argparse.Namespace) -> int:
         except ValueError as err:
             composition = f"(balanced evaluation view not available: {err})\n"
         markdown += "\n### Balanced evaluation view of the test split\n\n" + composition
-    block = {"options": {"split": args.split, "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
+    block = {"options": {"protocol": args.protocol, "splits": protocol, "split": args.split, "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
                          "seed": args.seed, "balance_by": args.balance_by, "lenient": args.lenient,
                          "validation_taken_out": took_validation, "validation_fraction": args.validation_fraction,
                          "validation_seed": args.validation_seed},
