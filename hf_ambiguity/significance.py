@@ -236,9 +236,9 @@ def compare_candidates(predictions: Any, baseline_predictions: Any, references: 
     """Is candidate A (``predictions``) or B (``baseline_predictions``) closer to ``references``?
 
     Computes the per-item ``divergence`` of each candidate and runs ``paired_comparison`` (A − B: negative favours
-    A). ``predictions``, ``baseline_predictions``, ``references``: ``(n_items, n_classes)`` distributions (validated as in
-    ``alignment.as_distribution_pair``; ``renormalize=True`` for counts). ``divergence``: one of ``DIVERGENCES``
-    (KL is KL(reference ‖ candidate), ε-smoothed; Bhattacharyya distance = −ln BC).
+    A). ``predictions``, ``baseline_predictions``, ``references``: ``(n_items, n_classes)`` distributions
+    (validated as in ``alignment.as_distribution_pair``; ``renormalize=True`` for counts). ``divergence``: one of
+    ``DIVERGENCES`` (KL is KL(reference ‖ candidate), ε-smoothed; Bhattacharyya distance = −ln BC).
 
     >>> ref = [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
     >>> res = compare_candidates([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], [[0.6, 0.4], [0.5, 0.5], [0.9, 0.1]], ref)

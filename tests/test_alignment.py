@@ -71,7 +71,7 @@ def _reference_stats(p: np.ndarray, q: np.ndarray) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("seed,k", [(0, 4), (1, 8), (2, 3)])
+@pytest.mark.parametrize("seed,k", [(0, 4), (1, 8), (2, 3), (3, 40)])
 def test_every_statistic_matches_independent_reference(seed: int, k: int) -> None:
     p, q = _random_pair(k=k, seed=seed)
     got = al.alignment_statistics(p, q)["overall"]
