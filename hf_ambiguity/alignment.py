@@ -317,20 +317,21 @@ def top1_agreement(p: Any, q: Any, *, tie_atol: float = TIE_ATOL) -> np.ndarray 
 
 
 def _centred_ranks_cols(xt: np.ndarray) -> np.ndarray:
-    """Average ranks minus their mean (k + 1) / 2, of each column of a class-major ``(k, n)`` array.
+    """Twice the centred average ranks (rank − (k + 1)/2) of each column of a class-major ``(k, n)`` array.
 
-    rank_i − (k + 1)/2 = (#{j: x_j < x_i} − #{j: x_j > x_i}) / 2, ties averaged as ``scipy.stats.rankdata``.
+    2·(rank_i − (k + 1)/2) = #{j: x_j < x_i} − #{j: x_j > x_i}, ties averaged as ``scipy.stats.rankdata``; the
+    constant factor 2 cancels in a correlation.
     """
     k = xt.shape[0]
-    if k > 32:  # pairwise is O(k²) passes
-        return (rankdata(xt, axis=0) - (k + 1) / 2.0)
-    acc = np.zeros(xt.shape, dtype=np.int16)
+    if k > 32:  # pairwise is O(k²) passes; int8 counts also need k <= 127
+        return 2.0 * (rankdata(xt, axis=0) - (k + 1) / 2.0)
+    acc = np.zeros(xt.shape, dtype=np.int8)
     for i in range(k):
         for j in range(i + 1, k):
-            s = (xt[i] > xt[j]).view(np.int8).astype(np.int16) - (xt[i] < xt[j]).view(np.int8)
+            s = (xt[i] > xt[j]).view(np.int8) - (xt[i] < xt[j]).view(np.int8)
             acc[i] += s
             acc[j] -= s
-    return acc * 0.5
+    return acc.astype(np.float64)
 
 
 def _spearman_cols(pt: np.ndarray, qt: np.ndarray) -> np.ndarray:
