@@ -27,7 +27,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["build_tiny_qwen2_audio", "CHAT_TEMPLATE", "SPECIAL_TOKENS", "CHUNK_SECONDS", "BUILD_VERSION"]
+__all__ = [
+    "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "CHAT_TEMPLATE", "AF3_CHAT_TEMPLATE", "SPECIAL_TOKENS",
+    "CHUNK_SECONDS", "BUILD_VERSION",
+]
 
 #: Bumped whenever the tiny checkpoint changes, so that cached folders from an older build are rebuilt.
 BUILD_VERSION = 1
@@ -86,6 +89,21 @@ _CORPUS = [
 ]
 
 
+#: ChatML with the audio part rendered as Audio Flamingo 3's ``<sound>`` placeholder (before the text of its turn).
+AF3_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}"
+    "{% for content in message['content'] if content['type'] == 'audio' %}<sound>{% endfor %}"
+    "{% for content in message['content'] if content['type'] == 'text' %}{{ content['text'] }}{% endfor %}"
+    "{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 def _is_complete(folder: Path, seed: int) -> bool:
     marker = folder / _MARKER
     if not marker.is_file():
@@ -100,7 +118,7 @@ def _is_complete(folder: Path, seed: int) -> bool:
             and all((folder / n).is_file() for n in needed))
 
 
-def _train_tokenizer(vocab_size: int = 600):
+def _train_tokenizer(vocab_size: int = 600, extra_special: tuple[str, ...] = ()):
     """Byte-level BPE trained on :data:`_CORPUS`, wrapped as transformers' ``Qwen2Tokenizer``."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
@@ -123,10 +141,10 @@ def _train_tokenizer(vocab_size: int = 600):
     tokenizer = Qwen2Tokenizer(
         vocab=model_state["vocab"], merges=merges,
         unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]) + list(extra_special),
         model_max_length=8192, errors="replace",
     )
-    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:])})
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:]) + list(extra_special)})
     return tokenizer
 
 
@@ -149,14 +167,7 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
         Qwen2Config, WhisperFeatureExtractor,
     )
 
-    if out.exists() and any(out.iterdir()):
-        if (out / _MARKER).is_file():  # an older or different-seed tiny build: safe to replace
-            shutil.rmtree(out)
-        else:
-            raise FileExistsError(
-                f"{out} is not empty and is not a tiny Qwen2-Audio checkpoint; pass an empty or new folder"
-            )
-
+    _prepare_folder(out)
     tokenizer = _train_tokenizer()
     feature_extractor = WhisperFeatureExtractor(
         feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=CHUNK_SECONDS, n_fft=400,
@@ -187,16 +198,75 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
     gen.pad_token_id = tokenizer.pad_token_id
     gen.bos_token_id = None
 
+    return _save_atomically(out, seed, model, processor)
+
+
+def _save_atomically(out: Path, seed: int, *objects) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
+        for obj in objects:
+            obj.save_pretrained(tmp)
         (tmp / _MARKER).write_text(json.dumps({"seed": seed, "version": BUILD_VERSION}))
         if out.exists():
-            out.rmdir()  # empty (checked above)
+            out.rmdir()
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _prepare_folder(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        if (out / _MARKER).is_file():
+            shutil.rmtree(out)
+        else:
+            raise FileExistsError(
+                f"{out} is not empty and is not a tiny checkpoint built here; pass an empty or new folder"
+            )
+
+
+def build_tiny_audio_flamingo3(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny random-weight Audio Flamingo 3 (``AudioFlamingo3ForConditionalGeneration``) + processor.
+
+    Same recipe and caching as :func:`build_tiny_qwen2_audio`: a Whisper-like encoder, a projector and a small Qwen2
+    decoder; the processor is ``AudioFlamingo3Processor`` (``<sound>`` placeholder, 128 mel bins, a 5 s window) with
+    :data:`AF3_CHAT_TEMPLATE`. It exercises the second transformers-native ALM family of :mod:`hf_ambiguity.alm`.
+    """
+    out = Path(out_dir)
+    if _is_complete(out, seed):
+        return out
+
+    import torch
+    from transformers import (
+        AudioFlamingo3Config, AudioFlamingo3EncoderConfig, AudioFlamingo3ForConditionalGeneration,
+        AudioFlamingo3Processor, Qwen2Config, WhisperFeatureExtractor,
+    )
+
+    _prepare_folder(out)
+    tokenizer = _train_tokenizer(extra_special=("<sound>",))
+    feature_extractor = WhisperFeatureExtractor(
+        feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=CHUNK_SECONDS, n_fft=400,
+        padding_value=0.0, return_attention_mask=True,
+    )
+    processor = AudioFlamingo3Processor(feature_extractor=feature_extractor, tokenizer=tokenizer,
+                                        chat_template=AF3_CHAT_TEMPLATE, max_audio_len=CHUNK_SECONDS * 2)
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    config = AudioFlamingo3Config(
+        audio_config=AudioFlamingo3EncoderConfig(
+            num_mel_bins=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, hidden_size=32,
+            max_source_positions=CHUNK_SECONDS * 100 // 2,
+        ),
+        text_config=Qwen2Config(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False,
+            eos_token_id=im_end, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+        ),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
+    )
+    torch.manual_seed(seed)
+    model = AudioFlamingo3ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = [im_end, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return _save_atomically(out, seed, model, processor)

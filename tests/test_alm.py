@@ -204,3 +204,40 @@ def test_score_matches_sampled_frequencies_at_temperature_one(tiny_model):
     assert len(exact) > 220
     freq = np.array([exact.count(c) for c in CLASSES]) / len(exact)
     np.testing.assert_allclose(freq, dist, atol=0.09)
+
+
+# ----------------------------------------------------------------------------------------------- second family
+def test_audio_flamingo3_family_through_the_same_path(tmp_path_factory):
+    """The second transformers-native family: load, sample (seeded, batch-independent) and score (== brute force)."""
+    import torch
+
+    from hf_ambiguity.alm.base import Request
+    from hf_ambiguity.alm.local import TransformersAnnotator
+    from hf_ambiguity.alm.loading import build_inputs
+    from hf_ambiguity.tiny_alm import build_tiny_audio_flamingo3
+
+    path = build_tiny_audio_flamingo3(tmp_path_factory.getbasetemp() / "tiny-af3")
+    annot = TransformersAnnotator(str(path))
+    assert annot.alm.family == "audioflamingo3"
+    items = _items(2)
+    reqs = [Request(it, s) for it in items for s in annotator_specs(3)]
+    answers = annot.annotate_batch(reqs)
+    assert len(answers) == 6 and all(isinstance(a, str) for a in answers)
+    assert annot.annotate_batch(reqs[2:4]) == answers[2:4]
+    scores = annot.score_batch(items)
+    assert scores.shape == (2, 4) and np.isfinite(scores).all()
+    # brute force for item 1, class 'sad'
+    from hf_ambiguity.alm.scoring import label_token_ids
+
+    seqs = label_token_ids(annot.alm.processor.tokenizer, CLASSES)[3]
+    one = build_inputs(annot.alm, [build_messages(items[1].transcript, "spk", CLASSES, None)], [items[1].audio])
+    per = []
+    with torch.no_grad():
+        for seq in seqs:
+            ids = torch.cat([one["input_ids"], torch.tensor([seq])], dim=1)
+            lp = annot.alm.model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 input_features=one["input_features"],
+                                 input_features_mask=one["input_features_mask"]).logits[0].log_softmax(-1)
+            n = one["input_ids"].shape[1]
+            per.append(sum(lp[n - 1 + j, t].item() for j, t in enumerate(seq)))
+    assert scores[1, 3] == pytest.approx(np.logaddexp.reduce(per), abs=2e-3)

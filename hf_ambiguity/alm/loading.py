@@ -1,9 +1,10 @@
 """Loading an audio-language model (ALM) and its processor with transformers, and turning utterances into inputs.
 
 Supported families (transformers-native, no remote code): Qwen2-Audio (``qwen2_audio``, e.g.
-``Qwen/Qwen2-Audio-7B-Instruct``; tested on the tiny checkpoint of :mod:`hf_ambiguity.tiny_alm`) and Audio Flamingo 3
-(``audioflamingo3``, e.g. ``nvidia/audio-flamingo-3-hf``; same two-step input path — chat template to text, then
-``processor(text=..., audio=...)`` — but **untested here**: no tiny checkpoint of it is built offline). Another
+``Qwen/Qwen2-Audio-7B-Instruct``) and Audio Flamingo 3 (``audioflamingo3``, e.g. ``nvidia/audio-flamingo-3-hf``), both
+through the same two-step input path — the processor's chat template to text, then ``processor(text=..., audio=...)``
+— and both tested on tiny random-weight checkpoints (:mod:`hf_ambiguity.tiny_alm`); the real checkpoints' chat
+templates come with them and were not run here (no download, no GPU). Another
 model type is refused with the list of supported ones unless ``trust_remote_code=True`` is given, in which case the
 ``AutoModelForImageTextToText``/``AutoModelForCausalLM`` class and the same input path are tried.
 
@@ -120,8 +121,10 @@ def build_inputs(alm: LoadedALM, conversations: Sequence[list[dict[str, Any]]], 
         raise ValueError(f"got {len(conversations)} conversations but {len(audios)} audio clips; pass one each")
     proc = alm.processor
     texts = [proc.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
+    # padding applies to the text only: audio features keep each family's own padding (Whisper-style fixed windows)
     inputs = proc(text=texts, audio=[np.asarray(a, dtype=np.float32) for a in audios],
-                  sampling_rate=alm.sampling_rate, padding=True, return_tensors="pt")
+                  sampling_rate=alm.sampling_rate, text_kwargs={"padding": True, "padding_side": "left"},
+                  return_tensors="pt")
     inputs = inputs.to(alm.model.device)
     float_keys = [k for k in inputs if k == "input_features"]
     for k in float_keys:
