@@ -247,6 +247,63 @@ def _class_names(ds: Any, n_classes: int) -> list[str]:
     return names if len(names) == n_classes else [f"class_{i}" for i in range(n_classes)]
 
 
+def _usable_rows(values: Mapping[str, list[Any]], target_column: str, ids: Sequence[str], n_classes: int, *,
+                 lenient: bool) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Rows whose every distribution is valid (a null non-target distribution is allowed: it mixes to null).
+
+    Strict: raise naming the first bad row. Lenient: ``(usable mask, [(id, reason), ...])``.
+    """
+    usable = np.ones(len(ids), dtype=bool)
+    invalid: list[tuple[str, str]] = []
+    for c, column in values.items():
+        for r, v in enumerate(column):
+            if v is None and c != target_column:
+                continue
+            why = _row_problem(v, n_classes)
+            if why is None:
+                continue
+            if not lenient:
+                raise ValueError(f"row {r} (id {ids[r]!r}): {c} {why}; fix the distribution or pass lenient=True "
+                                 "(CLI: --lenient) to skip such rows as sources and count them in the report")
+            if usable[r]:
+                invalid.append((ids[r], f"{c} {why}"))
+            usable[r] = False
+    return usable, invalid
+
+
+def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray, need: np.ndarray,
+                counts: np.ndarray, group_names: Sequence[str], *, k: int, seed: int
+                ) -> tuple[list[tuple[int, int, int, float]], dict[str, int], dict[str, str]]:
+    """The sample plan ``[(group, i, j, alpha), ...]`` plus shortfall counts and reasons per group.
+
+    ``sources``: usable row indices, ``features``: their standardised features (same order). Groups are visited
+    in order with one ``default_rng(seed)``: ``i`` uniform among the group's sources, ``j`` uniform among ``i``'s
+    ``min(k, m - 1)`` nearest other sources of the group (Euclidean), ``alpha ~ U(0, 1)``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+    plan: list[tuple[int, int, int, float]] = []
+    shortfall: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    for g in np.flatnonzero(need > 0):
+        in_group = group_of[sources] == g
+        members, x = sources[in_group], features[in_group]
+        if members.size < 2:
+            shortfall[group_names[g]] = int(need[g])
+            reasons[group_names[g]] = (f"{members.size} usable source(s) ({counts[g]} rows): at least 2 are needed "
+                                       "to interpolate between neighbours")
+            continue
+        kk = min(int(k), members.size - 1)
+        _, idx = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)
+        neigh = np.array([[j for j in row if j != a][:kk] for a, row in enumerate(idx)])  # drop self (duplicates)
+        for _ in range(int(need[g])):
+            a = int(rng.integers(members.size))
+            b = int(neigh[a, rng.integers(kk)])
+            plan.append((int(g), int(members[a]), int(members[b]), float(rng.uniform(0.0, 1.0))))
+    return plan, shortfall, reasons
+
+
 # ------------------------------------------------------------------------------------------------------ main entry
 
 def dime_aug(
@@ -282,28 +339,12 @@ def dime_aug(
         raise ValueError(f"column {id_column!r} has duplicate id {dup!r}; ids must be unique to record provenance")
     n = len(ids)
 
-    # Distributions: every distribution column validated; target rows must be usable to count or be a source.
     first = next((v for v in _column(dataset, target_column) if v is not None), None)
     n_classes = len(first) if first is not None else 0
     if n_classes < 2:
         raise ValueError(f"target column {target_column!r} has no row with at least 2 classes")
     values = {c: _column(dataset, c) for c in dist_cols}
-    usable = np.ones(n, dtype=bool)
-    invalid: list[tuple[str, str]] = []
-    for c in dist_cols:
-        for r, v in enumerate(values[c]):
-            if v is None and c != target_column:
-                continue  # an optional distribution (e.g. no synthetic labels for this row): mixes to null
-            why = _row_problem(v, n_classes)
-            if why is None:
-                continue
-            msg = f"row {r} (id {ids[r]!r}): {c} {why}"
-            if not lenient:
-                raise ValueError(f"{msg}; fix the distribution or pass lenient=True (CLI: --lenient) to skip such "
-                                 "rows as sources and count them in the report")
-            if usable[r]:
-                invalid.append((ids[r], f"{c} {why}"))
-            usable[r] = False
+    usable, invalid = _usable_rows(values, target_column, ids, n_classes, lenient=lenient)
     target = np.array([v if usable[r] else [np.nan] * n_classes for r, v in enumerate(values[target_column])],
                       dtype=np.float64)
     classes = _class_names(dataset, n_classes)
@@ -347,38 +388,13 @@ def dime_aug(
     std = None
     if sources.size:
         std = standardise(np.vstack([feats[int(r)] for r in sources]), text_missing=transcripts is None)
-    pos = {int(r): i for i, r in enumerate(sources)}
 
-    # Pairs: groups in order, one generator for the whole run.
-    from sklearn.neighbors import NearestNeighbors
+    plan, shortfall, reasons = _plan_pairs(
+        group_of, sources, std.values if std is not None else np.zeros((0, 0)), need, counts, group_names,
+        k=int(k), seed=int(seed))
+    generated = np.bincount(np.array([p[0] for p in plan], dtype=np.int64), minlength=n_groups)
 
-    rng = np.random.default_rng(seed)
-    plan: list[tuple[int, int, int, float]] = []  # (group, i, j, alpha)
-    generated = np.zeros(n_groups, dtype=np.int64)
-    shortfall: dict[str, int] = {}
-    reasons: dict[str, str] = {}
-    for g in range(n_groups):
-        if need[g] == 0:
-            continue
-        members = np.array([r for r in sources if group_of[r] == g], dtype=np.int64)
-        if members.size < 2:
-            shortfall[group_names[g]] = int(need[g])
-            reasons[group_names[g]] = (f"{members.size} usable source(s) ({counts[g]} rows): at least 2 are needed "
-                                       "to interpolate between neighbours")
-            continue
-        kk = min(int(k), members.size - 1)
-        x = std.values[[pos[int(r)] for r in members]]
-        _, idx = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)
-        neigh = np.array([[j for j in row if j != a][:kk] for a, row in enumerate(idx)])
-        for _ in range(int(need[g])):
-            a = int(rng.integers(members.size))
-            b = int(neigh[a, rng.integers(kk)])
-            plan.append((g, int(members[a]), int(members[b]), float(rng.uniform(0.0, 1.0))))
-        generated[g] = need[g]
-
-    # Output features and rows.
     feats_out = _output_features(dataset, audio_column)
-
     originals = mark_originals(dataset, audio_column=audio_column)
 
     id_set = set(ids)
@@ -402,14 +418,17 @@ def dime_aug(
     meta_cols = [c for c in dataset.column_names if c != audio_column]
     meta = dataset.select_columns(meta_cols).with_format("arrow")[:].to_pylist() if meta_cols else [{}] * n
 
+    per_class = len(AMBIGUITY_LEVELS) if balance_by == "class_ambiguity" else 1
+    set_class = CLASS_COLUMN in dataset.column_names and len(getattr(dataset.features[CLASS_COLUMN], "names",
+                                                                    ()) or ()) == n_classes
+
     def rows_gen() -> Iterator[dict[str, Any]]:
         for t, (g, i, j, alpha) in enumerate(tqdm(plan, desc="DiME-Aug samples", disable=not progress,
                                                    unit="utt")):
-            yield _new_row(new_ids[t], meta[i], meta[j], waves[i], waves[j], alpha, g, k=int(k), seed=int(seed),
-                           ids=(ids[i], ids[j]), dist_cols=dist_cols,
-                           id_column=id_column, n_ambiguity=len(AMBIGUITY_LEVELS) if balance_by == "class_ambiguity" else 1, audio_column=audio_column,
-                           transcript_column=transcript_column, target_column=target_column,
-                           has_class_column=CLASS_COLUMN in dataset.column_names)
+            yield _new_row(new_ids[t], meta[i], meta[j], waves[i], waves[j], alpha,
+                           dominant=g // per_class if set_class else None, k=int(k), seed=int(seed),
+                           ids=(ids[i], ids[j]), dist_cols=dist_cols, id_column=id_column, audio_column=audio_column,
+                           transcript_column=transcript_column, target_column=target_column)
 
     quiet = not progress and not datasets.utils.are_progress_bars_disabled()
     if quiet:
@@ -457,9 +476,10 @@ def mark_originals(dataset: Any, *, audio_column: str = "audio") -> Any:
 
 
 def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_i: np.ndarray, x_j: np.ndarray,
-             alpha: float, group: int, *, k: int, seed: int, ids: tuple[str, str], dist_cols: Sequence[str],
-             id_column: str, n_ambiguity: int, audio_column: str, transcript_column: str,
-             target_column: str, has_class_column: bool) -> dict[str, Any]:
+             alpha: float, *, dominant: int | None, k: int, seed: int, ids: tuple[str, str],
+             dist_cols: Sequence[str], id_column: str, audio_column: str, transcript_column: str,
+             target_column: str) -> dict[str, Any]:
+    """One new row (see the module docstring for what each column holds)."""
     length = min(x_i.size, x_j.size)
     mixed = alpha * x_i[:length].astype(np.float64) + (1.0 - alpha) * x_j[:length].astype(np.float64)
     row: dict[str, Any] = {}
@@ -477,8 +497,8 @@ def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_
         row[col] = (m / m.sum()).tolist()
     if transcript_column in src_i:
         row[transcript_column] = src_i[transcript_column] if alpha < 0.5 else src_j[transcript_column]
-    if has_class_column:
-        row[CLASS_COLUMN] = group // n_ambiguity
+    if dominant is not None:
+        row[CLASS_COLUMN] = dominant
     if "has_majority" in row:
         t = np.asarray(row[target_column])
         row["has_majority"] = bool(np.sum(t >= t.max() - 1e-12) == 1)

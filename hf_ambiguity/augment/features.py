@@ -47,7 +47,8 @@ from hf_ambiguity.augment.audio_io import SAMPLING_RATE
 
 __all__ = [
     "AUDIO_DESCRIPTORS", "AUDIO_FEATURE_NAMES", "TEXT_FEATURE_NAMES", "FEATURE_NAMES", "N_FFT", "HOP_LENGTH",
-    "FeatureMatrix", "audio_features", "text_features", "row_features", "raw_feature_matrix", "single_threaded_blas", "standardise",
+    "FeatureMatrix", "audio_features", "text_features", "row_features", "raw_feature_matrix",
+    "single_threaded_blas", "standardise",
 ]
 
 N_FFT = 2048

@@ -7,8 +7,9 @@
 splits are used as they are, or ``--protocol random|speaker`` first makes train/test splits the way training does
 (:func:`hf_ambiguity.training.data.make_splits`: the reference random 80/20 utterance split, seed 42, or IEMOCAP
 leave-one-session-out / MSP-Podcast partitions), e.g. for a built IEMOCAP folder whose splits are sessions; train
-the result with ``--split dataset``. When there is no ``validation`` split, one is taken out of ``--split`` first (``--validation-fraction``, seed
-``--validation-seed``), so that validation rows are never DiME-Aug sources; other splits (test) are copied unchanged.
+the result with ``--split dataset``. When there is no ``validation`` split, one is taken out of ``--split`` first
+(``--validation-fraction``, seed ``--validation-seed``), so that validation rows are never DiME-Aug sources; other
+splits (test) are copied unchanged, with the provenance columns of original rows.
 Writes ``<out>/data/*.parquet`` + ``README.md`` (the card gains a ``dime-aug`` provenance block), and
 ``augment_report.json`` / ``augment_report.md`` (per-group counts, shortfall, skipped rows and, when there is a test
 split, the composition of its balanced evaluation view).
@@ -154,7 +155,8 @@ def run_augment(args: argparse.Namespace) -> int:
         except ValueError as err:
             composition = f"(balanced evaluation view not available: {err})\n"
         markdown += "\n### Balanced evaluation view of the test split\n\n" + composition
-    block = {"options": {"protocol": args.protocol, "splits": protocol, "split": args.split, "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
+    block = {"options": {"protocol": args.protocol, "splits": protocol, "split": args.split,
+                         "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
                          "seed": args.seed, "balance_by": args.balance_by, "lenient": args.lenient,
                          "validation_taken_out": took_validation, "validation_fraction": args.validation_fraction,
                          "validation_seed": args.validation_seed},
