@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from hf_ambiguity.augment.balanced_eval import BalancedEvalView, CellWeights, balanced_eval_view
 from hf_ambiguity.augment.dime import AugmentReport, dime_aug, mark_originals, split_train_validation
+from hf_ambiguity.augment.sampler import (RandomAudioAugment, class_sample_weights, dataset_sample_weights,
+                                          weighted_sampler)
 
-__all__ = ["AugmentReport", "BalancedEvalView", "CellWeights", "balanced_eval_view", "dime_aug", "mark_originals",
-           "split_train_validation"]
+__all__ = ["AugmentReport", "BalancedEvalView", "CellWeights", "RandomAudioAugment", "balanced_eval_view",
+           "class_sample_weights", "dataset_sample_weights", "dime_aug", "mark_originals", "split_train_validation",
+           "weighted_sampler"]
