@@ -201,3 +201,24 @@ def test_provenance_reaches_the_exported_card(tmp_path):
     blocks = dict(read_card_info(tmp_path / "hub").provenance)
     assert blocks["synthetic"]["prompt_hash"] == "abc" and blocks["synthetic"]["n_annotators"] == 8
     assert add_provenance_to_card(card, reloaded).provenance == card.provenance  # no duplicate block
+
+
+def test_cli_reads_load_dataset_folders_and_reports_errors(tiny_model, tmp_path, capsys):
+    from datasets import Audio, load_from_disk
+
+    from hf_ambiguity.cli import main
+
+    ds = make_dataset(3).cast_column("audio", Audio(decode=False))  # raw WAV bytes are read too
+    (tmp_path / "pq").mkdir()
+    ds.to_parquet(str(tmp_path / "pq" / "train.parquet"))
+    args = ["annotate", str(tmp_path / "pq"), "--backend", "transformers", "--model", str(tiny_model),
+            "--mode", "score", "-n", "8", "--no-progress", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    out = load_from_disk(str(tmp_path / "out"))["train"]
+    assert out["id"] == ds["id"] and len(out["synthetic_dist"][0]) == 4 and "combined_dist" in out.column_names
+    np.testing.assert_allclose(np.array(out["combined_votes"]),
+                               np.array(out["human_votes"]) + 8 * np.array(out["synthetic_dist"]))
+    assert main(args[:2] + ["--split", "test"] + args[2:]) == 2
+    assert "split(s) ['test'] not in the dataset" in capsys.readouterr().err
+    assert main(["annotate", str(tmp_path / "nope"), *args[2:]]) == 2
+    assert "does not exist" in capsys.readouterr().err

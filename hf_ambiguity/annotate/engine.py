@@ -68,6 +68,14 @@ def _audio_array(value: Any) -> tuple[np.ndarray, int]:
     if isinstance(value, dict) and "array" in value:
         arr = np.asarray(value["array"], dtype=np.float32)
         return (arr.mean(axis=0) if arr.ndim == 2 else arr), int(value["sampling_rate"])
+    if isinstance(value, dict) and (value.get("bytes") or value.get("path")):  # Audio(decode=False)
+        import io
+
+        import soundfile as sf
+
+        data, sr = sf.read(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"], dtype="float32",
+                           always_2d=True)
+        return data.mean(axis=1), int(sr)
     raise TypeError(f"cannot read audio from {type(value).__name__}; cast the column to datasets.Audio(16000)")
 
 

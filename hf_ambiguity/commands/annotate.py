@@ -89,6 +89,21 @@ def make_annotator(args: argparse.Namespace, device: str | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Annotate (and merge) every selected split; user errors print ``error: ...`` and return 2."""
+    from hf_ambiguity.alm.base import AnnotationBackendError
+
+    try:
+        return _run(args)
+    except AnnotationBackendError as err:
+        print(f"error: {err}\nfinished requests are kept in the cache; rerun the same command to resume",
+              file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from datasets import DatasetDict
 
     from hf_ambiguity.annotate import annotate, merge
@@ -107,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     splits = args.split or list(dsd)
     unknown = [s for s in splits if s not in dsd]
     if unknown:
-        raise SystemExit(f"error: split(s) {unknown} not in the dataset (splits: {list(dsd)})")
+        raise ValueError(f"split(s) {unknown} not in the dataset (splits: {list(dsd)})")
     cache_dir = args.cache_dir or f"{Path(args.out)}.annotate-cache"
     annotator = make_annotator(args, device if args.backend == "transformers" and world > 1 else None)
     common = dict(name=args.name, mode=args.mode, n_annotators=args.n_annotators, seed=args.seed,
