@@ -176,7 +176,15 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: str | Path | None = None, conf
         raise FileNotFoundError(f"corpus.data_dir {cfg.corpus.data_dir!r} is not a folder; point it at the raw "
                                 f"{cfg.corpus.kind} release")
     stages, unavailable = plan_stages(cfg)
-    results = run_stages(stages, folder, force=force)
+    import datasets
+
+    caching = datasets.is_caching_enabled()
+    datasets.disable_caching()  # transforms must not write cache files into finished stage folders
+    try:
+        results = run_stages(stages, folder, force=force)
+    finally:
+        if caching:
+            datasets.enable_caching()
     (folder / "config.resolved.yaml").write_text(_yaml(config_to_dict(cfg)), encoding="utf-8")
     report = write_report(folder, cfg, results, unavailable, config_path=config_path)
     return RunOutcome(run_dir=folder, report=report, results=results, unavailable=unavailable,

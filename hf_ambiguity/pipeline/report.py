@@ -267,14 +267,16 @@ def _section_augment(lines: list[str], aug: Mapping[str, Any], plots: Path) -> N
             lines += _table(["class", *levels], [[c, *[by[lv] for lv in levels]] for c, by in view["table"].items()])
 
 
-def _section_training(lines: list[str], train: Mapping[str, Any], plots: Path) -> None:
+def _section_training(lines: list[str], train: Mapping[str, Any], plots: Path,
+                      timings: Mapping[str, Any]) -> None:
     lines += ["## Fine-tuning", ""]
     rows = []
     for target, rec in train["targets"].items():
         log = rec.get("log") or []
         first = next((r["loss"] for r in log if r.get("loss") is not None), None)
         last = next((r["loss"] for r in reversed(log) if r.get("loss") is not None), None)
-        rows.append([target, rec.get("steps", "–"), _fmt(first, 4), _fmt(last, 4), _fmt(rec.get("seconds"), 1)])
+        rows.append([target, rec.get("steps", "–"), _fmt(first, 4), _fmt(last, 4),
+                     _fmt((timings.get(target) or {}).get("seconds"), 1)])
     lines += [f"Model `{train.get('model')}`, preset `{train.get('preset')}`; command: `{train.get('command', '')}`",
               ""]
     lines += _table(["target", "optimizer steps", "first loss", "last loss", "seconds"], rows)
@@ -357,7 +359,7 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
         _section_augment(lines, aug, plots)
     train = _load(run_dir / "06_train" / "train.json") if "train" in results else None
     if train:
-        _section_training(lines, train, plots)
+        _section_training(lines, train, plots, _load(run_dir / "06_train" / "run_info.json") or {})
     ev = _load(run_dir / "07_evaluate" / "evaluation.json") if "evaluate" in results else None
     published = published_for(cfg.corpus.kind, cfg.report.reference_figures, cfg.protocol)
     if ev:

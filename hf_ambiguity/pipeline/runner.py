@@ -25,9 +25,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 __all__ = ["Stage", "StageContext", "StageResult", "run_stages", "hash_json", "hash_folder", "read_stage_json",
-           "STAGE_FILE"]
+           "STAGE_FILE", "RUN_INFO_FILE"]
 
 STAGE_FILE = "stage.json"
+#: A stage's timings and resume counters: written beside its outputs but left out of the output hash, because they
+#: differ between a resumed and an uninterrupted run whose outputs are identical.
+RUN_INFO_FILE = "run_info.json"
 
 
 def hash_json(obj: Any) -> str:
@@ -52,7 +55,7 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def hash_folder(folder: Path, *, exclude: tuple[str, ...] = (STAGE_FILE,)) -> str:
+def hash_folder(folder: Path, *, exclude: tuple[str, ...] = (STAGE_FILE, RUN_INFO_FILE)) -> str:
     """sha256 over the relative paths and contents of every file under ``folder`` (sorted; ``exclude`` names
     top-level files left out)."""
     h = hashlib.sha256()
@@ -60,6 +63,8 @@ def hash_folder(folder: Path, *, exclude: tuple[str, ...] = (STAGE_FILE,)) -> st
         rel = path.relative_to(folder).as_posix()
         if rel in exclude or "/events.out.tfevents" in f"/{rel}":
             continue  # tensorboard event files carry wall-clock times
+        if path.name.startswith("cache-") and path.suffix == ".arrow":
+            continue  # datasets' transform caches, written beside a dataset by whoever reads it later
         h.update(rel.encode() + b"\0" + _file_digest(path).encode() + b"\n")
     return h.hexdigest()
 

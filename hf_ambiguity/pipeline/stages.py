@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hf_ambiguity.pipeline.runner import StageContext
+from hf_ambiguity.pipeline.runner import RUN_INFO_FILE, StageContext
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, class_names
 
 __all__ = ["stage_model", "stage_build", "stage_alignment", "stage_export", "corpus_statistics",
@@ -173,10 +173,13 @@ def stage_annotate(ctx: StageContext) -> Mapping[str, Any]:
         "model": opt["model"], "backend": opt["backend"], "mode": opt["mode"], "n_annotators": opt["n_annotators"],
         "n_utterances": n, "invalid_answers": sum(r.n_invalid_answers for r in reports.values()),
         "utterances_without_valid_label": sum(r.n_items_without_valid_label for r in reports.values()),
-        "results_from_cache": sum(r.n_cached_results for r in reports.values()),
-        "seconds": secs, "provenance": next(iter(reports.values())).provenance,
+        "provenance": next(iter(reports.values())).provenance,
     }
     write_json(ctx.out_dir / "annotate_stats.json", stats)
+    write_json(ctx.out_dir / RUN_INFO_FILE, {
+        "annotation_seconds": secs, "utterances_per_second": n / secs if secs > 0 else None,
+        "results_from_cache": sum(r.n_cached_results for r in reports.values()),
+        "new_results": sum(r.n_new_results for r in reports.values())})
     return {"utterances": n, "mode": opt["mode"], "invalid answers": stats["invalid_answers"],
             "without valid label": stats["utterances_without_valid_label"]}
 
@@ -402,14 +405,22 @@ def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
 # ------------------------------------------------------------------------------------------------ 05_augment
 
 
-def _eval_view(test: Any) -> dict[str, Any] | None:
-    """The balanced evaluation view of the test split (``None`` when the augment module does not provide one)."""
-    try:
-        from hf_ambiguity.augment import balanced_eval_view
-    except ImportError:
-        return None
-    view = balanced_eval_view(test, "human_dist")
-    return view
+def _eval_view(test: Any, out_dir: Path, seed: int) -> dict[str, Any]:
+    """The balanced evaluation view of the test split (originals only; every dominant human emotion × ambiguity
+    cell equally represented): its ids go to ``eval_view_ids.json``, its composition into the record."""
+    from hf_ambiguity.augment import balanced_eval_view
+
+    view, composition, weights = balanced_eval_view(test, "human_dist", seed=seed)
+    classes = class_names(test)
+    table = {c: {lv: 0 for lv in AMBIGUITY_LEVELS} for c in classes}
+    for p, lv in zip(view["human_dist"], view["ambiguity"]):
+        table[classes[int(np.argmax(p))]][lv] += 1
+    write_json(out_dir / "eval_view_ids.json", [str(x) for x in view["id"]])
+    (out_dir / "eval_view.md").write_text(composition, encoding="utf-8")
+    return {"description": "dominant human emotion × ambiguity level, the same number of test utterances per "
+                           "non-empty cell" + (f"; empty cells: {', '.join(weights.empty_cells)}"
+                                               if weights.empty_cells else ""),
+            "n": len(view), "table": table}
 
 
 def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
@@ -449,9 +460,8 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
             summary[f"new for {target}"] = rep.n_generated
         datasets.DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]}) \
             .save_to_disk(str(ctx.out_dir / target))
-    view = _eval_view(splits["test"]) if opt["eval_view"] else None
-    if view is not None:
-        record["eval_view"] = view
+    if opt["eval_view"]:
+        record["eval_view"] = _eval_view(splits["test"], ctx.out_dir, au["seed"])
     write_json(ctx.out_dir / "augment.json", record)
     return summary
 
@@ -495,6 +505,7 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
     opt = ctx.options
     model = str(ctx.input("model") / "model") if opt["model"] == "tiny" else opt["model"]
     record: dict[str, Any] = {"model": opt["model"], "preset": opt["preset"], "targets": {}}
+    timings: dict[str, Any] = {}
     for target in opt["targets"]:
         work = ctx.cache_dir / target
         resume = work.is_dir() and any(work.glob("step_*"))
@@ -509,9 +520,13 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
                                f"last output:\n{(proc.stdout + proc.stderr)[-3000:]}")
         dest = ctx.out_dir / "models" / target
         shutil.copytree(work, dest, ignore=shutil.ignore_patterns("step_*"))
-        record["targets"][target] = {"seconds": seconds, **read_training_log(dest)}
+        record["targets"][target] = read_training_log(dest)
+        res = json.loads((dest / "eval_results.json").read_text()) if (dest / "eval_results.json").is_file() else {}
+        timings[target] = {"seconds": seconds, "resumed": resume,
+                           "samples_per_second": res.get("samples_per_second_this_run")}
         record["command"] = " ".join(["accelerate launch", *cmd[3:]]).replace(str(ctx.run_dir), "<run_dir>")
     write_json(ctx.out_dir / "train.json", record)
+    write_json(ctx.out_dir / RUN_INFO_FILE, timings)
     return {t: f"{r.get('steps', '?')} steps" for t, r in record["targets"].items()}
 
 
@@ -530,8 +545,7 @@ def read_training_log(folder: Path) -> dict[str, Any]:
         log.setdefault(r["step"], {"step": r["step"]})["val_loss"] = r.get("loss")
     res = json.loads((folder / "eval_results.json").read_text()) if (folder / "eval_results.json").is_file() else {}
     return {"log": [log[k] for k in sorted(log)], "steps": res.get("completed_steps"),
-            "best_step": res.get("best_step"), "best_val_loss": res.get("best_val_loss"),
-            "samples_per_second": res.get("samples_per_second_this_run")}
+            "best_step": res.get("best_step"), "best_val_loss": res.get("best_val_loss")}
 
 
 # ------------------------------------------------------------------------------------------------ 07_evaluate
@@ -574,6 +588,17 @@ def stage_evaluate(ctx: StageContext) -> Mapping[str, Any]:
             record["targets"][target][key] = {"reference": title, "reference_column": column,
                                               **summarise_alignment(st), "full": st}
             summary[f"JS {target} vs {column}"] = round(st["overall"]["js_divergence_base2"], 4)
+        view_ids = ctx.input("augment") / "eval_view_ids.json"
+        if view_ids.is_file():
+            keep = set(json.loads(view_ids.read_text()))
+            rows = [i for i, x in enumerate(test["id"]) if str(x) in keep]
+            if rows:
+                st = alignment_statistics(pred[rows], _matrix(test, "human_dist")[rows], [amb[i] for i in rows],
+                                          n_bootstrap=opt["n_bootstrap"], seed=opt["seed"])
+                record["targets"][target]["balanced"] = {
+                    "reference": "the human distributions on the balanced evaluation view (equal counts per "
+                                 "dominant emotion × ambiguity cell)", "reference_column": "human_dist (balanced)",
+                    **summarise_alignment(st), "full": st}
         np.save(ctx.out_dir / f"predictions_{target}.npy", pred)
         record["predictions"][target] = f"predictions_{target}.npy"
     write_json(ctx.out_dir / "evaluation.json", record)
