@@ -41,7 +41,7 @@ from hf_ambiguity.alignment import _jsd_natural
 from hf_ambiguity.distributions import validate_distributions
 
 __all__ = ["CurveFit", "SaturationResult", "saturation_analysis", "fit_saturation_curve", "plot_saturation",
-           "exp_curve"]
+           "exp_curve", "synthetic_label_matrix", "saturation_from_dataset"]
 
 #: Fraction of the fitted curve's range that counts as "saturated".
 SATURATION_FRACTION = 0.1
@@ -225,3 +225,39 @@ def plot_saturation(result: SaturationResult, path: str | Path, *, title: str = 
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path
+
+
+def synthetic_label_matrix(dataset: Any, name: str = "synthetic") -> np.ndarray:
+    """``(n_items, n_annotators)`` class indices from a dataset's ``<name>_raw`` answers (annotator order), -1 where
+    an answer names no class (parsed as ``annotate`` does, ``hf_ambiguity.alm.parsing.parse_answer``).
+
+    ``<name>_labels`` cannot be used: it keeps only the valid answers, so annotator positions shift.
+    """
+    from hf_ambiguity.alm.parsing import parse_answer
+    from hf_ambiguity.schema import class_names, synthetic_columns
+
+    column = synthetic_columns(name)["raw"]
+    if column not in dataset.column_names:
+        raise ValueError(f"dataset has no column {column!r}; annotate it in sample mode first "
+                         f"(`hf-ambiguity annotate`), or pass the right annotator name (got {name!r})")
+    classes = class_names(dataset)
+    index = {c: i for i, c in enumerate(classes)}
+    raw = dataset[column]
+    width = max((len(r) for r in raw), default=0)
+    if width == 0:
+        raise ValueError(f"column {column!r} holds no per-annotator answers (score mode gives one distribution per "
+                         "item, not labels): the saturation analysis needs sample-mode annotations")
+    out = np.full((len(raw), width), -1, dtype=np.int64)
+    for i, answers in enumerate(raw):
+        for j, answer in enumerate(answers):
+            label = parse_answer(answer, classes)
+            if label is not None:
+                out[i, j] = index[label]
+    return out
+
+
+def saturation_from_dataset(dataset: Any, name: str = "synthetic", *, n_max: int | None = None,
+                            n_subsets: int = 20, seed: int = 0) -> SaturationResult:
+    """``saturation_analysis`` of a dataset's ``human_dist`` against its ``<name>`` synthetic annotators."""
+    return saturation_analysis(np.asarray(dataset["human_dist"], dtype=np.float64),
+                               synthetic_label_matrix(dataset, name), n_max=n_max, n_subsets=n_subsets, seed=seed)
