@@ -140,13 +140,14 @@ def _subsets(n_annotators: int, size: int, n_subsets: int, rng: np.random.Genera
 
 
 def saturation_analysis(human_dist: Any, synthetic_labels: Any, *, n_max: int | None = None, n_subsets: int = 20,
-                        seed: int = 0) -> SaturationResult:
+                        seed: int = 0, progress: bool = False) -> SaturationResult:
     """Alignment of N-annotator synthetic distributions with human distributions, N = 1 … ``n_max``.
 
     Args:
         human_dist: ``(n_items, n_classes)`` human distributions (validated).
         synthetic_labels: ``(n_items, n_annotators)`` class index each synthetic annotator gave (-1 = none).
         n_max: largest N (default: all annotators). n_subsets: subsets per N. seed: seeds subset choice.
+        progress: show a tqdm bar over N.
     """
     h = validate_distributions(human_dist, name="human_dist")
     lab = np.asarray(synthetic_labels)
@@ -169,7 +170,9 @@ def saturation_analysis(human_dist: Any, synthetic_labels: Any, *, n_max: int | 
     onehot[ii, jj, lab[ii, jj]] = 1.0
     rng = np.random.default_rng(seed)
     js_mean, js_sd, bc_mean, bc_sd, used, skipped = [], [], [], [], [], []
-    for size in range(1, n_max + 1):
+    from tqdm.auto import tqdm
+
+    for size in tqdm(range(1, n_max + 1), desc="saturation (N)", disable=not progress):
         js_vals, bc_vals, skip = [], [], 0
         subs = _subsets(n_ann, size, n_subsets, rng)
         for sub in subs:
@@ -257,7 +260,8 @@ def synthetic_label_matrix(dataset: Any, name: str = "synthetic") -> np.ndarray:
 
 
 def saturation_from_dataset(dataset: Any, name: str = "synthetic", *, n_max: int | None = None,
-                            n_subsets: int = 20, seed: int = 0) -> SaturationResult:
+                            n_subsets: int = 20, seed: int = 0, progress: bool = False) -> SaturationResult:
     """``saturation_analysis`` of a dataset's ``human_dist`` against its ``<name>`` synthetic annotators."""
     return saturation_analysis(np.asarray(dataset["human_dist"], dtype=np.float64),
-                               synthetic_label_matrix(dataset, name), n_max=n_max, n_subsets=n_subsets, seed=seed)
+                               synthetic_label_matrix(dataset, name), n_max=n_max, n_subsets=n_subsets, seed=seed,
+                               progress=progress)
