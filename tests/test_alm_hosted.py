@@ -218,3 +218,22 @@ def test_gemini_request_and_retries(monkeypatch):
     assert (inline.get("mimeType") or inline["mime_type"]) == "audio/wav" and "Possible emotions" in parts[1]["text"]
     assert body["generationConfig"]["temperature"] in {r.spec.temperature for r in reqs}
     assert "g-key" not in json.dumps(annot.provenance())
+
+
+def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
+    from hf_ambiguity.annotate import annotate
+    from hf_ambiguity.annotate.store import ResultStore
+
+    def answer(payload):  # the annotator with the 3rd focus always gets a server error
+        text = payload["messages"][1]["content"][1]["text"]
+        return (500, {}, b"down") if FOCI[2] in text else _ok("sad")
+
+    ds = make_dataset(2, seconds=0.3)
+    with FakeServer(default=answer) as srv:
+        annot = OpenAICompatibleAnnotator("m", base_url=srv.url, retry=RetryPolicy(1, 0.01, 0.01))
+        with pytest.raises(AnnotationBackendError, match="annotator 2: giving up"):
+            annotate(ds, annot, n_annotators=4, batch_size=8, cache_dir=str(tmp_path), progress=False)
+        srv.default = lambda payload: _ok("angry")
+        out, report = annotate(ds, annot, n_annotators=4, batch_size=8, cache_dir=str(tmp_path), progress=False)
+    assert report.n_cached_results == 6 and report.n_new_results == 2  # only the failed requests were asked again
+    assert out["synthetic_labels"] == [["sad", "sad", "angry", "sad"]] * 2

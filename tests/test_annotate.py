@@ -46,6 +46,10 @@ def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
     again, rep2 = annotate(ds, tiny_annotator, n_annotators=4, batch_size=3, cache_dir=str(tmp_path), progress=False)
     assert rep2.n_new_results == 0 and rep2.n_cached_results == 20
     assert again["synthetic_raw"] == out["synthetic_raw"]
+    half, rep3 = annotate(ds, tiny_annotator, n_annotators=4, cache_dir=str(tmp_path), progress=False, shard=(1, 2))
+    assert half["id"] == ds["id"][2:] and half["synthetic_raw"] == out["synthetic_raw"][2:] and rep3.n_items == 3
+    with pytest.raises(ValueError, match="0 <= index < count"):
+        annotate(ds, tiny_annotator, n_annotators=4, cache_dir=str(tmp_path), shard=(2, 2))
     # provenance
     prov = read_provenance(out)["synthetic"]
     assert prov["mode"] == "sample" and prov["n_annotators"] == 4 and prov["seed"] == 0

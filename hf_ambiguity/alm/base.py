@@ -19,7 +19,15 @@ __all__ = ["Item", "Request", "Annotator", "wav_bytes", "AnnotationBackendError"
 
 
 class AnnotationBackendError(RuntimeError):
-    """A backend could not produce an answer (after its retries); the run stops and can be resumed."""
+    """A backend could not produce an answer (after its retries); the run stops and can be resumed.
+
+    ``partial`` maps positions in the failed batch to the answers that did arrive, so the engine stores them
+    before stopping (nothing paid for is asked again).
+    """
+
+    def __init__(self, message: str, partial: dict[int, str] | None = None):
+        super().__init__(message)
+        self.partial = dict(partial or {})
 
 
 @dataclass(frozen=True)

@@ -123,10 +123,18 @@ class _HostedBase:
 
             return self.retry.call(attempt, what)
 
-        if len(requests) <= 1 or self.max_concurrency == 1:
-            return [run(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests))) as pool:
-            return list(pool.map(run, requests))
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(requests)))) as pool:
+            futures = [pool.submit(run, r) for r in requests]
+            done: dict[int, str] = {}
+            first_error: AnnotationBackendError | None = None
+            for i, fut in enumerate(futures):
+                try:
+                    done[i] = fut.result()
+                except AnnotationBackendError as err:
+                    first_error = first_error or err
+        if first_error is not None:
+            raise AnnotationBackendError(str(first_error), partial=done)
+        return [done[i] for i in range(len(requests))]
 
     def score_batch(self, items: Sequence[Item]) -> np.ndarray:
         raise NotImplementedError(

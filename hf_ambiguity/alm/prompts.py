@@ -72,7 +72,7 @@ class AnnotatorSpec:
 
     index: int
     focus_index: int
-    focus: str
+    focus: str | None
     temperature: float
 
 

@@ -29,7 +29,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from hf_ambiguity.alm.base import Annotator, Item, Request
+from hf_ambiguity.alm.base import AnnotationBackendError, Annotator, Item, Request
 from hf_ambiguity.alm.parsing import parse_answer
 from hf_ambiguity.alm.prompts import annotator_specs, prompt_hash
 from hf_ambiguity.annotate.provenance import attach_provenance, library_versions, read_provenance
@@ -106,7 +106,9 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
              shard: tuple[int, int] | None = None, assemble: bool = True):
     """Annotate ``dataset`` (a ``datasets.Dataset`` with the schema columns) with ``annotator``.
 
-    Returns ``(dataset with the <name>_* columns, AnnotateReport)`` — or ``(None, report)`` with ``assemble=False``.
+    Returns ``(dataset with the <name>_* columns, AnnotateReport)`` — or ``(None, report)`` with ``assemble=False``;
+    with ``shard`` the returned dataset holds the shard's rows only. A backend failure
+    (:class:`~hf_ambiguity.alm.base.AnnotationBackendError`) stops the run after storing every answer that arrived.
     ``batch_size`` counts requests (utterance x annotator) in ``sample`` mode and utterances in ``score`` mode.
     """
     from tqdm.auto import tqdm
@@ -154,7 +156,11 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
                 chunk_rows = list(dict.fromkeys(r for r, _ in chunk))
                 items = dict(zip(chunk_rows, _items(dataset, chunk_rows, classes)))
                 if mode == "sample":
-                    answers = annotator.annotate_batch([Request(items[r], specs[a]) for r, a in chunk])
+                    try:
+                        answers = annotator.annotate_batch([Request(items[r], specs[a]) for r, a in chunk])
+                    except AnnotationBackendError as err:  # keep what did arrive, then stop (resumable)
+                        store.append((ids[chunk[i][0]], chunk[i][1], str(ans)) for i, ans in err.partial.items())
+                        raise
                     if len(answers) != len(chunk):
                         raise RuntimeError(f"backend returned {len(answers)} answers for {len(chunk)} requests")
                     n_new += store.append((ids[r], a, str(ans)) for (r, a), ans in zip(chunk, answers))
@@ -184,7 +190,8 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
                                 run_key_hash(run_key), provenance)
         if not assemble:
             return None, report
-        return _add_columns(dataset, name, votes, dist, labels, raw, invalid, provenance), report
+        target = dataset if shard is None else dataset.select(rows)  # a shard's rows only
+        return _add_columns(target, name, votes, dist, labels, raw, invalid, provenance), report
     finally:
         if tmp is not None:
             tmp.cleanup()
