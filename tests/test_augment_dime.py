@@ -113,14 +113,16 @@ def test_class_counts_follow_the_rule(augmented):
 
 
 def test_same_seed_identical_output_other_seed_differs():
-    def run(seed):
-        ds, _ = make_dataset([8, 3, 2, 0], seed=3)  # a fresh Dataset object each time (own fingerprint)
-        out, _ = dime_aug(ds, "human_dist", ratio=0.75, seed=seed, progress=False)
+    def run(seed, num_proc=None):
+        ds, _ = make_dataset([38, 3, 2, 0], seed=3)  # a fresh Dataset object each time (own fingerprint)
+        out, _ = dime_aug(ds, "human_dist", ratio=0.1, seed=seed, num_proc=num_proc, progress=False)
         return out.cast_column("audio", datasets.Audio(decode=False)).to_list()
 
-    a, b, c = run(5), run(5), run(6)
+    a, b, c = run(5), run(5, num_proc=2), run(6)  # 43 rows = 2 chunks of 32: the process pool really runs
     assert a == b
     assert a != c
+    with pytest.raises(ValueError, match="num_proc must be a positive integer or None, got 0"):
+        run(5, num_proc=0)
 
 
 def test_validation_rows_are_never_sources():

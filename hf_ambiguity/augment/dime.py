@@ -205,7 +205,7 @@ def _distribution_columns(ds: Any, target: str, given: Sequence[str] | None) -> 
 
 
 def _check_inputs(ds: Any, target: str, audio_column: str, id_column: str, ratio: float, k: int,
-                  balance_by: str, ambiguity_column: str) -> None:
+                  balance_by: str, ambiguity_column: str, num_proc: int | None) -> None:
     import datasets
 
     if isinstance(ds, datasets.DatasetDict):
@@ -239,6 +239,8 @@ def _check_inputs(ds: Any, target: str, audio_column: str, id_column: str, ratio
                          "dataset lacks; build it with hf-ambiguity build or use balance_by='class'")
     if len(ds) == 0:
         raise ValueError("the dataset is empty: nothing to augment")
+    if num_proc is not None and (int(num_proc) != num_proc or num_proc < 1):
+        raise ValueError(f"num_proc must be a positive integer or None, got {num_proc}")
 
 
 def _class_names(ds: Any, n_classes: int) -> list[str]:
@@ -269,6 +271,77 @@ def _usable_rows(values: Mapping[str, list[Any]], target_column: str, ids: Seque
                 invalid.append((ids[r], f"{c} {why}"))
             usable[r] = False
     return usable, invalid
+
+
+def _features_of(cells: list[tuple[int, Any, str | None]], silence_threshold: float
+                 ) -> list[tuple[int, np.ndarray | None, np.ndarray]]:
+    """``(row, raw 82-d features or None when silent/empty, waveform)`` for ``(row, audio cell, transcript)``s."""
+    out = []
+    with single_threaded_blas():
+        for r, cell, text in cells:
+            y = decode_audio(cell, SAMPLING_RATE)
+            silent = y.size == 0 or float(np.max(np.abs(y))) < silence_threshold
+            out.append((r, None if silent else row_features(y, text), y))
+    return out
+
+
+def _features_of_worker(cells: list[tuple[int, Any, str | None]], silence_threshold: float,
+                        keep: frozenset[int]) -> list[tuple[int, np.ndarray | None, np.ndarray | None]]:
+    """Worker-process variant: sends waveforms back only for the rows in ``keep``."""
+    return [(r, f, y if r in keep else None) for r, f, y in _features_of(cells, silence_threshold)]
+
+
+def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: list[Any] | None, keep: set[int], *,
+             silence_threshold: float, num_proc: int | None, progress: bool
+             ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Raw features of every non-silent row in ``rows`` and the waveforms of the rows in ``keep``.
+
+    ``num_proc > 1`` spreads chunks of 32 rows over a process pool, with at most ``2 × num_proc`` chunks in flight
+    (bounded memory); results do not depend on ``num_proc``.
+    """
+    from collections import deque
+
+    from tqdm.auto import tqdm
+
+    def cells(chunk: np.ndarray) -> list[tuple[int, Any, str | None]]:
+        return [(int(r), audio_ds[int(r)][audio_column], transcripts[r] if transcripts is not None else None)
+                for r in chunk]
+
+    feats: dict[int, np.ndarray] = {}
+    waves: dict[int, np.ndarray] = {}
+
+    def collect(results: list[tuple[int, np.ndarray | None, np.ndarray | None]]) -> None:
+        for r, f, y in results:
+            if f is not None:
+                feats[r] = f
+                if r in keep:
+                    waves[r] = y
+
+    chunks = [rows[i:i + 32] for i in range(0, len(rows), 32)]
+    bar = tqdm(total=len(rows), desc="DiME-Aug features", disable=not progress, unit="utt")
+    if not num_proc or num_proc == 1 or len(chunks) < 2:
+        for chunk in chunks:
+            collect(_features_of(cells(chunk), silence_threshold))
+            bar.update(len(chunk))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        frozen = frozenset(keep)
+        with ProcessPoolExecutor(max_workers=int(num_proc)) as pool:
+            pending: deque[tuple[Any, int]] = deque()
+            for chunk in chunks:
+                pending.append((pool.submit(_features_of_worker, cells(chunk), silence_threshold, frozen),
+                                len(chunk)))
+                while len(pending) >= 2 * int(num_proc):
+                    future, size = pending.popleft()
+                    collect(future.result())
+                    bar.update(size)
+            while pending:
+                future, size = pending.popleft()
+                collect(future.result())
+                bar.update(size)
+    bar.close()
+    return feats, waves
 
 
 def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray, need: np.ndarray,
@@ -321,17 +394,19 @@ def dime_aug(
     distribution_columns: Sequence[str] | None = None,
     lenient: bool = False,
     silence_threshold: float = 1e-4,
+    num_proc: int | None = None,
     progress: bool = True,
 ) -> tuple[Any, AugmentReport]:
     """Top up under-represented groups of a **training** ``Dataset`` with DiME-Aug samples (see the module doc).
 
     Returns ``(dataset, report)``: the original rows (in order, ``augmented=False``) followed by the new rows.
-    Identical inputs and ``seed`` give identical outputs.
+    Identical inputs and ``seed`` give identical outputs, whatever ``num_proc`` (processes extracting features;
+    default 1).
     """
     import datasets
     from tqdm.auto import tqdm
 
-    _check_inputs(dataset, target_column, audio_column, id_column, ratio, k, balance_by, ambiguity_column)
+    _check_inputs(dataset, target_column, audio_column, id_column, ratio, k, balance_by, ambiguity_column, num_proc)
     dist_cols = _distribution_columns(dataset, target_column, distribution_columns)
     ids = [str(x) for x in _column(dataset, id_column)]
     if len(set(ids)) != len(ids):
@@ -371,19 +446,10 @@ def dime_aug(
     # the waveforms of groups that need new samples.
     transcripts = _column(dataset, transcript_column) if transcript_column in dataset.column_names else None
     audio_ds = dataset.select_columns([audio_column]).cast_column(audio_column, datasets.Audio(decode=False))
-    waves: dict[int, np.ndarray] = {}
-    feats: dict[int, np.ndarray] = {}
-    silent: list[str] = []
-    rows = np.flatnonzero(usable)
-    with single_threaded_blas():
-        for r in tqdm(rows, desc="DiME-Aug features", disable=not progress, unit="utt"):
-            y = decode_audio(audio_ds[int(r)][audio_column], SAMPLING_RATE)
-            if y.size == 0 or float(np.max(np.abs(y))) < silence_threshold:
-                silent.append(ids[r])
-                continue
-            feats[int(r)] = row_features(y, transcripts[r] if transcripts is not None else None)
-            if need[group_of[r]] > 0:
-                waves[int(r)] = y
+    keep = {int(r) for r in np.flatnonzero(usable) if need[group_of[r]] > 0}
+    feats, waves = _extract(audio_ds, audio_column, np.flatnonzero(usable), transcripts, keep,
+                            silence_threshold=silence_threshold, num_proc=num_proc, progress=progress)
+    silent = [ids[r] for r in np.flatnonzero(usable) if int(r) not in feats]
     sources = np.array(sorted(feats), dtype=np.int64)
     std = None
     if sources.size:

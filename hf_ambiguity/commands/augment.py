@@ -56,6 +56,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--audio-column", default="audio", help="Audio column (default audio)")
     p.add_argument("--transcript-column", default="transcript",
                    help="transcript column (default transcript; absent: text features are zero)")
+    p.add_argument("--num-proc", type=int, default=1,
+                   help="processes extracting the audio features (default 1; the output does not depend on it)")
     p.add_argument("--lenient", action="store_true",
                    help="skip rows with invalid distributions as sources and count them instead of stopping")
     p.add_argument("--overwrite", action="store_true", help="replace data/ and README.md of a non-empty --out")
@@ -137,7 +139,7 @@ def run_augment(args: argparse.Namespace) -> int:
         augmented, report = dime_aug(
             train, args.target_column, ratio=args.ratio, k=args.k, seed=args.seed, balance_by=args.balance_by,
             audio_column=args.audio_column, transcript_column=args.transcript_column, lenient=args.lenient,
-            progress=not args.no_progress)
+            num_proc=args.num_proc, progress=not args.no_progress)
     except (ValueError, TypeError) as err:
         return _fail(str(err))
     for name in result:  # the other splits stay real: provenance columns say so (one schema for all splits)
