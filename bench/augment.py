@@ -1,6 +1,6 @@
 """Benchmark: DiME-Aug new samples/s from 5 s sources, against the floor of decoding sources and encoding outputs.
 
-    .venv/bin/python bench/augment.py [--n-new 10000] [--minority 200] [--duration 5.0] [--runs 3]
+    .venv/bin/python bench/augment.py [--n-new 10000] [--minority 200] [--duration 5.0] [--runs 3] [--num-proc 1]
 
 Builds a 4-class training set of ``--duration`` s utterances (noisy tones, 16-bit WAV bytes in an
 ``Audio(16000)`` column, transcripts): three minority classes of ``--minority`` rows and a majority class sized so
@@ -65,11 +65,11 @@ def make_sources(n_majority: int, n_minority: int, duration: float, seed: int = 
                                            fingerprint=f"bench-augment-{n_majority}-{n_minority}-{duration}-{seed}")
 
 
-def time_dime(ds, seed: int) -> tuple[float, int]:
+def time_dime(ds, seed: int, num_proc: int = 1) -> tuple[float, int]:
     from hf_ambiguity.augment import dime_aug
 
     t0 = time.perf_counter()
-    out, report = dime_aug(ds, "human_dist", ratio=1.0, k=3, seed=seed, progress=False)
+    out, report = dime_aug(ds, "human_dist", ratio=1.0, k=3, seed=seed, num_proc=num_proc, progress=False)
     return time.perf_counter() - t0, report.n_generated
 
 
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minority", type=int, default=200, help="rows of each of the 3 minority classes")
     parser.add_argument("--duration", type=float, default=5.0, help="source length in seconds (default 5)")
     parser.add_argument("--runs", type=int, default=3, help="runs per stage; the median is reported (default 3)")
+    parser.add_argument("--num-proc", type=int, default=1, help="dime_aug's feature processes (default 1)")
     parser.add_argument("--work", type=Path, default=Path("bench/_work/augment"), help="scratch folder")
     args = parser.parse_args(argv)
 
@@ -124,12 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ds = make_sources(n_majority, args.minority, args.duration)
         print(f"sources: {len(ds)} rows x {args.duration:g} s ({n_majority} majority, 3 x {args.minority} minority); "
-              f"ratio 1.0 asks for {3 * per_class} new rows; {args.runs} run(s); {os.cpu_count()} CPU(s)",
+              f"ratio 1.0 asks for {3 * per_class} new rows; {args.runs} run(s); dime_aug num_proc {args.num_proc}; "
+              f"{os.cpu_count()} CPU(s)",
               flush=True)
         stages: dict[str, list[float]] = {"dime_aug": [], "features": [], "floor": []}
         n_generated = 0
         for run in range(args.runs):
-            t, n_generated = time_dime(ds, seed=run)
+            t, n_generated = time_dime(ds, seed=run, num_proc=args.num_proc)
             stages["dime_aug"].append(t)
             stages["features"].append(time_features(ds))
             stages["floor"].append(time_floor(ds, n_generated))
