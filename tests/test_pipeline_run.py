@@ -221,3 +221,29 @@ def test_cli_reports_a_bad_config_without_running(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown key 'annotate.n_annotator'; valid keys:" in err and "n_annotators" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_real_corpus_layout_without_model_stages_and_a_changed_label_file_rebuilds(demo_run, tmp_path):
+    corpus = tmp_path / "IEMOCAP_full_release"
+    shutil.copytree(demo_run / "01_build" / "raw", corpus)
+    cfg_path = tmp_path / "human_only.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "name": "human-only", "protocol": "recommended",
+        "corpus": {"kind": "iemocap", "data_dir": str(corpus), "class_set": "paper-4class"},
+        "annotate": {"enabled": False}, "train": {"enabled": False, "targets": []},
+        "augment": {"enabled": False}, "analysis": {"n_bootstrap": 20, "n_resamples": 100}}))
+    run_dir = tmp_path / "run"
+    outcome = run_pipeline(load_config(cfg_path), run_dir=run_dir)
+    assert list(outcome.results) == ["build", "alignment", "export"] and not outcome.unavailable
+    report = (run_dir / "report.md").read_text()
+    assert "No synthetic annotators in this run: human agreement only." in report
+    assert "class set: `paper-4class`" in report and "0.302 / 0.724" not in report
+    alignment = json.loads((run_dir / "04_alignment" / "alignment.json").read_text())
+    assert alignment["comparisons"] == {} and alignment["agreement"]["human"]["krippendorff_alpha"] is not None
+
+    outcome = run_pipeline(load_config(cfg_path), run_dir=run_dir)
+    assert {r.status for r in outcome.results.values()} == {"skipped"}
+    evaluation = sorted((corpus / "Session1" / "dialog" / "EmoEvaluation").glob("Ses*.txt"))[0]
+    evaluation.write_bytes(evaluation.read_bytes() + b"\n")   # the raw corpus changed: the build re-runs
+    outcome = run_pipeline(load_config(cfg_path), run_dir=run_dir)
+    assert outcome.results["build"].status == "ran"

@@ -318,7 +318,7 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
     for i, target in enumerate(cfg.train.targets):
         if target not in valid_targets:
             raise bad(f"train.targets[{i}]", f"must be one of {list(valid_targets)}, got {target!r}")
-        if target != "human_dist" and not cfg.annotate.enabled:
+        if target != "human_dist" and not cfg.annotate.enabled and (cfg.train.enabled or cfg.augment.enabled):
             raise bad(f"train.targets[{i}]", f"{target!r} needs synthetic labels but annotate.enabled is false")
     if cfg.train.enabled and not cfg.train.targets:
         raise bad("train.targets", "is empty; name at least one target or set train.enabled: false")

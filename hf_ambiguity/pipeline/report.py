@@ -109,7 +109,7 @@ def _plot_by_level(series: Mapping[str, Mapping[str, Any]], metric: str, title: 
     groups = [*AMBIGUITY_LEVELS, "overall"]
     names = list(series)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5 + (2.6 if len(names) > 2 else 0), 3.8))
     for i, name in enumerate(names):
         res = series[name]
         means, lo, hi = [], [], []
@@ -125,7 +125,10 @@ def _plot_by_level(series: Mapping[str, Mapping[str, Any]], metric: str, title: 
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(_METRIC_NAMES.get(metric, metric))
     _title(ax, title)
-    ax.legend(frameon=False, fontsize=8)
+    if len(names) > 2:
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -231,9 +234,11 @@ def _section_alignment(lines: list[str], al: Mapping[str, Any], plots: Path) -> 
                  "yes" if r.get("significant") else "no"] for r in test["rows"]]
         lines += _table(["ambiguity", "n", f"mean JS {test['name_a']}", f"mean JS {test['name_b']}", "effect size",
                          "p", f"p ({test.get('correction', 'corrected')})", "significant (α = 0.05)"], rows)
-    _plot_by_level({res.get("title", k): res for k, res in al["comparisons"].items()}, "js_divergence",
-                   "Alignment to the human distribution (JS divergence, base 2)", plots / "alignment_by_level.png")
-    lines += ["![alignment by level](plots/alignment_by_level.png)", ""]
+    if al["comparisons"]:
+        _plot_by_level({res.get("title", k): res for k, res in al["comparisons"].items()}, "js_divergence",
+                       "Alignment to the human distribution (JS divergence, base 2)",
+                       plots / "alignment_by_level.png")
+        lines += ["![alignment by level](plots/alignment_by_level.png)", ""]
     agreement = al.get("agreement")
     if agreement:
         lines += ["## Agreement", ""]
@@ -295,7 +300,8 @@ def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: Path,
             title = f"model trained on {TARGET_LABELS.get(target, target)}, scored against {res['reference']}"
             lines += [f"**{title}**", ""]
             lines += _table(["ambiguity", "n", *[_METRIC_NAMES[m] for m in metrics]], _level_rows(res, metrics))
-            series[f"{target} vs {res['reference_column']}"] = res
+            short = TARGET_LABELS.get(target, target).split(" (")[0]
+            series[f"trained on {short},\nscored vs {res['reference_column']}"] = res
     if series:
         _plot_by_level(series, "js_divergence", "Fine-tuned models: JS divergence to the test distributions",
                        plots / "finetuned_by_level.png")

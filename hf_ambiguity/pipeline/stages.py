@@ -128,7 +128,9 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
                              "labels outside the class set": sum(rr.dropped_labels.values()),
                              "splits": ", ".join(f"{k} {v}" for k, v in dsdict.num_rows.items())}
     write_json(ctx.out_dir / "corpus_stats.json", stats)
-    write_json(ctx.out_dir / "build_report.json", report.to_dict())
+    build_record = report.to_dict()
+    build_record.pop("prepared_dir", None)  # a cache path of this attempt, not a property of the output
+    write_json(ctx.out_dir / "build_report.json", build_record)
     write_json(ctx.out_dir / "card_info.json", report.card_info().to_yaml_dict())
     (ctx.out_dir / "build_report.md").write_text(report.as_markdown(), encoding="utf-8")
     return {"utterances": stats["n_utterances"], "corpus": corpus, "splits": len(dsdict)}
