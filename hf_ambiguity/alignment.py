@@ -23,7 +23,9 @@ array([1., 0.])
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -380,6 +382,7 @@ def shannon_entropy(p: Any) -> np.ndarray | float:
 
 
 _CHUNK = 1 << 15  # items per block: class-major blocks stay in cache
+_THREADS = min(8, os.cpu_count() or 1)  # worker threads over blocks (results do not depend on it)
 
 
 def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float) -> dict[str, np.ndarray]:
@@ -431,7 +434,16 @@ class _Items:
         n, k = p.shape
         self.n_classes = k
         self.n_bins = n_bins
-        blocks = [_item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol) for s in range(0, n, _CHUNK)]
+        starts = range(0, n, _CHUNK)
+
+        def block(s: int) -> dict[str, np.ndarray]:
+            return _item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol)
+
+        if len(starts) > 1 and _THREADS > 1:  # numpy releases the GIL inside its loops: blocks run in parallel
+            with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
+                blocks = list(pool.map(block, starts))
+        else:
+            blocks = [block(s) for s in starts]
         b = {key: np.concatenate([blk[key] for blk in blocks]) for key in blocks[0] if key not in ("qt", "se")}
         defined = ~np.isnan(b["spearman"])
         self.pred_class = b["pred"]

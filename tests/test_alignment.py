@@ -203,3 +203,12 @@ def test_large_input_runs_chunked_and_matches_small_blocks() -> None:
     halves = [al.alignment_statistics(p[s], q[s])["overall"] for s in (slice(0, 35_000), slice(35_000, None))]
     for name in ("js_divergence_base2", "bhattacharyya_coefficient", "top1_agreement", "spearman_per_item"):
         assert whole[name] == pytest.approx(np.mean([h[name] for h in halves]), rel=1e-9), name
+
+
+def test_threaded_blocks_give_identical_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    p, q = _random_pair(n=70_000, k=4, seed=8)
+    amb = np.random.default_rng(8).choice(["low", "medium", "high"], len(p))
+    monkeypatch.setattr(al, "_THREADS", 1)
+    serial = al.alignment_statistics(p, q, amb)
+    monkeypatch.setattr(al, "_THREADS", 3)
+    assert al.alignment_statistics(p, q, amb) == serial
