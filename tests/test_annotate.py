@@ -48,6 +48,8 @@ def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
     assert again["synthetic_raw"] == out["synthetic_raw"]
     half, rep3 = annotate(ds, tiny_annotator, n_annotators=4, cache_dir=str(tmp_path), progress=False, shard=(1, 2))
     assert half["id"] == ds["id"][2:] and half["synthetic_raw"] == out["synthetic_raw"][2:] and rep3.n_items == 3
+    other_seed, _ = annotate(ds.select([0, 1]), tiny_annotator, n_annotators=4, seed=1, progress=False)
+    assert other_seed["synthetic_raw"] != out["synthetic_raw"][:2]  # the run seed drives the sampling noise
     with pytest.raises(ValueError, match="0 <= index < count"):
         annotate(ds, tiny_annotator, n_annotators=4, cache_dir=str(tmp_path), shard=(2, 2))
     # provenance
@@ -146,11 +148,14 @@ def test_resume_after_a_real_kill(tiny_model, tiny_annotator, tmp_path):
     assert 6 <= done_before < 24
     with open(part, "ab") as fh:  # what a kill in the middle of a write leaves behind
         fh.write(b'{"id": "utt007", "a": 2, "ra')
+    with open(cache / part.parent.name / "part-9.jsonl", "wb") as fh:  # a damaged record from elsewhere: counted
+        fh.write(b'{"id": "utt000", "a": 0}\n')
 
     ds = make_dataset(8)
     resumed, report = annotate(ds, tiny_annotator, n_annotators=3, batch_size=5, cache_dir=str(cache),
                                progress=False)
     assert report.n_cached_results == done_before and report.n_new_results == 24 - done_before
+    assert report.n_corrupt_cache_records == 1
     lines = part.read_text().splitlines()
     keys = [(json.loads(x)["id"], json.loads(x)["a"]) for x in lines]
     assert len(lines) == 24 and len(set(keys)) == 24  # nothing lost, nothing duplicated

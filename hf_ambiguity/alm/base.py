@@ -44,10 +44,11 @@ class Item:
 
 @dataclass(frozen=True)
 class Request:
-    """One simulated annotator's call for one utterance."""
+    """One simulated annotator's call for one utterance; ``seed`` is the run's seed (local sampling noise)."""
 
     item: Item
     spec: AnnotatorSpec
+    seed: int = 0
 
 
 @runtime_checkable

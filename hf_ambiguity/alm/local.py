@@ -10,6 +10,7 @@ applied (no top-k / top-p / repetition penalty), as in the reference protocol.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,6 +27,19 @@ def row_seed(seed: int, item_id: str, annotator: int) -> int:
     """A 63-bit seed for one (run seed, utterance, annotator) triple."""
     digest = hashlib.sha256(f"{seed}\x1f{item_id}\x1f{annotator}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _local_fingerprint(folder: str) -> str:
+    """For a local checkpoint: a hash of its config and weight files' names, sizes and mtimes, so that answers cached
+    for one set of weights are never reused after the folder is overwritten with another."""
+    path = Path(folder)
+    if not path.is_dir():
+        return "unknown"
+    h = hashlib.sha256()
+    for f in sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        st = f.stat()
+        h.update(f"{f.name}\x1f{st.st_size}\x1f{st.st_mtime_ns}\n".encode())
+    return "local-" + h.hexdigest()[:12]
 
 
 def _gumbel_processor(temperatures, seeds: Sequence[int], prompt_len: int):
@@ -52,14 +66,12 @@ class TransformersAnnotator:
     supports_score = True
 
     def __init__(self, model: str | LoadedALM, *, device: str | None = None, dtype: Any = None,
-                 trust_remote_code: bool = False, revision: str | None = None, max_new_tokens: int = 10,
-                 seed: int = 0):
+                 trust_remote_code: bool = False, revision: str | None = None, max_new_tokens: int = 10):
         self.alm = model if isinstance(model, LoadedALM) else load_alm(
             model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, revision=revision)
         self.max_new_tokens = int(max_new_tokens)
-        self.seed = int(seed)
         self._label_ids: dict[tuple[str, ...], list] = {}
-        self.identity = f"transformers:{self.alm.model_id}@{self.alm.revision or 'local'}"
+        self.identity = f"transformers:{self.alm.model_id}@{self.alm.revision or _local_fingerprint(self.alm.model_id)}"
 
     def provenance(self) -> dict[str, Any]:
         return {"backend": "transformers", "model": self.alm.model_id, "revision": self.alm.revision,
@@ -84,7 +96,7 @@ class TransformersAnnotator:
         prompt_len = inputs["input_ids"].shape[1]
         temps = torch.tensor([r.spec.temperature for r in requests], dtype=torch.float32,
                              device=inputs["input_ids"].device)
-        seeds = [row_seed(self.seed, r.item.id, r.spec.index) for r in requests]
+        seeds = [row_seed(r.seed, r.item.id, r.spec.index) for r in requests]
         base = self.alm.model.generation_config
         tok = self.alm.processor.tokenizer
         gen = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False,

@@ -57,6 +57,7 @@ class AnnotateReport:
     utterances_per_s: float
     run_key: str
     provenance: dict[str, Any] = field(repr=False)
+    n_corrupt_cache_records: int = 0  # complete but unreadable cache lines: ignored, their requests redone
 
 
 def _audio_array(value: Any) -> tuple[np.ndarray, int]:
@@ -157,7 +158,7 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
                 items = dict(zip(chunk_rows, _items(dataset, chunk_rows, classes)))
                 if mode == "sample":
                     try:
-                        answers = annotator.annotate_batch([Request(items[r], specs[a]) for r, a in chunk])
+                        answers = annotator.annotate_batch([Request(items[r], specs[a], seed) for r, a in chunk])
                     except AnnotationBackendError as err:  # keep what did arrive, then stop (resumable)
                         store.append((ids[chunk[i][0]], chunk[i][1], str(ans)) for i, ans in err.partial.items())
                         raise
@@ -187,7 +188,7 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
         empty = int((votes.sum(axis=1) == 0).sum())
         report = AnnotateReport(name, mode, len(rows), n_annotators, n_new, n_cached, int(sum(invalid)), empty,
                                 elapsed, (len(pending_per_row) / elapsed) if elapsed > 0 else 0.0,
-                                run_key_hash(run_key), provenance)
+                                run_key_hash(run_key), provenance, store.n_corrupt)
         if not assemble:
             return None, report
         target = dataset if shard is None else dataset.select(rows)  # a shard's rows only

@@ -77,7 +77,7 @@ def make_annotator(args: argparse.Namespace, device: str | None = None):
 
         return TransformersAnnotator(args.model, device=args.device or device, dtype=args.dtype,
                                      trust_remote_code=args.trust_remote_code, revision=args.revision,
-                                     max_new_tokens=args.max_new_tokens, seed=args.seed)
+                                     max_new_tokens=args.max_new_tokens)
     retry = RetryPolicy(max_retries=args.max_retries)
     if args.backend == "openai":
         return OpenAICompatibleAnnotator(args.model, base_url=args.base_url or "https://api.openai.com/v1",
