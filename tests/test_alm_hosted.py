@@ -237,3 +237,22 @@ def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
         out, report = annotate(ds, annot, n_annotators=4, batch_size=8, cache_dir=str(tmp_path), progress=False)
     assert report.n_cached_results == 6 and report.n_new_results == 2  # only the failed requests were asked again
     assert out["synthetic_labels"] == [["sad", "sad", "angry", "sad"]] * 2
+
+
+def test_cli_with_an_openai_compatible_endpoint(tmp_path, monkeypatch):
+    from datasets import load_from_disk
+
+    from hf_ambiguity.cli import main
+
+    monkeypatch.setenv("MY_ENDPOINT_KEY", "k-42")
+    make_dataset(3, seconds=0.3).save_to_disk(str(tmp_path / "ds"))
+    with FakeServer(default=lambda p: _ok("Neutral")) as srv:
+        code = main(["annotate", str(tmp_path / "ds"), "--backend", "openai", "--model", "served-alm", "-n", "2",
+                     "--base-url", srv.url + "/v1", "--api-key-env", "MY_ENDPOINT_KEY", "--concurrency", "2",
+                     "--no-progress", "--out", str(tmp_path / "out"), "--name", "vllm"])
+    assert code == 0 and len(srv.requests) == 6
+    assert all(r["headers"]["Authorization"] == "Bearer k-42" for r in srv.requests)
+    out = load_from_disk(str(tmp_path / "out"))["train"]
+    assert out["vllm_labels"] == [["neutral", "neutral"]] * 3
+    np.testing.assert_array_equal(np.array(out["combined_votes"]),
+                                  np.array(out["human_votes"]) + np.array([[2.0, 0, 0, 0]] * 3))

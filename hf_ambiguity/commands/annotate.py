@@ -1,11 +1,14 @@
-"""``hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M --mode sample|score -n N --out DIR``.
+"""Attach synthetic (ALM) emotion labels and distributions to a dataset, and merge them with the human votes.
+
+    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M --mode sample|score -n N --out DIR
 
 DATASET is a ``save_to_disk`` folder (Dataset or DatasetDict) or a folder ``datasets.load_dataset`` reads. Every
 split is annotated, ``combined_*`` columns are added when the dataset has human votes (``--merge none`` skips it),
 and the result is saved with ``save_to_disk`` to ``--out``. Finished requests are kept in ``--cache-dir`` (default
 ``<out>.annotate-cache``), so rerunning the same command after a kill resumes. Under ``accelerate launch -m
 hf_ambiguity.annotate ...`` every process annotates one contiguous shard of each split; the main process then
-gathers the shards in dataset order and writes the output.
+gathers the shards in dataset order (from the cache, which must therefore be on a file system every process sees)
+and writes the output. On a CPU-only machine use ``accelerate launch --multi_gpu --num_processes K`` (a gloo group).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="synthetic", help="column prefix of the synthetic annotators")
     p.add_argument("--split", action="append", help="only these splits (repeatable); default: all")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int,
+                   help="requests (utterance x annotator) per batch in sample mode, utterances in score mode "
+                        "(default: 8 local, 4 x --concurrency hosted)")
     p.add_argument("--cache-dir", help="resume store (default: <out>.annotate-cache)")
     p.add_argument("--merge", choices=("concat", "weighted", "adaptive", "none"), default="concat")
     p.add_argument("--merge-weight", type=float, default=1.0, help="λ of --merge weighted")
@@ -125,8 +130,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"split(s) {unknown} not in the dataset (splits: {list(dsd)})")
     cache_dir = args.cache_dir or f"{Path(args.out)}.annotate-cache"
     annotator = make_annotator(args, device if args.backend == "transformers" and world > 1 else None)
+    batch_size = args.batch_size or (8 if args.backend == "transformers" else 4 * args.concurrency)
     common = dict(name=args.name, mode=args.mode, n_annotators=args.n_annotators, seed=args.seed,
-                  batch_size=args.batch_size, cache_dir=cache_dir, progress=not args.no_progress)
+                  batch_size=batch_size, cache_dir=cache_dir, progress=not args.no_progress)
     if world > 1:
         for split in splits:
             annotate(dsd[split], annotator, shard=(rank, world), assemble=False, **common)
