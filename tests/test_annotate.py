@@ -48,6 +48,9 @@ def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
     assert again["synthetic_raw"] == out["synthetic_raw"]
     half, rep3 = annotate(ds, tiny_annotator, n_annotators=4, cache_dir=str(tmp_path), progress=False, shard=(1, 2))
     assert half["id"] == ds["id"][2:] and half["synthetic_raw"] == out["synthetic_raw"][2:] and rep3.n_items == 3
+    more, rep4 = annotate(ds, tiny_annotator, n_annotators=6, cache_dir=str(tmp_path), progress=False)
+    assert rep4.n_cached_results == 20 and rep4.n_new_results == 10  # only annotators 4 and 5 are new
+    assert [r[:4] for r in more["synthetic_raw"]] == out["synthetic_raw"]
     other_seed, _ = annotate(ds.select([0, 1]), tiny_annotator, n_annotators=4, seed=1, progress=False)
     assert other_seed["synthetic_raw"] != out["synthetic_raw"][:2]  # the run seed drives the sampling noise
     with pytest.raises(ValueError, match="0 <= index < count"):

@@ -163,7 +163,7 @@ class OpenAICompatibleAnnotator(_HostedBase):
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
         self.max_tokens = int(max_tokens)
-        self.identity = f"openai:{self.base_url}:{model}"
+        self.identity = f"openai:{self.base_url}:{model};max_tokens={self.max_tokens}"
 
     def provenance(self) -> dict[str, Any]:
         return {"backend": "openai-compatible", "endpoint": self.base_url, "model": self.model,

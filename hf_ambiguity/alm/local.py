@@ -71,7 +71,8 @@ class TransformersAnnotator:
             model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, revision=revision)
         self.max_new_tokens = int(max_new_tokens)
         self._label_ids: dict[tuple[str, ...], list] = {}
-        self.identity = f"transformers:{self.alm.model_id}@{self.alm.revision or _local_fingerprint(self.alm.model_id)}"
+        rev = self.alm.revision or _local_fingerprint(self.alm.model_id)
+        self.identity = f"transformers:{self.alm.model_id}@{rev};max_new_tokens={self.max_new_tokens}"
 
     def provenance(self) -> dict[str, Any]:
         return {"backend": "transformers", "model": self.alm.model_id, "revision": self.alm.revision,

@@ -15,8 +15,9 @@ Columns per mode:
   empty, ``_invalid`` = 0.
 
 Resumable: with ``cache_dir`` every finished request is stored (:class:`~hf_ambiguity.annotate.store.ResultStore`)
-keyed by (utterance id, annotator index) within a run key (model identity, prompt hash, mode, seed, N's temperatures,
-class names); a rerun redoes only what is missing. ``shard=(index, count)`` annotates one contiguous shard (one
+keyed by (utterance id, annotator index) within a run key (model identity, prompt hash, mode, seed, class names); a
+rerun redoes only what is missing, and a run with more annotators only asks the new ones. Ids must be unique across
+everything annotated with one cache (splits of one corpus are fine). ``shard=(index, count)`` annotates one contiguous shard (one
 process of an Accelerate launch) and, with ``assemble=False``, only fills the store.
 """
 
@@ -124,9 +125,10 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
     specs = annotator_specs(n_annotators, seed=seed)
     ids = [str(x) for x in dataset["id"]]
     _check_ids(ids)
+    # annotator i's focus and temperature are fixed by (seed, i) and the prompt hash, so a larger N reuses the
+    # answers of annotators 0..N-1 of an earlier run
     run_key = {"model": annotator.identity, "prompt_hash": prompt_hash(), "mode": mode, "seed": seed,
-               "classes": list(classes),
-               "temperatures": [s.temperature for s in specs] if mode == "sample" else None}
+               "classes": list(classes)}
     tmp = None
     if cache_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="hf-ambiguity-annotate-")
