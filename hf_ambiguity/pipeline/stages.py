@@ -145,8 +145,7 @@ def make_annotator(opt: Mapping[str, Any], model_dir: Path | None) -> Any:
         from hf_ambiguity.alm.local import TransformersAnnotator
 
         model = str(model_dir) if opt["model"] == "tiny" else opt["model"]
-        return TransformersAnnotator(model, device=opt["device"], trust_remote_code=opt["trust_remote_code"],
-                                     seed=opt["seed"])
+        return TransformersAnnotator(model, device=opt["device"], trust_remote_code=opt["trust_remote_code"])
     from hf_ambiguity.alm import hosted
 
     if opt["backend"] == "gemini":
