@@ -385,9 +385,14 @@ _CHUNK = 1 << 15  # items per block: class-major blocks stay in cache
 _THREADS = min(8, os.cpu_count() or 1)  # worker threads over blocks (results do not depend on it)
 
 
-def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float) -> dict[str, np.ndarray]:
+def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float, n_bins: int,
+                shifts: dict[str, Any]) -> dict[str, Any]:
     """Per-item quantities of one block of rows, computed on class-major ``(n_classes, n)`` copies
-    (reductions over classes are then adds of contiguous vectors, several times faster than short-row sums)."""
+    (reductions over classes are then adds of contiguous vectors, several times faster than short-row sums).
+
+    ``shifts`` are constants subtracted from the entropies and reference columns before their squares are summed:
+    the statistics built on them are shift-invariant, and a shift near the mean keeps the sums well conditioned.
+    """
     k = p.shape[1]
     pt, qt = np.ascontiguousarray(p.T), np.ascontiguousarray(q.T)
     h_p = entr(pt).sum(axis=0)
@@ -408,21 +413,41 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
     for j in range(k - 1, -1, -1):  # first maximal index, as np.argmax, without a slow axis-0 argmax
         pred[pt[j] == p_max] = j
         true[qt[j] == q_max] = j
+    conf = p_max
+    correct = (pred == true).astype(np.float64)
+    spear = _spearman_cols(pt, qt)
+    defined = ~np.isnan(spear)
+    hp_c, hq_c = h_p - shifts["hp"], h_q - shifts["hq"]
+    q_c = qt - shifts["q"][:, None]
+    columns = {
+        "js_divergence_base2": jsd / np.log(2.0),
+        "js_distance_natural": np.sqrt(jsd),
+        "bhattacharyya_coefficient": np.sqrt(pq).sum(axis=0),
+        "kl_divergence_natural": kl,
+        "total_variation_distance": 0.5 * np.abs(pt - qt).sum(axis=0),
+        "cosine_similarity": pq.sum(axis=0) / np.sqrt((pt * pt).sum(axis=0) * (qt * qt).sum(axis=0)),
+        "top1_agreement": (top_p & top_q).sum(axis=0) / (top_p.sum(axis=0) * top_q.sum(axis=0)),
+        "argmax_accuracy": correct,
+        "spearman_sum": np.where(defined, spear, 0.0),
+        "spearman_defined": defined.astype(np.float64),
+        "mean_prediction_entropy_natural": h_p,
+        "mean_reference_entropy_natural": h_q,
+        "hp": hp_c,
+        "hq": hq_c,
+        "hp2": hp_c * hp_c,
+        "hq2": hq_c * hq_c,
+        "hphq": hp_c * hq_c,
+    }
     return {
-        "h_p": h_p,
-        "h_q": h_q,
-        "jsd": jsd,
-        "kl": kl,
-        "bc": np.sqrt(pq).sum(axis=0),
-        "tvd": 0.5 * np.abs(pt - qt).sum(axis=0),
-        "cosine": pq.sum(axis=0) / np.sqrt((pt * pt).sum(axis=0) * (qt * qt).sum(axis=0)),
-        "top1": (top_p & top_q).sum(axis=0) / (top_p.sum(axis=0) * top_q.sum(axis=0)),
-        "spearman": _spearman_cols(pt, qt),
+        "columns": columns,
         "pred": pred,
         "true": true,
-        "conf": p_max,
-        "soft_correct": np.take_along_axis(qt, pred[None, :], axis=0)[0],
-        "qt": qt,
+        # ECE bins (b/n_bins, (b+1)/n_bins], the first bin also holds 0
+        "bin": np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1),
+        "ece_gap": correct - conf,
+        "ece_soft_gap": np.take_along_axis(qt, pred[None, :], axis=0)[0] - conf,
+        "q": q_c,
+        "q2": q_c * q_c,
         "se": (qt - pt) ** 2,
     }
 
@@ -434,59 +459,29 @@ class _Items:
         n, k = p.shape
         self.n_classes = k
         self.n_bins = n_bins
+        head = slice(0, min(n, 4096))  # shifts for conditioning: means of the first rows
+        shifts = {"hp": float(shannon_entropy(p[head]).mean()), "hq": float(shannon_entropy(q[head]).mean()),
+                  "q": q[head].mean(axis=0)}
         starts = range(0, n, _CHUNK)
 
-        def block(s: int) -> dict[str, np.ndarray]:
-            return _item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol)
+        def block(s: int) -> dict[str, Any]:
+            return _item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol, n_bins, shifts)
 
         if len(starts) > 1 and _THREADS > 1:  # numpy releases the GIL inside its loops: blocks run in parallel
             with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
                 blocks = list(pool.map(block, starts))
         else:
             blocks = [block(s) for s in starts]
-        b = {key: np.concatenate([blk[key] for blk in blocks]) for key in blocks[0] if key not in ("qt", "se")}
-        defined = ~np.isnan(b["spearman"])
-        self.pred_class = b["pred"]
-        self.true_class = b["true"]
-        correct = (self.pred_class == self.true_class).astype(np.float64)
-        conf = b["conf"]
-        # bins (b/n_bins, (b+1)/n_bins], the first bin also holds 0
-        self.bin = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-        self.ece_gap = correct - conf
-        self.ece_soft_gap = b["soft_correct"] - conf
-        # centring by the full-sample means keeps the variance sums well conditioned (statistics are shift-free)
-        h_p, h_q = b["h_p"], b["h_q"]
-        hp_c = h_p - h_p.mean()
-        hq_c = h_q - h_q.mean()
         #: scalar columns: name -> (n,)
-        self.columns = {
-            "one": np.ones(n),
-            "js_divergence_base2": b["jsd"] / np.log(2.0),
-            "js_distance_natural": np.sqrt(b["jsd"]),
-            "bhattacharyya_coefficient": b["bc"],
-            "kl_divergence_natural": b["kl"],
-            "total_variation_distance": b["tvd"],
-            "cosine_similarity": b["cosine"],
-            "top1_agreement": b["top1"],
-            "argmax_accuracy": correct,
-            "spearman_sum": np.where(defined, b["spearman"], 0.0),
-            "spearman_defined": defined.astype(np.float64),
-            "mean_prediction_entropy_natural": h_p,
-            "mean_reference_entropy_natural": h_q,
-            "hp": hp_c,
-            "hq": hq_c,
-            "hp2": hp_c * hp_c,
-            "hq2": hq_c * hq_c,
-            "hphq": hp_c * hq_c,
-        }
+        self.columns = {"one": np.ones(n)}
+        self.columns.update({c: np.concatenate([b["columns"][c] for b in blocks]) for c in blocks[0]["columns"]})
+        self.pred_class = np.concatenate([b["pred"] for b in blocks])
+        self.true_class = np.concatenate([b["true"] for b in blocks])
+        self.bin = np.concatenate([b["bin"] for b in blocks])
+        self.ece_gap = np.concatenate([b["ece_gap"] for b in blocks])
+        self.ece_soft_gap = np.concatenate([b["ece_soft_gap"] for b in blocks])
         #: class-major (k, n) quantities for R² (contiguous per class: fast slice sums)
-        qt = np.concatenate([blk["qt"] for blk in blocks], axis=1)
-        q_c = qt - qt.mean(axis=1, keepdims=True)
-        self.mats = {
-            "q": q_c,
-            "q2": q_c * q_c,
-            "se": np.concatenate([blk["se"] for blk in blocks], axis=1),
-        }
+        self.mats = {key: np.concatenate([b[key] for b in blocks], axis=1) for key in ("q", "q2", "se")}
 
 
 class _ItemsView:
