@@ -241,3 +241,26 @@ def test_audio_flamingo3_family_through_the_same_path(tmp_path_factory):
             n = one["input_ids"].shape[1]
             per.append(sum(lp[n - 1 + j, t].item() for j, t in enumerate(seq)))
     assert scores[1, 3] == pytest.approx(np.logaddexp.reduce(per), abs=2e-3)
+
+
+def test_scoring_without_a_cache_under_gradient_checkpointing(tiny_model):
+    """Training with gradient checkpointing returns no KV cache: scores must be the same and differentiable."""
+    import torch
+
+    from hf_ambiguity.alm.loading import build_inputs, load_alm
+    from hf_ambiguity.alm.scoring import class_sequence_logprobs, label_token_ids
+
+    alm = load_alm(tiny_model)
+    items = _items(2)
+    inputs = build_inputs(alm, [build_messages(it.transcript, "spk", CLASSES, None) for it in items],
+                          [it.audio for it in items])
+    label_ids = label_token_ids(alm.processor.tokenizer, CLASSES)
+    with torch.no_grad():
+        reference = class_sequence_logprobs(alm.model, inputs, label_ids)
+    enable = getattr(alm.model, "activation_checkpointing_enable", None) or alm.model.gradient_checkpointing_enable
+    enable()
+    alm.model.train()
+    scores = class_sequence_logprobs(alm.model, inputs, label_ids)
+    torch.testing.assert_close(scores, reference, atol=2e-3, rtol=0)
+    scores.sum().backward()
+    assert alm.model.lm_head.weight.grad is not None and alm.model.lm_head.weight.grad.abs().sum() > 0

@@ -9,7 +9,9 @@ answers at temperature 1 *conditioned on the answer being exactly one of the cla
 
 Cost: one forward pass over the prompts (audio encoded once), then one small pass over all continuations that reuses
 the prompt's key/value cache (repeated once per spelling). Gradients flow when called outside ``torch.no_grad`` —
-the training's label-token head uses this function.
+the training's label-token head uses this function. When the model returns no cache (training with gradient
+checkpointing turns it off), each spelling is scored by one full forward pass of prompt + answer instead (same result,
+more compute).
 """
 
 from __future__ import annotations
@@ -83,15 +85,18 @@ def class_sequence_logprobs(model: Any, processor_inputs: Mapping[str, Any],
     device = input_ids.device
     batch, k = input_ids.shape[0], len(variants)
     position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    owner_t = torch.tensor(owner, device=device)
+    if model.training and _checkpointing(model):
+        return _per_class(_full_sequence_logprobs(model, inputs, mask, variants), owner_t, n_classes)
     out = model(**inputs, position_ids=position_ids, use_cache=True)
     first_logp = out.logits[:, -1, :].float().log_softmax(-1)                          # (B, V)
     first_ids = torch.tensor([v[0] for v in variants], device=device)
     seq_logp = first_logp[:, first_ids]                                                # (B, K)
     max_len = max(len(v) for v in variants)
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    if max_len > 1 and cache is None:
+        return _per_class(_full_sequence_logprobs(model, inputs, mask, variants), owner_t, n_classes)
     if max_len > 1:
-        cache = getattr(out, "cache", None)
-        if cache is None:
-            cache = out.past_key_values
         cache.batch_repeat_interleave(k)
         cont = torch.tensor([v[:-1] + [v[0]] * (max_len - len(v)) for v in variants], device=device)  # (K, L-1)
         target = torch.tensor([v[1:] + [v[0]] * (max_len - len(v)) for v in variants], device=device)
@@ -104,11 +109,42 @@ def class_sequence_logprobs(model: Any, processor_inputs: Mapping[str, Any],
         logp = out2.logits.float().log_softmax(-1)                                     # (B*K, L-1, V)
         tok_logp = logp.gather(-1, target.repeat(batch, 1).unsqueeze(-1)).squeeze(-1)
         seq_logp = seq_logp + (tok_logp * valid.repeat(batch, 1)).sum(-1).view(batch, k)
-    owner_t = torch.tensor(owner, device=device)
-    result = torch.full((batch, n_classes), float("-inf"), device=device)
-    for c in range(n_classes):
-        result[:, c] = torch.logsumexp(seq_logp[:, owner_t == c], dim=-1)
-    return result
+    return _per_class(seq_logp, owner_t, n_classes)
+
+
+def _checkpointing(model: Any) -> bool:
+    """Whether activation (gradient) checkpointing is on (transformers 5 name first, then the older one)."""
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        try:
+            return bool(getattr(model, name))
+        except AttributeError:
+            continue
+    return False
+
+
+def _per_class(seq_logp, owner, n_classes: int):
+    """``(batch, n_spellings)`` -> ``(batch, n_classes)`` by log-sum-exp over each class's spellings."""
+    import torch
+
+    return torch.stack([torch.logsumexp(seq_logp[:, owner == c], dim=-1) for c in range(n_classes)], dim=-1)
+
+
+def _full_sequence_logprobs(model: Any, inputs: dict[str, Any], mask: Any, variants: list[list[int]]):
+    """``(batch, n_spellings)`` log-probabilities without a KV cache: one forward of prompt + answer per spelling."""
+    import torch
+
+    input_ids = inputs["input_ids"]
+    batch, n_prompt = input_ids.shape
+    cols = []
+    for v in variants:
+        seq = torch.tensor(v, device=input_ids.device)
+        ids = torch.cat([input_ids, seq.unsqueeze(0).expand(batch, -1)], dim=1)
+        attn = torch.cat([mask, torch.ones((batch, len(v)), dtype=mask.dtype, device=mask.device)], dim=1)
+        pos = (attn.long().cumsum(-1) - 1).clamp(min=0)
+        logits = model(**{**inputs, "input_ids": ids, "attention_mask": attn}, position_ids=pos, use_cache=False).logits
+        logp = logits[:, n_prompt - 1:n_prompt - 1 + len(v)].float().log_softmax(-1)
+        cols.append(logp.gather(-1, seq.view(1, -1, 1).expand(batch, -1, 1)).squeeze(-1).sum(-1))
+    return torch.stack(cols, dim=-1)
 
 
 def scores_to_distribution(logprobs: np.ndarray) -> np.ndarray:
