@@ -73,6 +73,18 @@ def test_attention_head_ignores_padding_and_outputs_distributions(one_thread):
     assert head.attention.num_heads == 8 and head.classifier.out_features == 4 and head.down.out_features == 8
 
 
+def test_attention_head_pools_the_first_token_of_full_self_attention(one_thread):
+    torch.manual_seed(0)
+    head = AttentionPoolingHead(16, 4).eval()
+    x = torch.randn(2, 6, 16)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    full, _ = head.attention(x, x, x, key_padding_mask=mask == 0, need_weights=False)  # every query
+    pooled = full[:, 0]
+    pooled = pooled + head.block_act(head.block_linear(head.block_norm(pooled)))
+    expected = torch.log_softmax(head.classifier(head.down_norm(head.down(pooled))), dim=-1)
+    torch.testing.assert_close(head(x, mask), expected)
+
+
 def test_attention_head_rejects_bad_shapes():
     with pytest.raises(ValueError, match="hidden_size divisible by num_heads, got hidden_size=20, num_heads=8"):
         AttentionPoolingHead(20, 4)

@@ -23,7 +23,7 @@ from _training_fixtures import save_dataset, tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_CONFIG = REPO / "examples" / "configs" / "cpu.yaml"
-STEPS, CKPT_EVERY = 12, 3  # 2 optimizer steps per epoch: step_3 is mid-epoch
+STEPS, CKPT_EVERY = 16, 3  # 2 optimizer steps per epoch: step_3 is mid-epoch
 
 
 def _env() -> dict[str, str]:
@@ -40,8 +40,10 @@ def _command(dataset: Path, model: Path, out: Path, *extra: str) -> list[str]:
         "--dataset", str(dataset), "--model", str(model), "--output_dir", str(out), "--target", "human_dist",
         "--mixed_precision", "no", "--torch_dtype", "float32", "--no_dime_aug",
         "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--per_device_eval_batch_size", "4",
-        "--max_train_steps", str(STEPS), "--learning_rate", "1e-2", "--checkpointing_steps", str(CKPT_EVERY),
-        "--loss", "soft_ce",
+        "--max_train_steps", str(STEPS), "--learning_rate", "5e-3", "--checkpointing_steps", str(CKPT_EVERY),
+        # less dropout than the reference (0.2 / 0.1) so that a tiny random model can overfit in 16 steps; the LoRA
+        # dropout left still draws from the global RNG, which resuming must restore
+        "--lora_dropout", "0.05", "--head_dropout", "0",
         *extra,
     ]
 
@@ -83,7 +85,7 @@ def test_loss_decreases_when_overfitting_eight_utterances(runs):
     assert [r["step"] for r in log] == list(range(1, STEPS + 1))
     # 2 steps per epoch (batch 2 x accumulation 2): each epoch's mean loss covers all 8 utterances once
     per_epoch = [np.mean([r["loss"] for r in log if r["epoch"] == e]) for e in range(STEPS // 2)]
-    assert np.mean(per_epoch[-2:]) < 0.8 * np.mean(per_epoch[:2]), per_epoch
+    assert np.mean(per_epoch[-2:]) < 0.75 * np.mean(per_epoch[:2]), per_epoch
 
 
 def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
@@ -98,6 +100,10 @@ def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
     summary = (out / "summary.md").read_text()
     assert "HUMAN test distributions" in summary and "own target" in summary
     assert list((out / "hf_ambiguity_train").rglob("events.out.tfevents.*")), "no tensorboard event file"
+    evals = [json.loads(x) for x in (out / "eval_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == list(range(2, STEPS + 1, 2))  # every epoch (2 optimizer steps)
+    assert all(e["vs_human"]["overall"]["n_items"] == results["split"]["sizes"]["validation"] for e in evals)
+    assert all("per_level" in e["vs_own_target"] for e in evals)
     assert sorted(p.name for p in out.glob("step_*")) == sorted(f"step_{n}" for n in range(CKPT_EVERY, STEPS + 1,
                                                                                           CKPT_EVERY))
 
@@ -105,7 +111,8 @@ def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
 def test_resolved_config_keeps_the_paper_preset_values_not_overridden(runs):
     cfg = json.loads((runs["a"] / "training_config.json").read_text())["config"]
     assert cfg["preset"] == "paper"
-    assert (cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"]) == (8, 16, 0.2)
+    assert (cfg["lora_r"], cfg["lora_alpha"], cfg["head_num_heads"]) == (8, 16, 8)
+    assert (cfg["loss"], cfg["effective_entropy_weight"]) == ("js_entropy", 0.08)
     assert cfg["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert (cfg["lr_scheduler"], cfg["warmup_ratio"], cfg["weight_decay"], cfg["max_grad_norm"]) == (
         "cosine_with_restarts", 0.15, 0.03, 3.0)
@@ -113,8 +120,8 @@ def test_resolved_config_keeps_the_paper_preset_values_not_overridden(runs):
     assert (cfg["split"], cfg["test_fraction"], cfg["split_seed"], cfg["validation_fraction"]) == ("random", 0.2, 42,
                                                                                                   0.1)
     # and the command line won where it was given
-    assert (cfg["learning_rate"], cfg["per_device_train_batch_size"], cfg["mixed_precision"], cfg["loss"]) == (
-        1e-2, 2, "no", "soft_ce")
+    assert (cfg["learning_rate"], cfg["per_device_train_batch_size"], cfg["mixed_precision"], cfg["lora_dropout"]) == (
+        5e-3, 2, "no", 0.05)
 
 
 def test_killed_run_resumes_to_the_same_losses_as_an_uninterrupted_run(runs):
@@ -123,6 +130,8 @@ def test_killed_run_resumes_to_the_same_losses_as_an_uninterrupted_run(runs):
     assert "resuming from" in runs["c_output"]
     a, c = _log(runs["a"]), _log(runs["b"])
     assert [r["step"] for r in c] == list(range(1, STEPS + 1))  # no lost or duplicated steps
+    evals_b = [json.loads(x)["step"] for x in (runs["b"] / "eval_log.jsonl").read_text().splitlines()]
+    assert evals_b == list(range(2, STEPS + 1, 2))
     np.testing.assert_allclose([r["loss"] for r in c], [r["loss"] for r in a], rtol=1e-5, atol=1e-6)
     ra = json.loads((runs["a"] / "eval_results.json").read_text())
     rc = json.loads((runs["b"] / "eval_results.json").read_text())
@@ -172,11 +181,13 @@ def test_resume_refuses_a_checkpoint_of_another_head(runs, capsys):
 
     rc = main(["--dataset", str(runs["dataset"]), "--model", str(runs["model"]), "--output_dir", str(runs["a"]),
                "--target", "human_dist", "--no_dime_aug", "--mixed_precision", "no", "--torch_dtype", "float32",
-               "--report_to", "none", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--loss", "soft_ce",
-               "--per_device_eval_batch_size", "4", "--max_train_steps", str(STEPS), "--learning_rate", "1e-2",
+               "--report_to", "none", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--lora_dropout", "0.05",
+               "--head_dropout", "0", "--per_device_eval_batch_size", "4", "--max_train_steps", str(STEPS),
+               "--learning_rate", "5e-3",
                "--checkpointing_steps", str(CKPT_EVERY), "--head", "label_token",
                "--resume_from_checkpoint", "latest"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert f"checkpoint {runs['a'] / f'step_{STEPS}'} does not match this run" in err
+    latest = STEPS - STEPS % CKPT_EVERY
+    assert f"checkpoint {runs['a'] / f'step_{latest}'} does not match this run" in err
     assert "head: saved {'kind': 'attention'" in err and "--head: saved 'attention', now 'label_token'" in err

@@ -206,7 +206,8 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
             splits[k] = splits[k].select(range(min(cfg.max_eval_samples, len(splits[k]))))
     for name in ("train", "validation", "test"):
         validate_target(splits[name], split=name, column=cfg.target, n_classes=len(names))
-    validate_target(splits["test"], split="test", column=cfg.human_column, n_classes=len(names))
+    for name in ("validation", "test"):  # every model is also scored against the human distributions
+        validate_target(splits[name], split=name, column=cfg.human_column, n_classes=len(names))
     for name in ("train", "validation", "test"):
         if "audio" not in splits[name].column_names:
             raise TrainingDataError(f"split {name!r} has no 'audio' column; the model needs the recordings")

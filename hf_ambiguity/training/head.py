@@ -61,7 +61,9 @@ class AttentionPoolingHead(nn.Module):
         """``hidden_states`` ``(batch, seq, hidden)``, ``attention_mask`` ``(batch, seq)`` (1 = real token)."""
         x = hidden_states.to(self.classifier.weight.dtype)
         pad = None if attention_mask is None else attention_mask.to(x.device) == 0
-        attended, _ = self.attention(x, x, x, key_padding_mask=pad, need_weights=False)
+        # Self-attention, then the first token: only query 0 is computed (its output is the same as in the full
+        # sequence x sequence attention, which the reference then discards for every other position).
+        attended, _ = self.attention(x[:, :1], x, x, key_padding_mask=pad, need_weights=False)
         pooled = attended[:, 0]
         pooled = pooled + self.dropout(self.block_act(self.block_linear(self.block_norm(pooled))))
         z = self.down_norm(self.down(pooled))

@@ -320,12 +320,24 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     best_dir = out / "best"
     val_targets = np.asarray(splits["validation"][cfg.target], dtype=np.float64)
 
+    val_human = np.asarray(splits["validation"][cfg.human_column], dtype=np.float64)
+    val_ambiguity = _ambiguity(splits["validation"])
+
     def evaluate_validation() -> dict[str, Any]:
+        """Validation loss + alignment statistics (overall and per ambiguity level) vs own target and human."""
         pred = _evaluate(model, val_loader, accelerator, len(rows["validation"]))
-        val_loss = _loss_value(loss_fn, pred, val_targets)
-        stats = _alignment(pred, val_targets, _ambiguity(splits["validation"]))
-        return {"loss": val_loss, "js_divergence_base2": stats["overall"]["js_divergence_base2"],
-                "bhattacharyya_coefficient": stats["overall"]["bhattacharyya_coefficient"]}
+        return {"loss": _loss_value(loss_fn, pred, val_targets),
+                "vs_own_target": _alignment(pred, val_targets, val_ambiguity),
+                "vs_human": _alignment(pred, val_human, val_ambiguity)}
+
+    def scalars(val: dict[str, Any]) -> dict[str, float]:
+        out = {"validation/loss": val["loss"]}
+        for ref in ("vs_own_target", "vs_human"):
+            for level, stats in [("overall", val[ref]["overall"]), *val[ref]["per_level"].items()]:
+                for stat in ("js_divergence_base2", "bhattacharyya_coefficient"):
+                    if stats[stat] is not None:
+                        out[f"validation_{ref}/{level}/{stat}"] = stats[stat]
+        return out
 
     progress = tqdm(total=max_steps, initial=state.completed_steps, disable=not main, desc="training")
     t0 = time.perf_counter()
@@ -340,7 +352,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         active = train_loader
         if epoch == start_epoch and skip_batches:
             active = accelerator.skip_first_batches(train_loader, skip_batches)
-            active.set_epoch(epoch) if hasattr(active, "set_epoch") else None
+            if hasattr(active, "set_epoch"):
+                active.set_epoch(epoch)
         micro_losses: list[torch.Tensor] = []
         for batch in active:
             with accelerator.accumulate(model):
@@ -370,10 +383,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                         fh.write(json.dumps(record) + "\n")
             if step % eval_every == 0 or step == max_steps:
                 val = evaluate_validation()
-                accelerator.log({f"validation/{k}": v for k, v in val.items() if v is not None}, step=step)
+                accelerator.log(scalars(val), step=step)
                 if main:
                     with eval_log_path.open("a") as fh:
-                        fh.write(json.dumps({"step": step, **val}) + "\n")
+                        fh.write(json.dumps({"step": step, **val}, default=str) + "\n")
                 if val["loss"] < state.best_val_loss:
                     state.best_val_loss, state.best_step, state.bad_evals = val["loss"], step, 0
                     if main:
