@@ -485,36 +485,40 @@ class _Items:
 
 
 class _ItemsView:
-    """Items ``start:stop`` of an ``_Items`` (one ambiguity level after sorting by level, or all items)."""
+    """The items ``idx`` of an ``_Items`` (one ambiguity level), or all of them (``idx=None``)."""
 
-    def __init__(self, items: _Items, start: int, stop: int):
+    def __init__(self, items: _Items, idx: np.ndarray | None = None):
         self.items = items
-        self.sl = slice(start, stop)
+        self.idx = idx
 
     @property
     def n(self) -> int:
-        return self.sl.stop - self.sl.start
+        return len(self.items.true_class) if self.idx is None else len(self.idx)
+
+    def _take(self, x: np.ndarray) -> np.ndarray:
+        """Per-item values along the last axis (1-D columns and class-major matrices)."""
+        return x if self.idx is None else x[..., self.idx]
 
     def sums(self, weights: np.ndarray | None) -> dict[str, np.ndarray]:
         """Weighted sums of every per-item quantity; ``weights`` is ``(B, n)`` or None (all ones, B = 1)."""
-        it, sl = self.items, self.sl
+        it = self.items
         k, nb = it.n_classes, it.n_bins
-        t, pc, b = it.true_class[sl], it.pred_class[sl], it.bin[sl]
-        gap, sgap = it.ece_gap[sl], it.ece_soft_gap[sl]
+        t, pc, b = self._take(it.true_class), self._take(it.pred_class), self._take(it.bin)
+        gap, sgap = self._take(it.ece_gap), self._take(it.ece_soft_gap)
         out: dict[str, np.ndarray] = {}
         if weights is None:
             for c, v in it.columns.items():
-                out[c] = np.array([v[sl].sum()])
+                out[c] = np.array([self._take(v).sum()])
             out["true_count"] = np.bincount(t, minlength=k)[None, :].astype(np.float64)
             out["pred_count"] = np.bincount(pc, minlength=k)[None, :].astype(np.float64)
             out["tp"] = np.bincount(t[t == pc], minlength=k)[None, :].astype(np.float64)
             out["ece"] = np.bincount(b, weights=gap, minlength=nb)[None, :]
             out["ece_soft"] = np.bincount(b, weights=sgap, minlength=nb)[None, :]
             for key, m in it.mats.items():
-                out[key] = m[:, sl].sum(axis=1)[None, :]
+                out[key] = self._take(m).sum(axis=1)[None, :]
             return out
         names = list(it.columns)
-        s = weights @ np.stack([it.columns[c][sl] for c in names], axis=1)
+        s = weights @ np.stack([self._take(it.columns[c]) for c in names], axis=1)
         for j, c in enumerate(names):
             out[c] = s[:, j]
         eye_k, eye_b = np.eye(k), np.eye(nb)
@@ -524,8 +528,25 @@ class _ItemsView:
         out["ece"] = weights @ (eye_b[b] * gap[:, None])
         out["ece_soft"] = weights @ (eye_b[b] * sgap[:, None])
         for key, m in it.mats.items():
-            out[key] = weights @ m[:, sl].T
+            out[key] = weights @ self._take(m).T
         return out
+
+
+def _group_sums(items: _Items, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Sums of every per-item quantity per group (``codes`` in ``0 .. n_groups-1``), leading axis = group."""
+    k, nb, g = items.n_classes, items.n_bins, n_groups
+    out = {c: np.bincount(codes, weights=v, minlength=g) for c, v in items.columns.items()}
+    t, pc = items.true_class, items.pred_class
+    out["true_count"] = np.bincount(codes * k + t, minlength=g * k).reshape(g, k).astype(np.float64)
+    out["pred_count"] = np.bincount(codes * k + pc, minlength=g * k).reshape(g, k).astype(np.float64)
+    hit = t == pc
+    out["tp"] = np.bincount(codes[hit] * k + t[hit], minlength=g * k).reshape(g, k).astype(np.float64)
+    cells = codes * nb + items.bin
+    out["ece"] = np.bincount(cells, weights=items.ece_gap, minlength=g * nb).reshape(g, nb)
+    out["ece_soft"] = np.bincount(cells, weights=items.ece_soft_gap, minlength=g * nb).reshape(g, nb)
+    for key, m in items.mats.items():  # class-major rows are contiguous: one fast bincount per class
+        out[key] = np.stack([np.bincount(codes, weights=m[j], minlength=g) for j in range(k)], axis=1)
+    return out
 
 
 def _finalize(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -567,10 +588,6 @@ def _finalize_unchecked(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     res["mean_prediction_entropy_natural"] = s["mean_prediction_entropy_natural"] / n
     res["mean_reference_entropy_natural"] = s["mean_reference_entropy_natural"] / n
     return {name: res[name] for name in STATISTIC_NAMES}
-
-
-def _stack_sums(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def _points(sums: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -666,24 +683,19 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     p, q = as_distribution_pair(predictions, references, renormalize=renormalize, atol=atol)
     per_level: dict[str, dict[str, Any]] = {}
     per_level_views: dict[str, _ItemsView] = {}
+    items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
+    overall_view = _ItemsView(items)
     if ambiguity is None:
-        items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
-        overall_view = _ItemsView(items, 0, p.shape[0])
         overall = _points(overall_view.sums(None))[0]
     else:
         codes = _ambiguity_codes(ambiguity, p.shape[0], levels)
-        # sort items by level (stable) once: every level is then a contiguous slice
-        order = np.argsort(codes, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(levels)))])
-        items = _Items(p[order], q[order], kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
-        overall_view = _ItemsView(items, 0, p.shape[0])
-        views = [_ItemsView(items, int(bounds[j]), int(bounds[j + 1])) for j in range(len(levels))]
-        level_sums = _stack_sums([v.sums(None) for v in views])
+        level_sums = _group_sums(items, codes, len(levels))
         overall = _points({key: v.sum(axis=0, keepdims=True) for key, v in level_sums.items()})[0]
-        for level, view, block in zip(levels, views, _points(level_sums)):
-            if view.n:
+        for j, (level, block) in enumerate(zip(levels, _points(level_sums))):
+            if block["n_items"]:
                 per_level[level] = block
-                per_level_views[level] = view
+                if n_bootstrap:
+                    per_level_views[level] = _ItemsView(items, np.flatnonzero(codes == j))
     result: dict[str, Any] = {
         "overall": overall,
         "per_level": per_level,
