@@ -248,3 +248,29 @@ def test_real_corpus_layout_without_model_stages_and_a_changed_label_file_rebuil
     evaluation.write_bytes(evaluation.read_bytes() + b"\n")   # the raw corpus changed: the build re-runs
     outcome = run_pipeline(load_config(cfg_path), run_dir=run_dir)
     assert outcome.results["build"].status == "ran"
+
+
+def test_bad_corpus_line_stops_the_build_with_file_and_line_and_lenient_counts_it(demo_run, tmp_path, capsys):
+    corpus = tmp_path / "IEMOCAP_full_release"
+    shutil.copytree(demo_run / "01_build" / "raw", corpus)
+    evaluation = corpus / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    lines = evaluation.read_bytes().split(b"\n")
+    assert lines[3].startswith(b"C-E1:")
+    lines[3] = b"C-E1:\tBlissful;\t()\t\r"
+    evaluation.write_bytes(b"\n".join(lines))
+    cfg = {"corpus": {"kind": "iemocap", "data_dir": str(corpus)}, "annotate": {"enabled": False},
+           "train": {"enabled": False}, "augment": {"enabled": False}, "export": {"enabled": False},
+           "analysis": {"n_bootstrap": 10, "n_resamples": 10}}
+    cfg_path = tmp_path / "strict.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    run_dir = tmp_path / "run"
+    assert cli_main(["run", "--config", str(cfg_path), "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "stage 01_build failed" in err and "Ses01F_impro01.txt:4: unknown emotion label 'Blissful'" in err
+    assert not (run_dir / "01_build").exists()
+
+    cfg["corpus"]["lenient"] = True
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert cli_main(["run", "--config", str(cfg_path), "--run-dir", str(run_dir)]) == 0
+    built = json.loads((run_dir / "01_build" / "build_report.json").read_text())
+    assert any("Blissful" in p for p in built["read_report"]["problems"])

@@ -11,6 +11,7 @@ __all__ = ["register", "main"]
 def main(args: argparse.Namespace) -> int:
     """Load the config (the bundled demo when none is given), run the pipeline, print where the report is."""
     from hf_ambiguity.pipeline import ConfigError, bundled_config_path, load_config, run_pipeline
+    from hf_ambiguity.pipeline.runner import StageError
 
     config_path = args.config or str(bundled_config_path("demo"))
     try:
@@ -18,7 +19,17 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"hf-ambiguity run: {exc}", file=sys.stderr)
         return 2
-    outcome = run_pipeline(cfg, run_dir=args.run_dir, config_path=config_path, force=tuple(args.force or ()))
+    try:
+        outcome = run_pipeline(cfg, run_dir=args.run_dir, config_path=config_path, force=tuple(args.force or ()))
+    except ConfigError as exc:
+        print(f"hf-ambiguity run: {exc}", file=sys.stderr)
+        return 2
+    except StageError as exc:
+        if not isinstance(exc.__cause__, (ValueError, OSError)):
+            raise  # not a user-input problem: keep the traceback
+        print(f"hf-ambiguity run: {exc}\nfix the input and rerun the same command: finished stages are reused",
+              file=sys.stderr)
+        return 2
     print(f"report: {outcome.report}")
     for why in outcome.unavailable.values():
         print(f"not available: {why}", file=sys.stderr)
@@ -36,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="PATH",
                    help="pipeline YAML (or a bundled name: demo, paper, recommended); default: the bundled demo")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: the config's run_dir)")
-    p.add_argument("--force", metavar="STAGE", nargs="+",
+    p.add_argument("--force", metavar="STAGE", nargs="+", choices=["build", "annotate", "merge", "alignment",
+                                                                   "augment", "train", "evaluate", "export"],
                    help="re-run these stages even when up to date (build, annotate, merge, alignment, augment, "
                         "train, evaluate, export)")
     p.set_defaults(func=main)

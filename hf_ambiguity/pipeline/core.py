@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from hf_ambiguity.pipeline.config import PipelineConfig, config_to_dict
+from hf_ambiguity.pipeline.config import ConfigError, PipelineConfig, config_to_dict
 from hf_ambiguity.pipeline.runner import Stage, StageResult, run_stages
 
 __all__ = ["run_pipeline", "RunOutcome", "plan_stages", "STAGE_FOLDERS", "corpus_fingerprint"]
@@ -170,11 +170,11 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: str | Path | None = None, conf
 
     unknown = [f for f in force if f not in STAGE_FOLDERS]
     if unknown:
-        raise ValueError(f"--force: unknown stage {unknown[0]!r}; stages: {', '.join(STAGE_FOLDERS)}")
+        raise ConfigError(f"--force: unknown stage {unknown[0]!r}; stages: {', '.join(STAGE_FOLDERS)}")
     folder = Path(run_dir if run_dir is not None else cfg.run_dir)
     if cfg.corpus.kind != "demo" and not Path(cfg.corpus.data_dir or "").is_dir():
-        raise FileNotFoundError(f"corpus.data_dir {cfg.corpus.data_dir!r} is not a folder; point it at the raw "
-                                f"{cfg.corpus.kind} release")
+        raise ConfigError(f"corpus.data_dir {cfg.corpus.data_dir!r} is not a folder; point it at the raw "
+                          f"{cfg.corpus.kind} release (e.g. IEMOCAP_full_release)")
     stages, unavailable = plan_stages(cfg)
     import datasets
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ["Stage", "StageContext", "StageResult", "run_stages", "hash_json", "hash_folder", "read_stage_json",
+__all__ = ["Stage", "StageContext", "StageResult", "StageError", "run_stages", "hash_json", "hash_folder", "read_stage_json",
            "STAGE_FILE", "RUN_INFO_FILE"]
 
 STAGE_FILE = "stage.json"
@@ -125,6 +125,15 @@ class StageResult:
     summary: Mapping[str, Any]
 
 
+class StageError(RuntimeError):
+    """A stage failed; ``stage`` is its folder name and ``__cause__`` the original error. Nothing of the failed
+    attempt is left looking complete; finished stages stay and are reused by the next run."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        super().__init__(f"stage {stage} failed: {type(cause).__name__}: {cause}")
+        self.stage = stage
+
+
 def _input_hash(stage: Stage, upstream: Mapping[str, StageResult]) -> str:
     return hash_json({
         "stage": stage.key,
@@ -177,7 +186,11 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
         ctx = StageContext(out_dir=tmp, run_dir=run_dir, inputs={k: results[k].folder for k in stage.depends},
                            cache_dir=cache, options=stage.options)
         t0 = time.perf_counter()
-        summary = dict(stage.func(ctx) or {})
+        try:
+            summary = dict(stage.func(ctx) or {})
+        except Exception as exc:
+            _log(f"{stage.folder}: failed ({type(exc).__name__}); earlier stages are kept, rerun to resume")
+            raise StageError(stage.folder, exc) from exc
         seconds = time.perf_counter() - t0
         output_hash = hash_folder(tmp)
         record = {
