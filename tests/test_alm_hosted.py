@@ -222,7 +222,6 @@ def test_gemini_request_and_retries(monkeypatch):
 
 def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
     from hf_ambiguity.annotate import annotate
-    from hf_ambiguity.annotate.store import ResultStore
 
     def answer(payload):  # the annotator with the 3rd focus always gets a server error
         text = payload["messages"][1]["content"][1]["text"]
