@@ -173,3 +173,12 @@ def test_cache_folder_survives_a_failure_and_is_keyed_by_inputs(tmp_path):
     run_stages([stage], tmp_path)
     assert seen == [[], ["progress"]]                # the second attempt saw the first one's progress
     assert not (tmp_path / ".cache" / "01_a").exists()  # removed once the stage completed
+
+
+def test_paper_config_has_no_deviation_from_the_reference_and_the_demo_does():
+    from hf_ambiguity.pipeline.report import paper_deviations
+
+    assert paper_deviations(load_config("paper")) == []
+    demo = paper_deviations(load_config("demo"))
+    assert "annotate.mode is 'score' (reference: 'sample')" in demo
+    assert any(d.startswith("training options overridden: train.max_steps") for d in demo)

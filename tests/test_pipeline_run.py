@@ -139,7 +139,8 @@ def test_paper_protocol_report_puts_published_figures_beside_the_run(demo_run, t
                                         rec["output_hash"], rec["summary"])
     report = write_report(view, cfg, res, {}).read_text()
     assert DEMO_NOTICE not in report
-    assert "### Beside the reference's published figures (demo)" in report
+    assert "**This run deviates from the reference protocol**" in report and "split.test_fraction is 0.25" in report
+    assert "### Beside the reference's published figures (IEMOCAP)" in report
     for published in ("0.302 / 0.724", "0.431 / 0.607", "0.325 / 0.715"):
         assert published in report
     ours = json.loads((demo_run / "07_evaluate" / "evaluation.json").read_text())

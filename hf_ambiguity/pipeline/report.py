@@ -20,7 +20,7 @@ from hf_ambiguity.pipeline.config import PipelineConfig
 from hf_ambiguity.pipeline.reference import TARGET_LABELS, published_for
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
-__all__ = ["write_report", "DEMO_NOTICE"]
+__all__ = ["write_report", "paper_deviations", "DEMO_NOTICE"]
 
 DEMO_NOTICE = (
     "**This is a smoke test of the pipeline, not results.** The demo corpus is a few dozen synthetic utterances "
@@ -320,6 +320,31 @@ def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: Path,
         lines += _table(["labels", "published JS / BC", "this run JS / BC"], rows)
 
 
+def paper_deviations(cfg: PipelineConfig) -> list[str]:
+    """Settings of ``cfg`` that differ from the reference protocol (empty list: none)."""
+    expected = [
+        ("corpus.class_set", cfg.corpus.class_set, ("paper-4class", "msp-4")),
+        ("corpus.ambiguity", cfg.corpus.ambiguity, ("reference",)),
+        ("annotate.mode", cfg.annotate.mode, ("sample",)),
+        ("annotate.n_annotators", cfg.annotate.n_annotators, (10,) if cfg.corpus.kind == "msp-podcast" else (8,)),
+        ("merge.strategy", cfg.merge.strategy, ("concat",)),
+        ("split.kind", cfg.split.kind, ("random",)),
+        ("split.test_fraction", cfg.split.test_fraction, (0.2,)),
+        ("split.seed", cfg.split.seed, (42,)),
+        ("augment.enabled", cfg.augment.enabled, (True,)),
+        ("train.preset", cfg.train.preset, ("paper",)),
+        ("train.evaluate_against", cfg.train.evaluate_against, ("own", "both")),
+    ]
+    out = [f"{key} is {value!r} (reference: {' or '.join(repr(v) for v in ok)})"
+           for key, value, ok in expected if value not in ok]
+    overrides = [k for k in ("max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate")
+                 if getattr(cfg.train, k) is not None]
+    if overrides or cfg.train.extra_args:
+        out.append("training options overridden: " + ", ".join([f"train.{k}" for k in overrides]
+                                                               + list(cfg.train.extra_args)))
+    return out
+
+
 def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
                  unavailable: Mapping[str, str], *, config_path: str | None = None) -> Path:
     """Write ``run_dir/report.md`` and ``run_dir/plots/*.png`` from the finished stage folders; return the path.
@@ -342,7 +367,11 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
         lines += ["The paper protocol follows the reference recipe (random 80/20 utterance split, concatenation "
                   "merge, each model scored against its own label source's test set); its figures are printed "
                   "beside the reference's published ones. They are comparable only with the same corpus, class "
-                  "subset and annotator model.", ""]
+                  "subset and annotator model (the reference annotated with Gemini 2.5 Pro).", ""]
+        deviations = paper_deviations(cfg)
+        if deviations:
+            lines += ["**This run deviates from the reference protocol**, so its figures are not directly "
+                      "comparable: " + "; ".join(deviations) + ".", ""]
     elif cfg.protocol == "recommended":
         lines += ["The recommended protocol uses speaker-independent splits and scores every model against the "
                   "human test distributions, with paired tests by ambiguity level; it is not the reference's "
@@ -369,7 +398,9 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
     ev = _load(run_dir / "07_evaluate" / "evaluation.json") if "evaluate" in results else None
     published = published_for(cfg.corpus.kind, cfg.report.reference_figures, cfg.protocol)
     if ev:
-        _section_evaluation(lines, ev, plots, published, cfg.corpus.kind)
+        _section_evaluation(lines, ev, plots, published,
+                            "MSP-Podcast" if cfg.corpus.kind == "msp-podcast" or
+                            cfg.report.reference_figures == "msp-podcast" else "IEMOCAP")
     exp = _load(run_dir / "08_export" / "export.json") if "export" in results else None
     if exp:
         hub = run_dir / exp["folder"]
