@@ -146,6 +146,7 @@ def _plot_augment(aug: Mapping[str, Any], path: Path) -> None:
         ax.bar(classes, before, label="original", color="#4c9be8")
         ax.bar(classes, added, bottom=before, label="DiME-Aug", color="#f2b134")
         ax.set_title(TARGET_LABELS.get(target, target), fontsize=9)
+        ax.margins(y=0.1)
         ax.tick_params(axis="x", labelsize=8)
     axes[0][0].set_ylabel("training utterances")
     axes[0][0].legend(frameon=False, fontsize=8)
