@@ -297,3 +297,21 @@ def test_collator_truncates_the_transcript_to_the_text_budget(tmp_path_factory):
     assert batch["target"].shape == (2, 4)
     with pytest.raises(ValueError, match="--max_text_tokens 10 is below the prompt's own length"):
         DistributionCollator(proc, CLASSES, max_text_tokens=10)
+
+
+# ------------------------------------------------------------------------------------------- early stopping
+
+def test_early_stopping_on_validation_loss_keeps_the_best_step(tmp_path, tmp_path_factory, one_thread):
+    from hf_ambiguity.training.loop import train
+
+    model = tiny_model(tmp_path_factory.getbasetemp())
+    cfg = parse_args(["--dataset", str(save_dataset(tmp_path / "ds", 12)), "--model", str(model),
+                      "--output_dir", str(tmp_path / "out"), "--target", "human_dist", "--no_dime_aug",
+                      "--mixed_precision", "no", "--torch_dtype", "float32", "--report_to", "none",
+                      "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
+                      "--learning_rate", "0", "--early_stopping_patience", "2", "--max_train_steps", "20",
+                      "--split", "random"])
+    results = train(cfg)  # lr 0: the validation loss never improves after the first evaluation
+    assert results["stopped_early"] and results["completed_steps"] == 6  # evaluations at steps 2, 4, 6
+    assert results["best_step"] == 2
+    assert json.loads((tmp_path / "out" / "best" / "training_config.json").read_text())["step"] == 2
