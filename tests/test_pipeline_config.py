@@ -182,3 +182,31 @@ def test_paper_config_has_no_deviation_from_the_reference_and_the_demo_does():
     demo = paper_deviations(load_config("demo"))
     assert "annotate.mode is 'score' (reference: 'sample')" in demo
     assert any(d.startswith("training options overridden: train.max_steps") for d in demo)
+
+
+def test_train_command_is_an_accelerate_launch_of_the_training_module(tmp_path):
+    from hf_ambiguity.pipeline import config_to_dict
+    from hf_ambiguity.pipeline.stages import train_command
+
+    opt = config_to_dict(load_config("demo"))["train"]
+    cmd = train_command(opt, dataset=tmp_path / "d", target="combined_dist", model="m", output_dir=tmp_path / "o",
+                        resume=False)
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
+    i = cmd.index("hf_ambiguity.training.train")
+    assert cmd[i - 1] == "-m" and "--num_processes" in cmd[:i]
+    args = cmd[i + 1:]
+    assert args[args.index("--dataset") + 1] == str(tmp_path / "d")
+    assert ["--split", "dataset", "--no_dime_aug"] == args[2:5]      # the pipeline's own split + DiME-Aug
+    assert args[args.index("--max_train_steps") + 1] == "2" and args[-4:] == list(opt["extra_args"])
+    assert "--resume_from_checkpoint" not in args and "--checkpointing_steps" not in args
+    opt = {**opt, "accelerate_config": "multi_gpu.yaml"}
+    cmd = train_command(opt, dataset=tmp_path, target="human_dist", model="m", output_dir=tmp_path, resume=True,
+                        checkpointing_steps=50)
+    assert cmd[3:5] == ["--config_file", "multi_gpu.yaml"] and "--num_processes" not in cmd
+    assert cmd[cmd.index("--checkpointing_steps") + 1] == "50"
+    assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "latest"
+    from hf_ambiguity.training.config import parse_args   # the training script accepts every flag we pass
+
+    parsed = parse_args(cmd[cmd.index("hf_ambiguity.training.train") + 1:])
+    assert (parsed.split, parsed.dime_aug, parsed.target, parsed.checkpointing_steps) == \
+        ("dataset", False, "human_dist", 50)

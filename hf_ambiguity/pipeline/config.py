@@ -147,6 +147,8 @@ class TrainConfig:
     gradient_accumulation_steps: int | None = None
     learning_rate: float | None = None
     seed: int = 42
+    #: ``save_state`` every N optimizer steps, so a killed run resumes from the latest ``step_N`` (``null``: never).
+    checkpointing_steps: int | None = None
     #: Accelerate config file passed to ``accelerate launch --config_file``.
     accelerate_config: str | None = None
     #: Extra command-line arguments appended to the training command.
@@ -322,6 +324,8 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
             raise bad(f"train.targets[{i}]", f"{target!r} needs synthetic labels but annotate.enabled is false")
     if cfg.train.enabled and not cfg.train.targets:
         raise bad("train.targets", "is empty; name at least one target or set train.enabled: false")
+    if cfg.train.checkpointing_steps is not None and cfg.train.checkpointing_steps < 1:
+        raise bad("train.checkpointing_steps", f"must be at least 1 or null, got {cfg.train.checkpointing_steps}")
     if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
         raise bad("train.max_steps", f"must be at least 1 or null, got {cfg.train.max_steps}")
 

@@ -127,7 +127,8 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
                         "corpus": cfg.corpus.kind, "base": base,
                         "eval_view": missing_requirement("augment", extra=_EVAL_VIEW) is None}))
     if cfg.train.enabled:
-        train_opts = {k: v for k, v in c["train"].items() if k != "evaluate_against"}
+        # checkpointing only changes how a killed run resumes, not what training writes: not part of the hash
+        train_opts = {k: v for k, v in c["train"].items() if k not in ("evaluate_against", "checkpointing_steps")}
         deps = ("augment", "model") if cfg.train.model == "tiny" else ("augment",)
         wanted.append(("train", S.stage_train, deps, train_opts))
         wanted.append(("evaluate", S.stage_evaluate, ("train", "augment"),
@@ -158,7 +159,8 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
             def fingerprint(data_dir: str = data_dir) -> str:  # type: ignore[misc]
                 return corpus_fingerprint(data_dir)
         stages.append(Stage(key=key, folder=STAGE_FOLDERS[key], func=func, depends=deps, options=options,
-                            version=STAGE_VERSIONS[key], extra_hash=fingerprint))
+                            version=STAGE_VERSIONS[key], extra_hash=fingerprint,
+                            runtime=({"checkpointing_steps": cfg.train.checkpointing_steps} if key == "train" else {})))
         present.add(key)
     return stages, unavailable
 

@@ -86,6 +86,7 @@ class StageContext:
     inputs: Mapping[str, Path]
     cache_dir: Path
     options: Mapping[str, Any]
+    runtime: Mapping[str, Any] = field(default_factory=dict)
 
     def input(self, key: str) -> Path:
         """The finished folder of the upstream stage ``key``."""
@@ -109,6 +110,8 @@ class Stage:
     options: Mapping[str, Any] = field(default_factory=dict)
     version: str = "1"
     extra_hash: Callable[[], str] | None = None
+    #: Settings that change how the stage runs but not what it writes (not hashed), e.g. checkpoint frequency.
+    runtime: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
         cache = run_dir / ".cache" / stage.folder / input_hash[:16]
         cache.mkdir(parents=True, exist_ok=True)
         ctx = StageContext(out_dir=tmp, run_dir=run_dir, inputs={k: results[k].folder for k in stage.depends},
-                           cache_dir=cache, options=stage.options)
+                           cache_dir=cache, options=stage.options, runtime=stage.runtime)
         t0 = time.perf_counter()
         try:
             summary = dict(stage.func(ctx) or {})

@@ -471,7 +471,7 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
 
 
 def train_command(opt: Mapping[str, Any], *, dataset: Path, target: str, model: str, output_dir: Path,
-                  resume: bool) -> list[str]:
+                  resume: bool, checkpointing_steps: int | None = None) -> list[str]:
     """The ``accelerate launch -m hf_ambiguity.training.train ...`` command of one target."""
     import sys
 
@@ -479,7 +479,8 @@ def train_command(opt: Mapping[str, Any], *, dataset: Path, target: str, model: 
     if opt["accelerate_config"]:
         cmd += ["--config_file", opt["accelerate_config"]]
     else:
-        cmd += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        # one process; mixed precision comes from the training preset (fp16 for paper) or --mixed_precision
+        cmd += ["--num_processes", "1", "--num_machines", "1", "--dynamo_backend", "no"]
     cmd += ["-m", "hf_ambiguity.training.train", "--dataset", str(dataset), "--split", "dataset", "--no_dime_aug",
             "--target", target, "--model", model, "--preset", opt["preset"], "--seed", str(opt["seed"]),
             "--output_dir", str(output_dir), "--report_to", "tensorboard"]
@@ -488,6 +489,8 @@ def train_command(opt: Mapping[str, Any], *, dataset: Path, target: str, model: 
                       ("learning_rate", "--learning_rate")):
         if opt[key] is not None:
             cmd += [flag, str(opt[key])]
+    if checkpointing_steps:
+        cmd += ["--checkpointing_steps", str(checkpointing_steps)]
     if resume:
         cmd += ["--resume_from_checkpoint", "latest"]
     return cmd + list(opt["extra_args"])
@@ -509,9 +512,12 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
     timings: dict[str, Any] = {}
     for target in opt["targets"]:
         work = ctx.cache_dir / target
-        resume = work.is_dir() and any(work.glob("step_*"))
+        resume = work.is_dir() and any(work.glob("step_*/training_state.json"))
+        if not resume:
+            shutil.rmtree(work, ignore_errors=True)  # a killed attempt without a checkpoint: start clean
         cmd = train_command(opt, dataset=ctx.input("augment") / target, target=target, model=model,
-                            output_dir=work, resume=resume)
+                            output_dir=work, resume=resume,
+                            checkpointing_steps=ctx.runtime.get("checkpointing_steps"))
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
