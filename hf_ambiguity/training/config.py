@@ -171,14 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     hints = get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         help_text = f.metadata.get("help", "")
+        if f.name in PRESETS["paper"] and PRESETS["paper"][f.name] != f.default:
+            default = f"default {PRESETS['paper'][f.name]} with --preset paper, {f.default} with --preset none"
+        else:
+            default = f"default {f.default}"
         tp, choices, is_tuple = _field_type(hints[f.name])
         if tp is bool:
-            parser.add_argument(f"--{f.name}", dest=f.name, action="store_true", help=f"{help_text} (default {f.default})")
+            parser.add_argument(f"--{f.name}", dest=f.name, action="store_true", help=f"{help_text} ({default})")
             parser.add_argument(f"--no_{f.name}", dest=f.name, action="store_false", help=f"Turn off --{f.name}.")
         elif is_tuple:
-            parser.add_argument(f"--{f.name}", nargs="+", type=str, help=help_text)
+            parser.add_argument(f"--{f.name}", nargs="+", type=str, help=f"{help_text} ({default})")
         else:
-            parser.add_argument(f"--{f.name}", type=tp, choices=choices, help=f"{help_text} (default {f.default})")
+            parser.add_argument(f"--{f.name}", type=tp, choices=choices, help=f"{help_text} ({default})")
     return parser
 
 
