@@ -41,8 +41,12 @@ in the report (such rows still count in their group's size: they are real traini
 two usable sources cannot be topped up: its shortfall is counted.
 
 Long runs: the new rows are written to the ``datasets`` cache under a fingerprint of the input, the sample plan and
-this code, so an interrupted run simply starts again and a repeated run reuses the finished output; rows are never
-duplicated or lost because the plan is fixed by the seed before any row is written.
+this code. An interrupted run leaves no partial output (``datasets`` only publishes a finished split): running it
+again starts over (features are recomputed) and produces the same rows, never duplicated or lost, because the plan
+is fixed by the seed before any row is written; a repeated finished run reuses the cached rows.
+
+Note on the transcript rule: it is the reference's as specified (``i``'s transcript when ``α < 0.5``, i.e. when the
+audio is mostly ``j``'s); it is kept verbatim for reproducibility.
 """
 
 from __future__ import annotations
