@@ -273,6 +273,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         num_warmup_steps=math.ceil(cfg.warmup_ratio * max_steps) * accelerator.num_processes,
         num_training_steps=max_steps * accelerator.num_processes, scheduler_specific_kwargs=scheduler_kwargs)
     lr_scheduler = accelerator.prepare(lr_scheduler)
+    say(f"{accelerator.num_processes} process(es), {len(train_loader)} micro-batches per process per epoch, "
+        f"{steps_per_epoch} optimizer steps per epoch, {max_steps} steps ({num_epochs} epochs at most)")
     state = TrainState()
     accelerator.register_for_checkpointing(state)
 
