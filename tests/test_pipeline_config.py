@@ -210,3 +210,17 @@ def test_train_command_is_an_accelerate_launch_of_the_training_module(tmp_path):
     parsed = parse_args(cmd[cmd.index("hf_ambiguity.training.train") + 1:])
     assert (parsed.split, parsed.dime_aug, parsed.target, parsed.checkpointing_steps) == \
         ("dataset", False, "human_dist", 50)
+
+
+def test_rows_without_a_parsable_synthetic_answer_get_a_null_synthetic_distribution():
+    import datasets
+
+    from hf_ambiguity.pipeline.stages import _null_empty_synthetic
+
+    ds = datasets.Dataset.from_dict({"id": ["a", "b", "c"],
+                                     "synthetic_dist": [[0.5, 0.5], [0.0, 0.0], [1.0, 0.0]]})
+    out, n = _null_empty_synthetic(datasets.DatasetDict({"s1": ds, "s2": ds.select([0])}), "synthetic_dist")
+    assert n == 1
+    assert out["s1"]["synthetic_dist"] == [[0.5, 0.5], None, [1.0, 0.0]] and out["s2"].num_rows == 1
+    same, n = _null_empty_synthetic(datasets.DatasetDict({"s": ds.select([0, 2])}), "synthetic_dist")
+    assert n == 0 and same["s"]["synthetic_dist"] == [[0.5, 0.5], [1.0, 0.0]]

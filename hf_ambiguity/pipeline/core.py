@@ -124,7 +124,7 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
     if cfg.train.enabled or cfg.augment.enabled:
         wanted.append(("augment", S.stage_augment, (base,),
                        {"split": c["split"], "augment": c["augment"], "targets": c["train"]["targets"],
-                        "corpus": cfg.corpus.kind, "base": base,
+                        "corpus": cfg.corpus.kind, "base": base, "name": cfg.annotate.name,
                         "eval_view": missing_requirement("augment", extra=_EVAL_VIEW) is None}))
     if cfg.train.enabled:
         # checkpointing only changes how a killed run resumes, not what training writes: not part of the hash

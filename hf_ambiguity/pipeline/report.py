@@ -202,8 +202,8 @@ def _level_rows(res: Mapping[str, Any], metrics: tuple[str, ...]) -> list[list[A
 def _section_corpus(lines: list[str], stats: Mapping[str, Any], plots: Path) -> None:
     lines += ["## Corpus", ""]
     ann = stats.get("annotators", {})
-    lines += _table(["utterances", "speakers", "annotators / utterance (mean, min–max)", "labels dropped "
-                     "(outside the class set)", "classes"],
+    lines += _table(["utterances", "speakers", "annotators / utterance (mean, min–max)", "labels outside the "
+                     "class set (kept utterances)", "classes"],
                     [[stats["n_utterances"], stats.get("n_speakers", "–"),
                       f"{_fmt(ann.get('mean'), 2)}, {ann.get('min')}–{ann.get('max')}",
                       stats.get("dropped_labels", "–"), ", ".join(stats["classes"])]])
@@ -253,6 +253,12 @@ def _section_augment(lines: list[str], aug: Mapping[str, Any], plots: Path) -> N
     sp = aug["split"]
     lines += [f"Split: {sp['description']} — train {sp['train']}, validation {sp['validation']}, "
               f"test {sp['test']} utterances.", ""]
+    if sp.get("without_synthetic_label"):
+        lines += [f"{sp['without_synthetic_label']} utterances got no parsable synthetic answer: they have no "
+                  "synthetic distribution and are left out of the synthetic-target model's splits"
+                  + (" (" + ", ".join(f"{k} {v}" for k, v in next(
+                      (v for k, v in sp.items() if k.startswith("rows for ")), {}).items()) + ")"
+                     if any(k.startswith("rows for ") for k in sp) else "") + ".", ""]
     if aug.get("targets"):
         for target, rec in aug["targets"].items():
             classes = list(rec["before"])

@@ -424,6 +424,21 @@ def _eval_view(test: Any, out_dir: Path, seed: int) -> dict[str, Any]:
             "n": len(view), "table": table}
 
 
+def _null_empty_synthetic(dsdict: Any, column: str) -> tuple[Any, int]:
+    """Sample mode leaves an all-zero ``<name>_dist`` where no synthetic answer parsed; such a row has no synthetic
+    distribution, so it becomes null (DiME-Aug mixes it to null, training on that target skips it)."""
+    if column not in next(iter(dsdict.values())).column_names:
+        return dsdict, 0
+    n = sum(int(sum(1 for v in ds[column] if v is None or sum(v) == 0)) for ds in dsdict.values())
+    if n == 0:
+        return dsdict, 0
+
+    def nullify(batch: dict[str, list]) -> dict[str, list]:
+        return {column: [None if v is None or sum(v) == 0 else v for v in batch[column]]}
+
+    return type(dsdict)({k: v.map(nullify, batched=True, features=v.features) for k, v in dsdict.items()}), n
+
+
 def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
     """Train / validation / test split (the training script's own ``make_splits``), then DiME-Aug of the training
     part once per training target; validation and test stay real. One ``DatasetDict`` per target."""
@@ -435,6 +450,8 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
     opt = ctx.options
     sp, au = opt["split"], opt["augment"]
     dsdict = datasets.load_from_disk(str(ctx.input(opt["base"]) / DATASET_DIR))
+    syn_col = f"{opt['name']}_dist"
+    dsdict, n_unlabelled = _null_empty_synthetic(dsdict, syn_col)
     splits, description = make_splits(dsdict, kind=sp["kind"], test_fraction=sp["test_fraction"], seed=sp["seed"],
                                       test_session=sp["test_session"], test_partition=sp["test_partition"])
     if "validation" not in splits:
@@ -448,8 +465,14 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
         "targets": {},
     }
     summary: dict[str, Any] = {k: len(v) for k, v in splits.items()}
+    if n_unlabelled:
+        record["split"]["without_synthetic_label"] = n_unlabelled
     for target in opt["targets"]:
-        train = splits["train"]
+        parts = dict(splits)
+        if target == syn_col and n_unlabelled:   # no synthetic distribution: cannot be a row of this target
+            parts = {k: v.filter(lambda x: x is not None, input_columns=syn_col) for k, v in parts.items()}
+            record["split"][f"rows for {target}"] = {k: len(v) for k, v in parts.items()}
+        train = parts["train"]
         if au["enabled"]:
             train, rep = dime_aug(train, target, ratio=au["ratio"], k=au["k"], seed=au["seed"],
                                   balance_by=au["balance_by"])
@@ -459,7 +482,7 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
                 "shortfall": sum(rep.shortfall.values()), "report": rep.to_dict()}
             (ctx.out_dir / f"dime_aug_{target}.md").write_text(rep.to_markdown(), encoding="utf-8")
             summary[f"new for {target}"] = rep.n_generated
-        datasets.DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]}) \
+        datasets.DatasetDict({"train": train, "validation": parts["validation"], "test": parts["test"]}) \
             .save_to_disk(str(ctx.out_dir / target))
     if opt["eval_view"]:
         record["eval_view"] = _eval_view(splits["test"], ctx.out_dir, au["seed"])
