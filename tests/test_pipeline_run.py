@@ -275,3 +275,22 @@ def test_bad_corpus_line_stops_the_build_with_file_and_line_and_lenient_counts_i
     assert cli_main(["run", "--config", str(cfg_path), "--run-dir", str(run_dir)]) == 0
     built = json.loads((run_dir / "01_build" / "build_report.json").read_text())
     assert any("Blissful" in p for p in built["read_report"]["problems"])
+
+
+def test_msp_podcast_layout_human_only(tmp_path):
+    from hf_ambiguity.demo import write_msp_layout
+
+    corpus = write_msp_layout(tmp_path / "MSP-PODCAST", quirks=False)
+    cfg_path = tmp_path / "msp.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "corpus": {"kind": "msp-podcast", "data_dir": str(corpus), "class_set": "msp-8", "lenient": True},
+        "annotate": {"enabled": False}, "train": {"enabled": False}, "augment": {"enabled": False},
+        "analysis": {"n_bootstrap": 10, "n_resamples": 10}}))
+    outcome = run_pipeline(load_config(cfg_path), run_dir=tmp_path / "run")
+    assert list(outcome.results) == ["build", "alignment", "export"]
+    stats = json.loads((tmp_path / "run" / "01_build" / "corpus_stats.json").read_text())
+    assert stats["classes"] == ["angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral"]
+    import datasets
+
+    hub = datasets.load_dataset(str(tmp_path / "run" / "08_export" / "hub"))
+    assert sum(v.num_rows for v in hub.values()) == stats["n_utterances"] and "split" in hub["train"].column_names
