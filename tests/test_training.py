@@ -206,6 +206,18 @@ def test_prepare_data_reports_the_split_and_holds_out_validation(tmp_path):
     assert "10% of the training part held out" in info.description and info.class_names == tuple(CLASSES)
 
 
+def test_local_parquet_folder_loads_through_load_dataset(tmp_path):
+    from hf_ambiguity.training.data import load_any_dataset
+
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    make_dataset(6).to_parquet(str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet"))
+    loaded = load_any_dataset(str(tmp_path / "hub"))
+    assert list(loaded) == ["train"] and len(loaded["train"]) == 6
+    assert loaded["train"].features["majority_label"].names == CLASSES
+    with pytest.raises(TrainingDataError, match="no local folder or reachable Hub dataset"):
+        load_any_dataset(str(tmp_path / "missing"))
+
+
 def test_missing_target_column_is_refused(tmp_path):
     cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--target", "synthetic_dist")
     with pytest.raises(TrainingDataError, match="split 'train' has no column 'synthetic_dist'"):

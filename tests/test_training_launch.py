@@ -98,7 +98,7 @@ def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
     assert results["target"] == "human_dist" and results["completed_steps"] == STEPS
     assert "random 80/20" in results["split"]["description"]
     summary = (out / "summary.md").read_text()
-    assert "HUMAN test distributions" in summary and "own target" in summary
+    assert "HUMAN test distributions" in summary and "own target" in summary and "- DiME-Aug: off" in summary
     assert list((out / "hf_ambiguity_train").rglob("events.out.tfevents.*")), "no tensorboard event file"
     evals = [json.loads(x) for x in (out / "eval_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == list(range(2, STEPS + 1, 2))  # every epoch (2 optimizer steps)

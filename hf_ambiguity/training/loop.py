@@ -169,10 +169,17 @@ def save_trained(unwrapped: DistributionModel, folder: Path, identity: dict[str,
     (folder / TRAINING_CONFIG_FILE).write_text(json.dumps(info, indent=2))
 
 
+def _dime_line(report: dict[str, Any]) -> str:
+    if not report.get("applied"):
+        return "off"
+    return f"on the training part, {report['rows_before']} -> {report['rows_after']} rows"
+
+
 def _summary_markdown(results: dict[str, Any]) -> str:
     lines = ["# Training summary", "", f"- base model: `{results['base_model']}`", f"- head: {results['head']}",
              f"- target: `{results['target']}`", f"- split: {results['split']['description']}",
-             f"- sizes: {results['split']['sizes']}", f"- steps: {results['completed_steps']} "
+             f"- sizes: {results['split']['sizes']}", f"- DiME-Aug: {_dime_line(results['split']['dime_aug'])}",
+             f"- steps: {results['completed_steps']} "
              f"(best validation loss {results['best_val_loss']:.6f} at step {results['best_step']}; "
              f"stopped early: {results['stopped_early']})", ""]
     for name, key in (("against the run's own target", "test_vs_own_target"),
