@@ -88,7 +88,9 @@ def _plot_class_ambiguity(stats: Mapping[str, Any], path: Path) -> None:
     plt = _plt()
     table = stats["class_by_ambiguity"]
     classes = list(table)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(classes) + 2.5), 3.8))
     bottom = [0] * len(classes)
     colours = {"low": "#4c9be8", "medium": "#f2b134", "high": "#d9534f"}
     for level in AMBIGUITY_LEVELS:
@@ -96,6 +98,10 @@ def _plot_class_ambiguity(stats: Mapping[str, Any], path: Path) -> None:
         ax.bar(classes, vals, bottom=bottom, label=f"{level} ambiguity", color=colours[level])
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_ylabel("utterances")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(max(bottom), 1) * 1.15)
+    if len(classes) > 5:
+        ax.tick_params(axis="x", labelrotation=30)
     _title(ax, "Majority class × ambiguity level")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
@@ -147,6 +153,8 @@ def _plot_augment(aug: Mapping[str, Any], path: Path) -> None:
         ax.bar(classes, added, bottom=before, label="DiME-Aug", color="#f2b134")
         ax.set_title(TARGET_LABELS.get(target, target), fontsize=9)
         ax.margins(y=0.1)
+        if len(classes) > 5:
+            ax.tick_params(axis="x", labelrotation=45)
         ax.tick_params(axis="x", labelsize=8)
     axes[0][0].set_ylabel("training utterances")
     axes[0][0].legend(frameon=False, fontsize=8)
