@@ -327,3 +327,27 @@ def test_early_stopping_on_validation_loss_keeps_the_best_step(tmp_path, tmp_pat
     assert results["stopped_early"] and results["completed_steps"] == 6  # evaluations at steps 2, 4, 6
     assert results["best_step"] == 2
     assert json.loads((tmp_path / "out" / "best" / "training_config.json").read_text())["step"] == 2
+
+
+# ------------------------------------------------------------------------------------------- label-token head
+
+def test_label_token_head_gives_distributions_and_trains_only_lora(tmp_path_factory, one_thread):
+    from datasets import Audio
+
+    from hf_ambiguity.training.data import DistributionCollator, DistributionRows
+    from hf_ambiguity.training.model import MODEL_INPUT_KEYS, build_model
+
+    cfg = parse_args(["--dataset", "d", "--model", str(tiny_model(tmp_path_factory.getbasetemp())),
+                      "--torch_dtype", "float32", "--head", "label_token"])
+    torch.manual_seed(0)
+    model, processor, _ = build_model(cfg, CLASSES)
+    assert model.head is None and all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
+    ds = make_dataset(3).cast_column("audio", Audio(sampling_rate=16000))
+    rows = DistributionRows(ds, target="human_dist", sampling_rate=16000, max_audio_seconds=30.0)
+    batch = DistributionCollator(processor, CLASSES, head="label_token")([rows[i] for i in range(3)])
+    assert (batch["attention_mask"][:, -1] == 1).all()  # left padding: the answer follows the last prompt token
+    log_p = model(**{k: batch[k] for k in MODEL_INPUT_KEYS})
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(3))
+    get_loss("js_entropy")(log_p, batch["target"]).backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_B" in n]
+    assert grads and all(g is not None for g in grads) and any(float(g.abs().sum()) > 0 for g in grads)
