@@ -369,7 +369,8 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
     """
     plots = run_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    _TITLE_SUFFIX["value"] = "\n(demo: smoke test with a random-weight model, not results)" if cfg.protocol == "demo" else ""
+    demo = cfg.protocol == "demo"
+    _TITLE_SUFFIX["value"] = "\n(demo: smoke test with a random-weight model, not results)" if demo else ""
     for old in plots.glob("*.png"):
         old.unlink()
     lines = [f"# hf-ambiguity run: {cfg.name}", ""]

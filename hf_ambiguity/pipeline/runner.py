@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ["Stage", "StageContext", "StageResult", "StageError", "run_stages", "hash_json", "hash_folder", "read_stage_json",
-           "STAGE_FILE", "RUN_INFO_FILE"]
+__all__ = ["Stage", "StageContext", "StageResult", "StageError", "run_stages", "hash_json", "hash_folder",
+           "read_stage_json", "STAGE_FILE", "RUN_INFO_FILE"]
 
 STAGE_FILE = "stage.json"
 #: A stage's timings and resume counters: written beside its outputs but left out of the output hash, because they
