@@ -224,3 +224,27 @@ def test_rows_without_a_parsable_synthetic_answer_get_a_null_synthetic_distribut
     assert out["s1"]["synthetic_dist"] == [[0.5, 0.5], None, [1.0, 0.0]] and out["s2"].num_rows == 1
     same, n = _null_empty_synthetic(datasets.DatasetDict({"s": ds.select([0, 2])}), "synthetic_dist")
     assert n == 0 and same["s"]["synthetic_dist"] == [[0.5, 0.5], [1.0, 0.0]]
+
+
+def test_leave_one_label_out_matches_an_explicit_loop():
+    import numpy as np
+    from scipy.spatial.distance import jensenshannon
+
+    from hf_ambiguity.pipeline.stages import leave_one_label_out
+
+    rng = np.random.default_rng(0)
+    labels = [rng.integers(0, 4, size=rng.integers(1, 6)) for _ in range(40)]
+    syn = rng.integers(0, 5, size=(40, 4)).astype(float)
+    res = leave_one_label_out(labels, syn, 4, strategy="weighted", weight=0.5)
+    expected_items = [i for i, lab in enumerate(labels) if lab.size >= 2]
+    assert res["items"].tolist() == expected_items
+    for j, i in enumerate(expected_items):
+        h_scores, m_scores = [], []
+        for k in range(labels[i].size):
+            rest = np.bincount(np.delete(labels[i], k), minlength=4).astype(float)
+            held = np.eye(4)[labels[i][k]]
+            merged = rest + 0.5 * syn[i]
+            h_scores.append(jensenshannon(rest / rest.sum(), held, base=2) ** 2)
+            m_scores.append(jensenshannon(merged / merged.sum(), held, base=2) ** 2)
+        assert res["human_only"][j] == pytest.approx(np.mean(h_scores), abs=1e-9)
+        assert res["merged"][j] == pytest.approx(np.mean(m_scores), abs=1e-9)

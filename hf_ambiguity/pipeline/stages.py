@@ -18,8 +18,10 @@ import numpy as np
 from hf_ambiguity.pipeline.runner import RUN_INFO_FILE, StageContext
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, class_names
 
-__all__ = ["stage_model", "stage_build", "stage_alignment", "stage_export", "corpus_statistics",
-           "summarise_alignment", "write_json", "load_dataset_dir", "DATASET_DIR"]
+__all__ = ["stage_model", "stage_build", "stage_annotate", "stage_merge", "stage_alignment", "stage_augment",
+           "stage_train", "stage_evaluate", "stage_export", "corpus_statistics", "summarise_alignment",
+           "leave_one_label_out", "train_command", "read_training_log", "make_annotator", "pooled", "write_json",
+           "load_dataset_dir", "DATASET_DIR"]
 
 #: Folder name of the dataset inside a stage folder.
 DATASET_DIR = "dataset"
