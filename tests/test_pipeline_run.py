@@ -277,17 +277,24 @@ def test_bad_corpus_line_stops_the_build_with_file_and_line_and_lenient_counts_i
     assert any("Blissful" in p for p in built["read_report"]["problems"])
 
 
-def test_msp_podcast_layout_human_only(tmp_path):
+def test_msp_podcast_layout_human_only_pushed_privately(tmp_path, monkeypatch):
+    import hf_ambiguity.hub
     from hf_ambiguity.demo import write_msp_layout
 
+    pushes = []
+    monkeypatch.setattr(hf_ambiguity.hub, "push_dataset", lambda folder, repo, **kw: pushes.append((folder, repo, kw)))
     corpus = write_msp_layout(tmp_path / "MSP-PODCAST", quirks=False)
     cfg_path = tmp_path / "msp.yaml"
     cfg_path.write_text(yaml.safe_dump({
         "corpus": {"kind": "msp-podcast", "data_dir": str(corpus), "class_set": "msp-8", "lenient": True},
         "annotate": {"enabled": False}, "train": {"enabled": False}, "augment": {"enabled": False},
-        "analysis": {"n_bootstrap": 10, "n_resamples": 10}}))
+        "analysis": {"n_bootstrap": 10, "n_resamples": 10}, "export": {"push_to": "someone/msp-ambig"}}))
     outcome = run_pipeline(load_config(cfg_path), run_dir=tmp_path / "run")
     assert list(outcome.results) == ["build", "alignment", "export"]
+    ((folder, repo, kw),) = pushes
+    assert repo == "someone/msp-ambig" and kw["private"] is True and kw["license_acknowledged"] is False
+    assert Path(folder).name == "hub" and kw["licensed"] is True
+    assert "Pushed to `someone/msp-ambig` (private)." in (tmp_path / "run" / "report.md").read_text()
     stats = json.loads((tmp_path / "run" / "01_build" / "corpus_stats.json").read_text())
     assert stats["classes"] == ["angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral"]
     import datasets
