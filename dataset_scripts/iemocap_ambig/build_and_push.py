@@ -2,39 +2,22 @@
 """Build the iemocap_ambig dataset from a local iemocap release and (optionally) push it to the Hub, privately.
 
     python dataset_scripts/iemocap_ambig/build_and_push.py --data-dir /data/IEMOCAP_full_release --out iemocap_ambig \
-        [--class-set iemocap-4] [--lenient] [--push USER/iemocap_ambig] [--public --i-have-a-license]
+        [--class-set ...] [--lenient] [--push USER/iemocap_ambig] [--public --i-have-a-license]
 
-A thin entry point over `hf-ambiguity build iemocap` (same options, see `hf-ambiguity build iemocap --help`);
-the dataset card is rendered from README.template.md next to this file (the package template
-hf_ambiguity/templates/iemocap_ambig.md). Class sets: iemocap-4, paper-4class, iemocap-full.
+The entry point of this Hub dataset: exactly `hf-ambiguity build iemocap` (every option of
+`hf-ambiguity build iemocap --help` applies). The dataset card is rendered from README.template.md next to this
+file (the package template it links to).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hf_ambiguity.cli import main as cli_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True, help="the iemocap release folder")
-    parser.add_argument("--out", required=True, help="output folder in the Hub layout")
-    parser.add_argument("--class-set", default="iemocap-4", help="class set (iemocap-4, paper-4class, iemocap-full)")
-    parser.add_argument("--push", metavar="REPO_ID", help="push to this Hub dataset repo (private by default)")
-    parser.add_argument("--public", action="store_true", help="public repo (needs --i-have-a-license)")
-    parser.add_argument("--i-have-a-license", action="store_true",
-                        help="acknowledge that your licence allows a public release")
-    args, passthrough = parser.parse_known_args(argv)
-    cmd = ["build", "iemocap", "--data-dir", args.data_dir, "--out", args.out, "--class-set", args.class_set]
-    if args.push:
-        cmd += ["--push", args.push]
-    if args.public:
-        cmd.append("--public")
-    if args.i_have_a_license:
-        cmd.append("--i-have-a-license")
-    return cli_main(cmd + passthrough)  # --lenient, --self-evaluations, --overwrite, ... go through as is
+    return cli_main(["build", "iemocap", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
