@@ -184,6 +184,25 @@ def test_paper_config_has_no_deviation_from_the_reference_and_the_demo_does():
     assert any(d.startswith("training options overridden: train.max_steps") for d in demo)
 
 
+def test_paper_deviations_name_every_changed_reference_setting():
+    from dataclasses import replace
+
+    from hf_ambiguity.pipeline.report import paper_deviations
+
+    paper = load_config("paper")
+    changed = replace(paper, augment=replace(paper.augment, ratio=0.5, k=5, balance_by="class_ambiguity"),
+                      corpus=replace(paper.corpus, max_utterances=100))
+    assert paper_deviations(changed) == [
+        "corpus.max_utterances is 100 (reference: None)",
+        "augment.ratio is 0.5 (reference: 0.3)",
+        "augment.k is 5 (reference: 3)",
+        "augment.balance_by is 'class_ambiguity' (reference: 'class')",
+    ]
+    msp = replace(paper, corpus=replace(paper.corpus, kind="msp-podcast", class_set="msp-4"))
+    assert paper_deviations(msp) == ["annotate.n_annotators is 8 (reference: 10)"]
+    assert paper_deviations(replace(msp, annotate=replace(paper.annotate, n_annotators=10))) == []
+
+
 def test_train_command_is_an_accelerate_launch_of_the_training_module(tmp_path):
     from hf_ambiguity.pipeline import config_to_dict
     from hf_ambiguity.pipeline.stages import train_command

@@ -48,6 +48,17 @@ def _fmt(x: Any, nd: int = 3) -> str:
     return str(x)
 
 
+def _fmt_p(p: Any) -> str:
+    """A p-value with 4 decimals, or in scientific notation below 0.0001 (never a bare "0.0000").
+
+    >>> _fmt_p(0.01712), _fmt_p(4.77e-07), _fmt_p(None)
+    ('0.0171', '4.8e-07', '–')
+    """
+    if isinstance(p, float) and math.isfinite(p) and 0 < p < 1e-4:
+        return f"{p:.1e}"
+    return _fmt(p, 4)
+
+
 def _mean_ci(stat: Mapping[str, Any] | None) -> str:
     """``0.123 [0.100, 0.150]`` from ``{"mean", "ci_low", "ci_high"}``."""
     if not stat:
@@ -239,7 +250,7 @@ def _section_alignment(lines: list[str], al: Mapping[str, Any], plots: Path) -> 
     if test:
         lines += [f"**Paired test** — {test['description']}", ""]
         rows = [[r["level"], r["n"], _fmt(r["mean_a"]), _fmt(r["mean_b"]), _fmt(r.get("effect_size")),
-                 _fmt(r.get("p_value"), 4), _fmt(r.get("p_corrected"), 4),
+                 _fmt_p(r.get("p_value")), _fmt_p(r.get("p_corrected")),
                  "yes" if r.get("significant") else "no"] for r in test["rows"]]
         lines += _table(["ambiguity", "n", f"mean JS {test['name_a']}", f"mean JS {test['name_b']}", "effect size",
                          "p", f"p ({test.get('correction', 'corrected')})", "significant (α = 0.05)"], rows)
@@ -346,7 +357,11 @@ def paper_deviations(cfg: PipelineConfig) -> list[str]:
         ("split.kind", cfg.split.kind, ("random",)),
         ("split.test_fraction", cfg.split.test_fraction, (0.2,)),
         ("split.seed", cfg.split.seed, (42,)),
+        ("corpus.max_utterances", cfg.corpus.max_utterances, (None,)),
         ("augment.enabled", cfg.augment.enabled, (True,)),
+        ("augment.ratio", cfg.augment.ratio, (0.3,)),
+        ("augment.k", cfg.augment.k, (3,)),
+        ("augment.balance_by", cfg.augment.balance_by, ("class",)),
         ("train.preset", cfg.train.preset, ("paper",)),
         ("train.evaluate_against", cfg.train.evaluate_against, ("own", "both")),
     ]
