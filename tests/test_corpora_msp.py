@@ -158,3 +158,35 @@ def test_non_numeric_attribute_is_an_error(broken):
     res = read_msp_podcast(broken, strict=False)
     assert "MSP-PODCAST_0003_0001" not in by_id(res)
     assert res.report.notes["files without consensus attributes (NaN)"] == 1  # Test3
+
+
+def test_free_text_with_semicolons_and_unquoted_commas(tmp_path):
+    workers = (Worker("WORKER00000001", "Other-sad; tired", ("Sad", "Other-bored; really")),
+               Worker("WORKER00000002", "Sad", ("Sad", "Concerned")), Worker("WORKER00000003", "Sad"))
+    root = write_msp_layout(tmp_path / "m", [MspUtterance("MSP-PODCAST_0100_0001.wav", "Train", "S", workers)])
+    f = root / "Labels" / "labels_detailed.csv"
+    replace_in_file(f, '"WORKER00000002; Sad; Sad,Concerned; A:4.000000; V:4.000000; D:4.000000;"',
+                    "WORKER00000002; Sad; Sad,Concerned; A:4.000000; V:4.000000; D:4.000000;")  # not CSV-quoted
+    (r,) = read_msp_podcast(root).rows  # strict: none of this is an error
+    assert r["raw_answers"] == ["Other-sad; tired", "Sad", "Sad"]
+    assert r["other_text"] == ["sad; tired", "", ""]
+    assert r["secondary_answers"] == ["Sad,Other-bored; really", "Sad,Concerned", ""]
+    assert r["human_votes"] == [0, 2, 0, 0, 0, 0, 0, 0] and r["n_dropped_labels"] == 1 and r["n_annotators"] == 3
+
+
+def test_extra_cells_and_non_utf8_are_errors_naming_the_line(broken):
+    f = broken / "Labels" / "labels_consensus.csv"
+    replace_in_file(f, "MSP-PODCAST_0002_0001.wav,X,", "MSP-PODCAST_0002_0001.wav,X,9,")
+    n = line_of(f, "MSP-PODCAST_0002_0001.wav,X")
+    with pytest.raises(CorpusFormatError, match=rf"labels_consensus.csv:{n}: row has 9 column\(s\), the header has 8"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    assert "MSP-PODCAST_0002_0001" not in by_id(res) and res.report.notes["rows skipped in labels_consensus.csv"] == 1
+    replace_in_file(f, "MSP-PODCAST_0002_0001.wav,X,9,", "MSP-PODCAST_0002_0001.wav,X,")
+    replace_in_file(f, ",Test1\r\n", ",Test1,\r\n")  # a trailing comma (empty extra cell) is harmless
+    assert len(read_msp_podcast(broken).rows) == 4
+    d = broken / "Labels" / "labels_detailed.csv"
+    replace_in_file(d, "Other-playful", "Other-caf\xe9")  # latin-1 byte in a UTF-8 file
+    n = line_of(d, "Other-caf")
+    with pytest.raises(CorpusFormatError, match=rf"labels_detailed.csv:{n}: not UTF-8 text"):
+        read_msp_podcast(broken)

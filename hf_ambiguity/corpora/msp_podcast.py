@@ -17,6 +17,8 @@ holds a comma): worker id (any width), primary emotion (``Other-<free text>`` fo
 (comma-separated, possibly empty), attributes. The **primary** answer of each worker is one vote; secondary answers
 are kept as written in ``secondary_answers`` (their vocabulary is wider than the primary classes, and the
 reference method uses primary labels only). ``other_text`` holds the free text of ``Other-...`` primaries.
+Free text may hold ``;`` and, when a row was written without CSV quoting, ``,``: both are read back as written
+(see :func:`parse_emo_detail`).
 
 Duplicate workers: the release has files where the same worker id appears on two rows. By default
 (``duplicate_workers="first"``) only the worker's first row counts, so one person never weighs twice in a
@@ -48,7 +50,7 @@ from hf_ambiguity.corpora._common import (
     finish_rows,
     map_or_fail,
 )
-from hf_ambiguity.labels import get_class_set
+from hf_ambiguity.labels import get_class_set, normalise_spelling
 
 __all__ = ["read_msp_podcast", "MSP_COLUMNS", "SPLITS", "parse_emo_detail"]
 
@@ -65,33 +67,54 @@ SPLITS = ("Train", "Development", "Test1", "Test2", "Test3")
 _SPLIT_ALIASES = {"validation": "Development", **{s.lower(): s for s in SPLITS}}
 _CONSENSUS_COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
 _ATTR = re.compile(r"^(?P<k>[AVD])\s*:\s*(?P<v>[-+]?\d+(?:\.\d*)?)$")
+#: Every MSP-Podcast emotion spelling (primary and secondary vocabulary), to find where secondary answers start.
+_MSP_VOCABULARY = frozenset(get_class_set("msp-8").canonical)
 _GENDERS = {"female": "female", "f": "female", "male": "male", "m": "male", "unknown": "unknown", "": "unknown"}
 
 
 def parse_emo_detail(detail: str) -> dict[str, Any] | None:
     """Split one ``EmoDetail`` field; None when it has no worker id and primary answer.
 
+    The trailing ``A:``/``V:``/``D:`` parts are the attributes; the first part is the worker id, the next the
+    primary answer, the rest the secondary answers. Free text may itself hold ``;`` (``Other-sad; tired``): after an
+    ``Other-...`` primary, the secondary answers start at the first part that begins with an emotion name (or is
+    empty); before that, the parts belong to the primary's free text. Texts are kept exactly as written.
+
     >>> d = parse_emo_detail("WORKER00012345; Happy; Happy,Excited; A:5.000000; V:4.000000; D:4.000000;")
     >>> d["worker"], d["primary"], d["secondary"], d["attributes"]
     ('WORKER00012345', 'Happy', 'Happy,Excited', {'A': 5.0, 'V': 4.0, 'D': 4.0})
     >>> parse_emo_detail("WORKER1; Other-Confused, unsure; ; A:3; V:4; D:4;")["primary"]
     'Other-Confused, unsure'
+    >>> d = parse_emo_detail("WORKER7; Other-sad; tired; Sad,Other-bored; really; A:2; V:2; D:3;")
+    >>> d["primary"], d["secondary"]
+    ('Other-sad; tired', 'Sad,Other-bored; really')
     """
-    parts = [p.strip() for p in detail.split(";")]
-    while parts and not parts[-1]:
-        parts.pop()
-    if len(parts) < 2 or not parts[0] or not parts[1]:
+    raw = detail.split(";")
+    while raw and not raw[-1].strip():
+        raw.pop()
+    attributes: dict[str, float] = {}
+    while len(raw) > 2 and (m := _ATTR.match(raw[-1].strip())):
+        attributes = {m["k"]: float(m["v"]), **attributes}
+        raw.pop()
+    if len(raw) < 2 or not raw[0].strip() or not raw[1].strip():
         return None
-    secondary, attributes = "", {}
-    for i, p in enumerate(parts[2:]):
-        m = _ATTR.match(p)
-        if m:
-            attributes[m["k"]] = float(m["v"])
-        elif i == 0:
-            secondary = p
-        else:
-            return None
-    return {"worker": parts[0], "primary": parts[1], "secondary": secondary, "attributes": attributes}
+    middle = raw[1:]
+    cut = 1
+    if _is_other(middle[0]):
+        cut = next((k for k in range(1, len(middle)) if _starts_answer(middle[k])), len(middle))
+    return {"worker": raw[0].strip(), "primary": ";".join(middle[:cut]).strip(),
+            "secondary": ";".join(middle[cut:]).strip(), "attributes": attributes}
+
+
+def _is_other(text: str) -> bool:
+    t = text.strip().lower()
+    return t == "other" or t.startswith("other-")
+
+
+def _starts_answer(part: str) -> bool:
+    """Whether a ``;``-separated piece of ``EmoDetail`` begins a list of emotion answers (or is an empty list)."""
+    first = normalise_spelling(part.split(",")[0])
+    return not first or _is_other(first) or (len(first) > 1 and first in _MSP_VOCABULARY)
 
 
 def _float(text: str) -> float:
@@ -231,29 +254,60 @@ def _audio_ok(wav: Path, root: Path, where: str, report: ReportBuilder) -> bool:
     return False
 
 
-def _csv_rows(path: Path, root: Path, required: tuple[str, ...], report: ReportBuilder):
-    """Yield ``(where, dict)`` per data row; a row with missing columns is an error (strict) or skipped."""
+def _csv_rows(path: Path, root: Path, required: tuple[str, ...], report: ReportBuilder, *,
+              free_text_last: str | None = None):
+    """Yield ``(where, dict)`` per data row; a row with missing columns is an error (strict) or skipped.
+
+    A row with more cells than the header is an error too, unless the extra cells are empty (a trailing comma) or
+    the header's last column is ``free_text_last``, free text whose commas were not CSV-quoted: its cells are then
+    joined back with ``,``, which restores the text exactly. A file that is not UTF-8 is an error naming the line.
+    """
     rel = path.relative_to(root).as_posix()
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise CorpusFormatError(f"{rel}:1: the file is empty; restore it from the release")
-        header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise CorpusFormatError(f"{rel}:1: header lacks column(s) {missing} (has {header}); this reader needs "
-                                    "the v1.7+ label files")
-        for row in reader:
-            where = f"{rel}:{reader.line_num}"
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) < len(header):
-                report.problem(where, f"row has {len(row)} column(s), the header has {len(header)} {header}",
-                               fix="repair the row from the release")
-                report.notes[f"rows skipped in {path.name}"] += 1
-                continue
-            yield where, {h: cell.strip() for h, cell in zip(header, row)}
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise CorpusFormatError(f"{rel}:1: the file is empty; restore it from the release")
+            header = [h.strip() for h in header]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise CorpusFormatError(f"{rel}:1: header lacks column(s) {missing} (has {header}); this reader "
+                                        "needs the v1.7+ label files")
+            n = len(header)
+            join_tail = free_text_last is not None and header[-1] == free_text_last
+            for row in reader:
+                where = f"{rel}:{reader.line_num}"
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) > n and any(cell.strip() for cell in row[n:]):
+                    if join_tail:
+                        row = row[:n - 1] + [",".join(row[n - 1:])]
+                    else:
+                        report.problem(where, f"row has {len(row)} column(s), the header has {n} {header}",
+                                       fix="repair the row from the release (quote fields that hold commas)")
+                        report.notes[f"rows skipped in {path.name}"] += 1
+                        continue
+                if len(row) < n:
+                    report.problem(where, f"row has {len(row)} column(s), the header has {n} {header}",
+                                   fix="repair the row from the release")
+                    report.notes[f"rows skipped in {path.name}"] += 1
+                    continue
+                yield where, {h: cell.strip() for h, cell in zip(header, row)}
+        except UnicodeDecodeError:
+            raise CorpusFormatError(f"{rel}:{_first_undecodable_line(path)}: not UTF-8 text; restore the file "
+                                    "from the release or re-save it as UTF-8") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    """1-based number of the first line of ``path`` that is not valid UTF-8 (0 when every line is)."""
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return 0
 
 
 def _read_consensus(path: Path, root: Path, report: ReportBuilder) -> dict[str, dict[str, Any]]:
@@ -290,7 +344,8 @@ def _read_detailed(path: Path, root: Path, cs, report: ReportBuilder, duplicate_
                    known_files: set[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     seen: set[tuple[str, str]] = set()
-    for where, r in _csv_rows(path, root, ("FileName", "EmoDetail"), report):
+    for where, r in _csv_rows(path, root, ("FileName", "EmoDetail"), report,
+                              free_text_last="EmoDetail"):
         d = parse_emo_detail(r["EmoDetail"])
         if d is None:
             report.problem(where, f"EmoDetail {r['EmoDetail']!r} is not 'WORKER; Primary; Secondary,...; A:x; V:x; "
