@@ -36,6 +36,10 @@ DEFAULT_MAX_SHARD_BYTES = 500 * 1024 * 1024
 #: What a push uploads from an exported folder: the card and the shards (not the local build report, which names
 #: local paths).
 UPLOAD_PATTERNS = ("README.md", "data/*.parquet")
+#: Remote files a push replaces: shards of an earlier push that this export no longer has are deleted in the same
+#: commit, so the repository holds exactly the exported data (no stale rows left behind, e.g. after a rebuild that
+#: dropped utterances or changed the shard count).
+REPLACE_PATTERNS = ("data/*",)
 
 
 class LicenseNotAcknowledgedError(PermissionError):
@@ -170,7 +174,8 @@ def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool = True, t
     Private by default. A public push of a licensed corpus (IEMOCAP, MSP-Podcast) raises
     :class:`LicenseNotAcknowledgedError` unless ``license_acknowledged=True``; so does pushing to a repository that
     already exists and is public while ``private=True`` was asked for (``create_repo`` does not change the
-    visibility of an existing repository). ``token`` goes to ``HfApi`` only and is scrubbed from any error text.
+    visibility of an existing repository). Remote ``data/`` files the export does not have are deleted in the same
+    commit. ``token`` goes to ``HfApi`` only and is scrubbed from any error text.
     """
     if not private and licensed and not license_acknowledged:
         raise LicenseNotAcknowledgedError(
@@ -203,7 +208,8 @@ def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool = True, t
                     f"the Hub repository {repo_id!r} already exists and is public; refusing to upload a licensed "
                     "corpus to it. Make the repository private on the Hub or choose another repo id")
             commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
-                                       commit_message=commit_message, allow_patterns=list(UPLOAD_PATTERNS))
+                                       commit_message=commit_message, allow_patterns=list(UPLOAD_PATTERNS),
+                                       delete_patterns=list(REPLACE_PATTERNS))
         except LicenseNotAcknowledgedError:
             raise
         except Exception as err:  # noqa: BLE001 - re-raised with the token scrubbed from the message

@@ -174,6 +174,7 @@ def test_push_private_by_default_and_refusals(built, tmp_path: Path, monkeypatch
     assert name == "create_repo" and kw["private"] is True and kw["repo_type"] == "dataset"
     assert name2 == "upload_folder" and kw2["repo_type"] == "dataset" and kw2["folder_path"] == str(folder)
     assert kw2["allow_patterns"] == ["README.md", "data/*.parquet"]
+    assert kw2["delete_patterns"] == ["data/*"]  # shards of an earlier push that this export lacks are removed
     assert res.private is True and "hf_SECRET123" not in repr(res)
 
     n = len(FakeApi.instances)
