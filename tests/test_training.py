@@ -224,6 +224,13 @@ def test_missing_target_column_is_refused(tmp_path):
         prepare_data(cfg)
 
 
+def test_missing_human_column_names_the_human_column_option(tmp_path):
+    # every model is also scored against the human distributions: a missing one is refused before training
+    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--human_column", "gold_dist")
+    with pytest.raises(TrainingDataError, match=r"split 'validation' has no column 'gold_dist' .*pick --human_column"):
+        prepare_data(cfg)
+
+
 def test_non_distribution_rows_are_refused_naming_split_row_and_id(tmp_path):
     ds = make_dataset(12)
     bad = ds.map(lambda r: {"human_dist": [0.5, 0.5, 0.5, 0.0] if r["id"] == "utt_004" else r["human_dist"]})
@@ -264,6 +271,23 @@ def test_latest_checkpoint_is_the_highest_complete_step(tmp_path):
         resolve_resume(tmp_path, str(tmp_path / "step_99"))
     with pytest.raises(CheckpointMismatchError, match="is incomplete"):
         resolve_resume(tmp_path, str(tmp_path / "step_30"))
+
+
+def test_resume_restores_the_best_weights_of_the_checkpoint_not_of_the_killed_run(tmp_path):
+    from hf_ambiguity.training.checkpoints import restore_best_snapshot, snapshot_best
+
+    best, ckpt = tmp_path / "best", tmp_path / "step_4"
+    best.mkdir()
+    (best / "head.safetensors").write_text("step 2")
+    ckpt.mkdir()
+    snapshot_best(best, ckpt)
+    (best / "head.safetensors").write_text("step 6")  # the run went on, improved at step 6, then was killed
+    restore_best_snapshot(ckpt, best)
+    assert (best / "head.safetensors").read_text() == "step 2"
+    restore_best_snapshot(None, best)  # a fresh run never restores an earlier run's best weights
+    assert not best.exists()
+    restore_best_snapshot(tmp_path / "step_2", best)  # a checkpoint saved before any evaluation: no best yet
+    assert not best.exists()
 
 
 def test_checkpoint_of_another_model_or_configuration_is_refused():

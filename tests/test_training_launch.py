@@ -106,6 +106,10 @@ def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
     assert all("per_level" in e["vs_own_target"] for e in evals)
     assert sorted(p.name for p in out.glob("step_*")) == sorted(f"step_{n}" for n in range(CKPT_EVERY, STEPS + 1,
                                                                                           CKPT_EVERY))
+    # each checkpoint keeps the best-so-far adapter + head of its own time (what a resumed run restores)
+    for ckpt in out.glob("step_*"):
+        best_step = json.loads((ckpt / "best" / "training_config.json").read_text())["step"]
+        assert best_step <= int(ckpt.name.split("_")[1]) and (ckpt / "best" / "head.safetensors").is_file()
 
 
 def test_resolved_config_keeps_the_paper_preset_values_not_overridden(runs):

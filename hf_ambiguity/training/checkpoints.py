@@ -2,6 +2,9 @@
 
 A checkpoint is *complete* once its ``training_state.json`` exists: it is written last, after
 ``Accelerator.save_state`` returned, so a run killed while saving never leaves a folder that ``latest`` picks.
+Each checkpoint also keeps a copy of the best-so-far adapter + head (``step_N/best/``, small): a run killed after
+its checkpoint may already have overwritten ``output_dir/best/`` with a later step, which the resumed run must not
+restore at the end (:func:`snapshot_best`, :func:`restore_best_snapshot`).
 ``training_state.json`` also records what the run must agree on to continue the same trajectory (base model
 architecture, head, classes, target, optimisation options); a mismatch is refused before any training starts.
 
@@ -22,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["STATE_FILE", "TRAJECTORY_KEYS", "find_latest_checkpoint", "resolve_resume", "check_compatible",
-           "CheckpointMismatchError"]
+           "CheckpointMismatchError", "snapshot_best", "restore_best_snapshot", "BEST_SNAPSHOT"]
 
 STATE_FILE = "training_state.json"
+BEST_SNAPSHOT = "best"
 _STEP_RE = re.compile(r"^step_(\d+)$")
 
 #: Options that change a run's trajectory: resuming with a different value would not continue the same run.
@@ -71,6 +75,25 @@ def resolve_resume(output_dir: str | Path, resume: str | None) -> Path | None:
             f"--resume_from_checkpoint {resume!r} is incomplete (no {STATE_FILE}: the run was probably killed while "
             "saving it); pass 'latest' to use the last complete checkpoint")
     return path
+
+
+def snapshot_best(best_dir: Path, checkpoint: Path) -> None:
+    """Copy ``best_dir`` (if any) into ``checkpoint/best`` — call before the checkpoint's state file is written."""
+    import shutil
+
+    if best_dir.is_dir():
+        shutil.copytree(best_dir, checkpoint / BEST_SNAPSHOT, dirs_exist_ok=True)
+
+
+def restore_best_snapshot(checkpoint: Path | None, best_dir: Path) -> None:
+    """Make ``best_dir`` what it was when ``checkpoint`` was saved (removed when there was no best yet, or when
+    ``checkpoint`` is ``None``: a fresh run must never restore a previous run's best weights)."""
+    import shutil
+
+    if best_dir.exists():
+        shutil.rmtree(best_dir)
+    if checkpoint is not None and (checkpoint / BEST_SNAPSHOT).is_dir():
+        shutil.copytree(checkpoint / BEST_SNAPSHOT, best_dir)
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:

@@ -14,8 +14,8 @@ One call, :func:`train`, does the whole run for a :class:`~hf_ambiguity.training
    alignment_statistics`), and the adapter (peft ``save_pretrained``), head (safetensors), resolved config, JSON +
    markdown summaries are written (optionally pushed, private by default).
 
-Resuming (``--resume_from_checkpoint latest``) restores model/optimizer/scheduler/RNG states, the step counter and
-the early-stopping state, and skips the batches already seen in the interrupted epoch
+Resuming (``--resume_from_checkpoint latest``) restores model/optimizer/scheduler/RNG states, the step counter,
+the early-stopping state and the best-so-far adapter + head as of the checkpoint (``step_N/best``), and skips the batches already seen in the interrupted epoch
 (``accelerator.skip_first_batches``). The data order is a pure function of ``(seed, epoch)`` (:class:`EpochSampler`)
 and every ``DataLoader`` has its own generator, so the global RNG (dropout) sees the same draws as in an
 uninterrupted run: on CPU a resumed run ends with the same loss within float tolerance.
@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hf_ambiguity.training.checkpoints import (
-    STATE_FILE, check_compatible, read_state, resolve_resume,
+    STATE_FILE, check_compatible, read_state, resolve_resume, restore_best_snapshot, snapshot_best,
 )
 from hf_ambiguity.training.config import TrainConfig
 from hf_ambiguity.training.data import DistributionCollator, DistributionRows, prepare_data
@@ -309,6 +309,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         accelerator.init_trackers("hf_ambiguity_train", config=_flat_for_tracker(cfg.resolved_config()))
 
     start_epoch, skip_batches = 0, 0
+    best_dir = out / "best"
+    if main:  # the best adapter + head as of the checkpoint (none on a fresh start)
+        restore_best_snapshot(resume_dir, best_dir)
     if resume_dir is not None:
         say(f"resuming from {resume_dir}")
         accelerator.load_state(str(resume_dir))
@@ -326,7 +329,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 path.unlink()
 
     eval_every = cfg.eval_steps or steps_per_epoch
-    best_dir = out / "best"
     val_targets = np.asarray(splits["validation"][cfg.target], dtype=np.float64)
 
     val_human = np.asarray(splits["validation"][cfg.human_column], dtype=np.float64)
@@ -409,6 +411,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 ckpt = out / f"step_{step}"
                 accelerator.save_state(str(ckpt))
                 if main:
+                    snapshot_best(best_dir, ckpt)
                     (ckpt / STATE_FILE).write_text(json.dumps({"step": step, "identity": identity}, default=str))
                 accelerator.wait_for_everyone()
             if state.stopped_early or step >= max_steps:
