@@ -137,13 +137,16 @@ def make_splits(dsdict, *, kind: str, test_fraction: float = 0.2, seed: int = 42
     raise ValueError(f"split must be one of ['random', 'speaker', 'dataset'], got {kind!r}")
 
 
-def validate_target(ds, *, split: str, column: str, n_classes: int) -> np.ndarray:
-    """The column as a float64 ``(n_rows, n_classes)`` array, or :class:`TrainingDataError` naming the bad row."""
+def validate_target(ds, *, split: str, column: str, n_classes: int, option: str = "--target") -> np.ndarray:
+    """The column as a float64 ``(n_rows, n_classes)`` array, or :class:`TrainingDataError` naming the bad row.
+
+    ``option`` is the command-line option that named the column (``--target`` or ``--human_column``), for the hint.
+    """
     if len(ds) == 0:
         raise TrainingDataError(f"split {split!r} is empty: nothing to train or evaluate on; check the split options")
     if column not in ds.column_names:
         raise TrainingDataError(
-            f"split {split!r} has no column {column!r} (columns: {ds.column_names}); pick --target among the "
+            f"split {split!r} has no column {column!r} (columns: {ds.column_names}); pick {option} among the "
             "*_dist columns, e.g. human_dist, or annotate/merge the dataset first")
     values = ds[column]
     ids = ds["id"] if "id" in ds.column_names else None
@@ -153,7 +156,7 @@ def validate_target(ds, *, split: str, column: str, n_classes: int) -> np.ndarra
 
     for i, v in enumerate(values):
         if v is None:
-            raise TrainingDataError(f"{where(i)}: {column!r} is missing; drop unlabelled rows or pick another --target")
+            raise TrainingDataError(f"{where(i)}: {column!r} is missing; drop unlabelled rows or pick another {option}")
         if len(v) != n_classes:
             raise TrainingDataError(
                 f"{where(i)}: {column!r} has {len(v)} entries but the class set has {n_classes}; the target must "
@@ -207,7 +210,8 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
     for name in ("train", "validation", "test"):
         validate_target(splits[name], split=name, column=cfg.target, n_classes=len(names))
     for name in ("validation", "test"):  # every model is also scored against the human distributions
-        validate_target(splits[name], split=name, column=cfg.human_column, n_classes=len(names))
+        validate_target(splits[name], split=name, column=cfg.human_column, n_classes=len(names),
+                        option="--human_column")
     for name in ("train", "validation", "test"):
         if "audio" not in splits[name].column_names:
             raise TrainingDataError(f"split {name!r} has no 'audio' column; the model needs the recordings")
