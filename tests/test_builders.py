@@ -123,6 +123,19 @@ def test_edited_annotation_file_rebuilds(tmp_path: Path) -> None:
     assert ds2["session1"][0]["human_labels"] == ["neutral", "neutral", "sad"]
 
 
+def test_restored_wav_rebuilds_instead_of_reusing_a_lenient_cache(tmp_path: Path) -> None:
+    iem, _ = write_corpora(tmp_path)
+    wav = iem / "Session5/sentences/wav/Ses05M_script01_1b/Ses05M_script01_1b_F012.wav"
+    data = wav.read_bytes()
+    wav.unlink()
+    ds1, rep1 = build_dataset("iemocap", iem, cache_dir=tmp_path / "cache", progress=False, strict=False)
+    assert "Ses05M_script01_1b_F012" not in ds1["session5"]["id"] and rep1.read_report.skipped["missing audio"] == 1
+    wav.write_bytes(data)
+    ds2, rep2 = build_dataset("iemocap", iem, cache_dir=tmp_path / "cache", progress=False, strict=False)
+    assert rep2.prepared_dir != rep1.prepared_dir and "missing audio" not in rep2.read_report.skipped
+    assert "Ses05M_script01_1b_F012" in ds2["session5"]["id"]
+
+
 def test_strict_error_names_file_and_line_lenient_counts(tmp_path: Path) -> None:
     iem, _ = write_corpora(tmp_path)
     lineno, deleted = break_iemocap(iem)

@@ -7,8 +7,9 @@ local absolute path), so the prepared dataset and anything exported from it no l
 The reader's :class:`~hf_ambiguity.corpora.ReadReport` is saved as ``read_report.json`` in the prepared folder, so
 a dataset reused from the cache still has its report (:meth:`AmbiguityBuilder.read_report`).
 
-The cache is keyed by the config name, every option and a fingerprint of the corpus' annotation files (paths,
-sizes, modification times): a changed option or an edited label file re-prepares instead of reusing stale data.
+The cache is keyed by the config name, every option and a fingerprint of the corpus' annotation, transcript and
+audio files (paths, sizes, modification times): a changed option, an edited label file or a restored/replaced wav
+(e.g. one a lenient build skipped as missing) re-prepares instead of reusing stale data.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
 
 def corpus_fingerprint(data_dir: str | os.PathLike[str], patterns: Iterable[str]) -> str:
     """A short hash of the paths, sizes and modification times of the files matching ``patterns`` under
-    ``data_dir`` (the annotation files), so that editing them invalidates the builder cache."""
+    ``data_dir`` (annotation, transcript and audio files), so that changing them invalidates the builder cache."""
     root = Path(data_dir).expanduser()
     h = hashlib.sha256()
     for pattern in patterns:
@@ -94,6 +95,7 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
     CITATION: ClassVar[str] = ""
     LICENSE: ClassVar[str] = ""
     ANNOTATION_GLOBS: ClassVar[tuple[str, ...]] = ()
+    AUDIO_GLOBS: ClassVar[tuple[str, ...]] = ()
     NEEDS_DATA_DIR: ClassVar[str] = ""
 
     def __init__(self, *args: Any, progress: bool = True, **kwargs: Any) -> None:
@@ -101,7 +103,8 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
         if data_dir is not None:
             kwargs["data_dir"] = str(Path(data_dir).expanduser().resolve())
             if not kwargs.get("corpus_fingerprint"):
-                kwargs["corpus_fingerprint"] = corpus_fingerprint(kwargs["data_dir"], self.ANNOTATION_GLOBS)
+                kwargs["corpus_fingerprint"] = corpus_fingerprint(kwargs["data_dir"],
+                                                                  self.ANNOTATION_GLOBS + self.AUDIO_GLOBS)
         self._progress = progress
         self._read_report: Any = None
         super().__init__(*args, **kwargs)

@@ -59,7 +59,8 @@ class MspPodcastAmbig(AmbiguityBuilder):
     HOMEPAGE = "https://ecs.utdallas.edu/research/researchgroups/msp-lab/MSP-Podcast.html"
     CITATION = _CITATION
     LICENSE = "MSP-Podcast academic licence (UT Dallas MSP Lab); redistribution is not allowed"
-    ANNOTATION_GLOBS = ("Labels/*.csv", "Labels/*.txt", "Partitions.txt", "Partition.txt")
+    ANNOTATION_GLOBS = ("Labels/*.csv", "Labels/*.txt", "Partitions.txt", "Partition.txt", "Transcripts/*.txt")
+    AUDIO_GLOBS = ("Audios/*",)
     NEEDS_DATA_DIR = ("MSP-Podcast cannot be downloaded automatically; request it from the MSP Lab (UT Dallas) and "
                       "pass the release folder that holds Audios/ and Labels/")
     BUILDER_CONFIGS = [
