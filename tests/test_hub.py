@@ -216,6 +216,10 @@ def test_cli_build_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert not (out / "README.md").exists()
 
     rc, _, err = _run_cli(["build", "iemocap", "--data-dir", str(iem), "--out", str(out), *common,
+                           "--ambiguity", "fixed", "--ambiguity-cuts", "0.7", "0.2"], capsys)
+    assert rc == 2 and "--ambiguity-cuts: ambiguity_cuts must be two numbers 0 <= low < high <= 1" in err
+
+    rc, _, err = _run_cli(["build", "iemocap", "--data-dir", str(iem), "--out", str(out), *common,
                            "--push", "me/x", "--public"], capsys)
     assert rc == 2 and "--i-have-a-license" in err and not (out / "README.md").exists()
 

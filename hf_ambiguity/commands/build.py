@@ -83,6 +83,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Build, export, report, and optionally push. Returns the exit code (0 ok, 1 bad input, 2 bad usage)."""
     from hf_ambiguity.builders import build_dataset
     from hf_ambiguity.corpora import CorpusFormatError
+    from hf_ambiguity.corpora._common import check_ambiguity_options
     from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
 
     if args.public and not args.push:
@@ -90,6 +91,10 @@ def run_build(args: argparse.Namespace) -> int:
     if args.push and args.public and not args.license_acknowledged:
         return _fail(f"refusing a public push of licensed {args.corpus} data; keep the default private push, or add "
                      "--i-have-a-license if your licence allows a public release", 2)
+    try:  # before any reading: a bad cut point would otherwise surface as a traceback from inside datasets
+        check_ambiguity_options(args.ambiguity, tuple(args.ambiguity_cuts))
+    except ValueError as err:
+        return _fail(f"--ambiguity-cuts: {err}", 2)
     out: Path = args.out
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         return _fail(f"{out} is not empty; pass --overwrite to replace its data/ and README.md, or choose another "
