@@ -205,6 +205,25 @@ def test_score_matches_sampled_frequencies_at_temperature_one(tiny_model):
     np.testing.assert_allclose(freq, dist, atol=0.09)
 
 
+def test_sampling_ignores_the_checkpoints_generation_defaults(tiny_model):
+    """A chat checkpoint's generation_config.json (repetition penalty, n-gram blocking, suppressed tokens, sampling
+    settings) must not reshape the protocol's answers: only the annotator's temperature applies."""
+    from hf_ambiguity.alm.base import Request
+    from hf_ambiguity.alm.loading import load_alm
+    from hf_ambiguity.alm.local import TransformersAnnotator
+
+    annot = TransformersAnnotator(load_alm(tiny_model))  # a private copy: its generation_config gets changed
+    reqs = [Request(it, s) for it in _items(2) for s in annotator_specs(3)]
+    clean = annot.annotate_batch(reqs)
+    gc = annot.alm.model.generation_config
+    vocab = annot.alm.processor.tokenizer.get_vocab()
+    gc.repetition_penalty, gc.no_repeat_ngram_size = 50.0, 1
+    gc.do_sample, gc.top_k, gc.top_p, gc.temperature = True, 2, 0.1, 0.01
+    gc.suppress_tokens = sorted(vocab.values())[: len(vocab) // 2]
+    assert annot.annotate_batch(reqs) == clean
+    assert annot.alm.model.generation_config is gc and gc.repetition_penalty == 50.0  # the caller's config is kept
+
+
 # ----------------------------------------------------------------------------------------------- second family
 def test_audio_flamingo3_family_through_the_same_path(tmp_path_factory):
     """The second transformers-native family: load, sample (seeded, batch-independent) and score (== brute force)."""

@@ -98,13 +98,21 @@ class TransformersAnnotator:
         temps = torch.tensor([r.spec.temperature for r in requests], dtype=torch.float32,
                              device=inputs["input_ids"].device)
         seeds = [row_seed(r.seed, r.item.id, r.spec.index) for r in requests]
-        base = self.alm.model.generation_config
+        model = self.alm.model
+        base = model.generation_config
         tok = self.alm.processor.tokenizer
-        gen = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False,
+        gen = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
                                eos_token_id=base.eos_token_id, pad_token_id=tok.pad_token_id)
-        with torch.inference_mode():
-            out = self.alm.model.generate(**inputs, generation_config=gen,
-                                          logits_processor=[_gumbel_processor(temps, seeds, prompt_len)])
+        # generate() fills every field left unset in `gen` from the checkpoint's generation_config.json (e.g. a
+        # chat model's repetition_penalty, no_repeat_ngram_size or suppress_tokens, which act even without
+        # sampling and would reshape the label distribution): swap in a clean one so only the temperature applies
+        model.generation_config = GenerationConfig(eos_token_id=base.eos_token_id, pad_token_id=tok.pad_token_id)
+        try:
+            with torch.inference_mode():
+                out = model.generate(**inputs, generation_config=gen,
+                                     logits_processor=[_gumbel_processor(temps, seeds, prompt_len)])
+        finally:
+            model.generation_config = base
         return [t.strip() for t in tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)]
 
     def score_batch(self, items: Sequence[Item]) -> np.ndarray:
