@@ -74,6 +74,21 @@ def test_fallback_without_espeak_warns(tmp_path, monkeypatch):
     assert read_iemocap(root).report.utterances_read == 6
 
 
+def test_a_killed_write_does_not_block_the_next_call(tmp_path, monkeypatch):
+    def killed_mid_write(root, *args, **kwargs):
+        Path(root, "Session1").mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(demo_corpus, "write_iemocap_layout", killed_mid_write)
+        with pytest.raises(KeyboardInterrupt):
+            make_demo_corpus(tmp_path / "d", n_utterances=5, use_espeak=False)
+    assert not (tmp_path / "d" / "Session1").exists()
+    root = make_demo_corpus(tmp_path / "d", n_utterances=5, use_espeak=False)
+    assert read_iemocap(root).report.utterances_read == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no staging folder left
+
+
 def test_refuses_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "Session1").mkdir()
     with pytest.raises(ValueError, match="make_demo_corpus did not write"):

@@ -15,12 +15,14 @@ It stands in for the real corpus (which cannot be shipped) in the demo run and t
   pitch/rate/amplitude is used instead, and a warning says so (``demo_corpus.json`` records which).
 
 The corpus is deterministic for a seed. ``out_dir/demo_corpus.json`` records the options; calling again with the
-same options reuses the folder, with other options it is rewritten.
+same options reuses the folder, with other options it is rewritten. It is written in a hidden sibling folder and
+moved into place when complete, so a killed call leaves nothing behind that blocks the next one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -176,6 +178,12 @@ def make_demo_corpus(out_dir: str | Path, n_utterances: int = 48, seed: int = 0,
                              amplitude=0.15 + v["amplitude"] / 400, sample_rate=sample_rate,
                              seed=seed * 100003 + sum(map(ord, turn.utt_id)))
 
-    write_iemocap_layout(out, [t for t, _ in turns], quirks=True, sample_rate=SAMPLE_RATE, audio=audio)
-    marker.write_text(json.dumps(config, indent=2) + "\n")
+    staging = out.parent / f".{out.name}.incomplete"  # a killed call leaves only this, removed by the next one
+    shutil.rmtree(staging, ignore_errors=True)
+    write_iemocap_layout(staging, [t for t, _ in turns], quirks=True, sample_rate=SAMPLE_RATE, audio=audio)
+    out.mkdir(parents=True, exist_ok=True)
+    for child in sorted(staging.iterdir()):
+        os.replace(child, out / child.name)
+    staging.rmdir()
+    marker.write_text(json.dumps(config, indent=2) + "\n")  # last: the folder counts as written only now
     return out
