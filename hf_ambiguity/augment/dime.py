@@ -7,8 +7,10 @@ The reference method (arXiv 2601.14620), reproduced as the default:
    no other split can become a source by accident.
 2. Utterances are grouped by dominant emotion, the argmax of the target distribution (ties: the first class in
    class order). ``balance_by="class_ambiguity"`` groups by (dominant emotion × ``ambiguity`` level) instead.
-3. Each utterance gets the standardised 82-d feature vector of :mod:`hf_ambiguity.augment.features`
-   (72 librosa audio statistics + 10 transcript statistics), standardised over every usable training row.
+3. Each utterance of a group that needs new samples gets the 82-d feature vector of
+   :mod:`hf_ambiguity.augment.features` (72 librosa audio statistics + 10 transcript statistics), standardised
+   within its group — one ``StandardScaler`` per group, as in the authors' code (which fits the scaler on the
+   minority class's samples). Groups that need nothing are never decoded.
 4. A group whose count is below ``ratio × (largest group's count)`` is topped up to ``ceil(ratio × largest)``. A new
    sample: a random source ``i`` of the group, one of its ``k`` nearest neighbours ``j`` in the same group
    (Euclidean, ``sklearn.neighbors.NearestNeighbors``), ``α ~ U(0, 1)``;
@@ -36,8 +38,8 @@ What a new row holds (original rows are unchanged and get ``augmented=False``, `
 Bad input: a missing audio, target or id column raises naming it; a missing transcript column is allowed (text
 features zero, :attr:`AugmentReport.text_features_missing`); an invalid target (or other distribution) raises
 naming the row and id, or with ``lenient=True`` the row is kept as an original but never used as a source, and is
-listed in the report; silent (peak below ``silence_threshold``) or zero-length audio is never a source and is listed
-in the report (such rows still count in their group's size: they are real training data); a group with fewer than
+listed in the report; silent (peak below ``silence_threshold``) or zero-length audio in a group that needs new
+samples is never a source and is listed in the report (such rows still count in their group's size: they are real training data); a group with fewer than
 two usable sources cannot be topped up: its shortfall is counted.
 
 Long runs: the new rows are written to the ``datasets`` cache under a fingerprint of the input, the sample plan and
@@ -87,7 +89,8 @@ class AugmentReport:
 
     ``counts_before``/``counts_after``: usable-target rows per group; ``target_count``: ``ceil(ratio × largest)``;
     ``generated``: new rows per group; ``shortfall``: rows a group still lacks (fewer than two usable sources),
-    with the reason in ``shortfall_reasons``; ``silent_ids``: zero-length or silent rows (never sources);
+    with the reason in ``shortfall_reasons``; ``silent_ids``: zero-length or silent rows of the
+    groups that needed new samples (never sources; other groups are not decoded);
     ``invalid``: ``(id, reason)`` of rows skipped in lenient mode; ``text_features_missing``: no transcript column.
     """
 
@@ -289,16 +292,10 @@ def _features_of(cells: list[tuple[int, Any, str | None]], silence_threshold: fl
     return out
 
 
-def _features_of_worker(cells: list[tuple[int, Any, str | None]], silence_threshold: float,
-                        keep: frozenset[int]) -> list[tuple[int, np.ndarray | None, np.ndarray | None]]:
-    """Worker-process variant: sends waveforms back only for the rows in ``keep``."""
-    return [(r, f, y if r in keep else None) for r, f, y in _features_of(cells, silence_threshold)]
-
-
-def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: list[Any] | None, keep: set[int], *,
+def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: list[Any] | None, *,
              silence_threshold: float, num_proc: int | None, progress: bool
              ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Raw features of every non-silent row in ``rows`` and the waveforms of the rows in ``keep``.
+    """Raw features and waveforms of every non-silent row in ``rows``.
 
     ``num_proc > 1`` spreads chunks of 32 rows over a process pool, with at most ``2 × num_proc`` chunks in flight
     (bounded memory); results do not depend on ``num_proc``.
@@ -314,12 +311,10 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
     feats: dict[int, np.ndarray] = {}
     waves: dict[int, np.ndarray] = {}
 
-    def collect(results: list[tuple[int, np.ndarray | None, np.ndarray | None]]) -> None:
+    def collect(results: list[tuple[int, np.ndarray | None, np.ndarray]]) -> None:
         for r, f, y in results:
             if f is not None:
-                feats[r] = f
-                if r in keep:
-                    waves[r] = y
+                feats[r], waves[r] = f, y
 
     chunks = [rows[i:i + 32] for i in range(0, len(rows), 32)]
     bar = tqdm(total=len(rows), desc="DiME-Aug features", disable=not progress, unit="utt")
@@ -330,11 +325,10 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        frozen = frozenset(keep)
         with ProcessPoolExecutor(max_workers=int(num_proc)) as pool:
             pending: deque[tuple[Any, int]] = deque()
             for chunk in chunks:
-                pending.append((pool.submit(_features_of_worker, cells(chunk), silence_threshold, frozen),
+                pending.append((pool.submit(_features_of, cells(chunk), silence_threshold),
                                 len(chunk)))
                 while len(pending) >= 2 * int(num_proc):
                     future, size = pending.popleft()
@@ -349,11 +343,12 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
 
 
 def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray, need: np.ndarray,
-                counts: np.ndarray, group_names: Sequence[str], *, k: int, seed: int
+                counts: np.ndarray, group_names: Sequence[str], *, k: int, seed: int, text_missing: bool
                 ) -> tuple[list[tuple[int, int, int, float]], dict[str, int], dict[str, str]]:
     """The sample plan ``[(group, i, j, alpha), ...]`` plus shortfall counts and reasons per group.
 
-    ``sources``: usable row indices, ``features``: their standardised features (same order). Groups are visited
+    ``sources``: usable row indices, ``features``: their raw features (same order), standardised here within each
+    group. Groups are visited
     in order with one ``default_rng(seed)``: ``i`` uniform among the group's sources, ``j`` uniform among ``i``'s
     ``min(k, m - 1)`` nearest other sources of the group (Euclidean), ``alpha ~ U(0, 1)``.
     """
@@ -371,6 +366,7 @@ def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray,
             reasons[group_names[g]] = (f"{members.size} usable source(s) ({counts[g]} rows): at least 2 are needed "
                                        "to interpolate between neighbours")
             continue
+        x = standardise(x, text_missing=text_missing).values
         kk = min(int(k), members.size - 1)
         _, idx = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)
         neigh = np.array([[j for j in row if j != a][:kk] for a, row in enumerate(idx)])  # drop self (duplicates)
@@ -446,22 +442,18 @@ def dime_aug(
     target_count = math.ceil(ratio * counts.max() - 1e-9)
     need = np.maximum(0, target_count - counts)
 
-    # Decode every usable row once: silence check, features (standardised over all usable sources); keep only
-    # the waveforms of groups that need new samples.
+    # Decode the usable rows of the groups that need new samples, once: silence check, raw features, waveforms.
     transcripts = _column(dataset, transcript_column) if transcript_column in dataset.column_names else None
     audio_ds = dataset.select_columns([audio_column]).cast_column(audio_column, datasets.Audio(decode=False))
-    keep = {int(r) for r in np.flatnonzero(usable) if need[group_of[r]] > 0}
-    feats, waves = _extract(audio_ds, audio_column, np.flatnonzero(usable), transcripts, keep,
+    candidates = np.array([r for r in np.flatnonzero(usable) if need[group_of[r]] > 0], dtype=np.int64)
+    feats, waves = _extract(audio_ds, audio_column, candidates, transcripts,
                             silence_threshold=silence_threshold, num_proc=num_proc, progress=progress)
-    silent = [ids[r] for r in np.flatnonzero(usable) if int(r) not in feats]
+    silent = [ids[r] for r in candidates if int(r) not in feats]
     sources = np.array(sorted(feats), dtype=np.int64)
-    std = None
-    if sources.size:
-        std = standardise(np.vstack([feats[int(r)] for r in sources]), text_missing=transcripts is None)
+    raw = np.vstack([feats[int(r)] for r in sources]) if sources.size else np.zeros((0, 0))
 
-    plan, shortfall, reasons = _plan_pairs(
-        group_of, sources, std.values if std is not None else np.zeros((0, 0)), need, counts, group_names,
-        k=int(k), seed=int(seed))
+    plan, shortfall, reasons = _plan_pairs(group_of, sources, raw, need, counts, group_names, k=int(k),
+                                           seed=int(seed), text_missing=transcripts is None)
     generated = np.bincount(np.array([p[0] for p in plan], dtype=np.int64), minlength=n_groups)
 
     feats_out = _output_features(dataset, audio_column)
