@@ -4,8 +4,11 @@ All losses take the model's **log-probabilities** ``log_pred`` (``(batch, n_clas
 target distribution ``target`` (``(batch, n_classes)``, rows summing to 1) and return a scalar (the batch mean).
 Zeros in either vector are handled with ``xlogy`` (0·log 0 = 0), so one-hot or sparse targets never produce NaN.
 
-- ``js_entropy`` (the reference recipe): Jensen–Shannon divergence in nats (natural log) + ``entropy_weight`` ×
-  mean prediction entropy (0.08 in the reference; the term rewards confident predictions).
+- ``js_entropy`` (the reference recipe): Jensen–Shannon divergence in nats (natural log) **plus** ``entropy_weight``
+  × mean Shannon entropy of the predictions, in nats (0.08 in the reference). Sign convention: the entropy
+  H(p̂) = −Σ p̂ log p̂ ≥ 0 is *added*, so minimising the loss lowers the prediction entropy — a penalty on overly
+  uniform predictions (the authors' code calls it ``uniformity_penalty`` and adds ``0.08 * H``), not an entropy
+  bonus. Its effect is small against JS: a uniform 4-class prediction costs 0.08 · log 4 ≈ 0.11 nats.
 - ``kl``: KL(target ‖ prediction).
 - ``soft_ce``: soft-label cross-entropy −Σ target · log prediction (KL plus the constant target entropy).
 
@@ -15,6 +18,9 @@ Zeros in either vector are handled with ``xlogy`` (0·log 0 = 0), so one-hot or 
 0.0
 >>> round(float(soft_cross_entropy(torch.full((1, 4), 0.25).log(), t)), 4)  # log 4
 1.3863
+>>> u = torch.full((1, 4), 0.25)  # a perfect but uniform prediction still pays + 0.08 · log 4
+>>> round(float(get_loss("js_entropy")(u.log(), u)), 4)
+0.1109
 """
 
 from __future__ import annotations
