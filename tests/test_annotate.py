@@ -99,6 +99,21 @@ def test_merge_is_the_reference_concatenation(tiny_annotator):
         annotate(Dataset.from_dict({"id": ["a"]}), tiny_annotator)
 
 
+def test_default_n_is_the_reference_n_of_the_corpus(tiny_annotator):
+    """Without ``n_annotators``: 10 synthetic annotators for MSP-Podcast, 8 for IEMOCAP (and unknown corpora)."""
+    ds = make_dataset(2)
+    msp = ds.add_column("corpus", ["msp-podcast"] * 2)
+    out, report = annotate(msp.select([0]), tiny_annotator, progress=False)
+    assert report.n_annotators == 10 and len(out["synthetic_raw"][0]) == 10
+    assert read_provenance(out)["synthetic"]["n_annotators"] == 10
+    scored, _ = annotate(msp, tiny_annotator, mode="score", progress=False)
+    np.testing.assert_allclose(np.array(scored["synthetic_votes"]).sum(axis=1), 10.0)
+    for data in (ds.add_column("corpus", ["iemocap"] * 2), ds):
+        scored, report = annotate(data, tiny_annotator, mode="score", progress=False)
+        assert report.n_annotators == 8
+        np.testing.assert_allclose(np.array(scored["synthetic_votes"]).sum(axis=1), 8.0)
+
+
 def test_bad_inputs_are_refused(tiny_annotator):
     from datasets import concatenate_datasets
 

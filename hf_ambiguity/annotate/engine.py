@@ -37,9 +37,31 @@ from hf_ambiguity.annotate.provenance import attach_provenance, library_versions
 from hf_ambiguity.annotate.store import ResultStore, run_key_hash
 from hf_ambiguity.schema import class_names as dataset_class_names
 
-__all__ = ["annotate", "merge", "AnnotateReport", "MODES"]
+__all__ = ["annotate", "merge", "AnnotateReport", "MODES", "REFERENCE_N_ANNOTATORS", "default_n_annotators"]
 
 MODES = ("sample", "score")
+
+#: The reference protocol's number of synthetic annotators per corpus (the ``corpus`` column's value).
+REFERENCE_N_ANNOTATORS: dict[str, int] = {"iemocap": 8, "msp-podcast": 10}
+_FALLBACK_N_ANNOTATORS = 8
+
+
+def default_n_annotators(dataset: Any) -> int:
+    """The reference N for ``dataset``: 8 for IEMOCAP, 10 for MSP-Podcast (from its ``corpus`` column); 8 when the
+    column is missing or names another or several corpora.
+
+    >>> from datasets import Dataset
+    >>> default_n_annotators(Dataset.from_dict({"corpus": ["msp-podcast"] * 2}))
+    10
+    >>> default_n_annotators(Dataset.from_dict({"corpus": ["iemocap"]}))
+    8
+    """
+    if "corpus" not in getattr(dataset, "column_names", ()):
+        return _FALLBACK_N_ANNOTATORS
+    corpora = set(dataset.unique("corpus"))
+    if len(corpora) == 1:
+        return REFERENCE_N_ANNOTATORS.get(str(next(iter(corpora))), _FALLBACK_N_ANNOTATORS)
+    return _FALLBACK_N_ANNOTATORS
 
 
 @dataclass(frozen=True)
@@ -103,7 +125,7 @@ def _items(dataset: Any, rows: Sequence[int], classes: tuple[str, ...]) -> list[
 
 
 def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
-             mode: Literal["sample", "score"] = "sample", n_annotators: int = 8, seed: int = 0,
+             mode: Literal["sample", "score"] = "sample", n_annotators: int | None = None, seed: int = 0,
              batch_size: int = 8, cache_dir: str | None = None, progress: bool = True,
              shard: tuple[int, int] | None = None, assemble: bool = True):
     """Annotate ``dataset`` (a ``datasets.Dataset`` with the schema columns) with ``annotator``.
@@ -112,6 +134,8 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
     with ``shard`` the returned dataset holds the shard's rows only. A backend failure
     (:class:`~hf_ambiguity.alm.base.AnnotationBackendError`) stops the run after storing every answer that arrived.
     ``batch_size`` counts requests (utterance x annotator) in ``sample`` mode and utterances in ``score`` mode.
+    ``n_annotators=None`` takes the reference N of the dataset's corpus (:func:`default_n_annotators`: 8 IEMOCAP,
+    10 MSP-Podcast).
     """
     from tqdm.auto import tqdm
 
@@ -122,6 +146,8 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     classes = tuple(dataset_class_names(dataset))
+    if n_annotators is None:
+        n_annotators = default_n_annotators(dataset)
     specs = annotator_specs(n_annotators, seed=seed)
     ids = [str(x) for x in dataset["id"]]
     _check_ids(ids)

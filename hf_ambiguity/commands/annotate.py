@@ -27,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("transformers", "openai", "gemini"), required=True)
     p.add_argument("--model", required=True, help="Hub id or local folder (transformers) / model name (hosted)")
     p.add_argument("--mode", choices=("sample", "score"), default="sample")
-    p.add_argument("-n", "--n-annotators", type=int, default=8, help="synthetic annotators (8 IEMOCAP, 10 MSP)")
+    p.add_argument("-n", "--n-annotators", type=int,
+                   help="synthetic annotators (default: the reference N of the dataset's corpus column: 8 IEMOCAP, "
+                        "10 MSP-Podcast, 8 otherwise)")
     p.add_argument("--out", required=True, help="output folder (save_to_disk)")
     p.add_argument("--name", default="synthetic", help="column prefix of the synthetic annotators")
     p.add_argument("--split", action="append", help="only these splits (repeatable); default: all")
