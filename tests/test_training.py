@@ -239,6 +239,14 @@ def test_non_distribution_rows_are_refused_naming_split_row_and_id(tmp_path):
         prepare_data(_cfg(tmp_path, _saved(tmp_path, bad)))
 
 
+def test_dime_aug_input_errors_are_training_data_errors_before_the_model(tmp_path):
+    ds = make_dataset(12)
+    ds = ds.add_column("augmented", [False] * len(ds))  # already a DiME-Aug output
+    with pytest.raises(TrainingDataError, match=r"DiME-Aug on split 'train': .*already has DiME-Aug columns.*"
+                                                r"--no_dime_aug"):
+        prepare_data(_cfg(tmp_path, _saved(tmp_path, ds), "--dime_aug"))
+
+
 def test_vectors_of_the_wrong_length_are_refused(tmp_path):
     ds = make_dataset(12).map(lambda r: {"human_dist": r["human_dist"][:3] + [0.0, 0.0]})
     with pytest.raises(TrainingDataError, match=r"'human_dist' has 5 entries but the class set has 4"):

@@ -220,8 +220,12 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
         from hf_ambiguity.augment import dime_aug
 
         before = len(splits["train"])
-        splits["train"], report = dime_aug(splits["train"], cfg.target, ratio=cfg.dime_ratio, k=cfg.dime_k,
-                                           seed=cfg.seed)
+        try:
+            splits["train"], report = dime_aug(splits["train"], cfg.target, ratio=cfg.dime_ratio, k=cfg.dime_k,
+                                               seed=cfg.seed)
+        except ValueError as err:  # e.g. an already augmented dataset, an invalid other *_dist column
+            raise TrainingDataError(f"DiME-Aug on split 'train': {err}; fix the data, or pass --no_dime_aug to "
+                                    "train without it") from None
         aug_report = {"applied": True, "rows_before": before, "rows_after": len(splits["train"]),
                       "report": _jsonable(report)}
     for k in splits:
