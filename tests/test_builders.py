@@ -108,6 +108,13 @@ def test_options_change_rows_and_cache(corpora) -> None:
     assert rep.options["consensus_in_set"] is False  # the reader's effective default, not None
     assert rep.split_sizes == {k: len(v) for k, v in base.items()}
     assert "| session1 |" in rep.as_markdown() and "IEMOCAP read report" in rep.as_markdown()
+    # a cached build reports exactly what the fresh build did (the card and build_report.md are the same)
+    fixed = dict(class_set="iemocap-full", cache_dir=cache, progress=False, ambiguity="fixed", ambiguity_cuts=(0.2, 0.5))
+    _, fresh = build_dataset("iemocap", iem, **fixed)
+    _, cached = build_dataset("iemocap", iem, **fixed)
+    assert cached.prepared_dir == fresh.prepared_dir and cached.read_report == fresh.read_report
+    assert cached.options == fresh.options and cached.as_markdown() == fresh.as_markdown()
+    assert fresh.options["ambiguity_cuts"] == [0.2, 0.5]
 
 
 def test_edited_annotation_file_rebuilds(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ utterance at once, so rows are completed only after the whole corpus is parsed.
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -155,7 +156,8 @@ class ReportBuilder:
             notes=dict(sorted(self.notes.items())),
             warnings=list(self.warnings),
             problems=list(self.problems),
-            options=dict(options),
+            # JSON-native (tuples -> lists), so a report stored with a cached build compares equal to a fresh one
+            options=json.loads(json.dumps(dict(options))),
         )
 
 
