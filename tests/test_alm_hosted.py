@@ -136,6 +136,33 @@ def test_openai_client_errors_are_not_retried():
     assert len(srv.requests) == 1 and "Authorization" not in srv.requests[0]["headers"]
 
 
+def test_openai_refusal_is_an_invalid_answer_not_retried():
+    refusal = json.dumps({"choices": [{"message": {"role": "assistant", "content": None,
+                                                   "refusal": "I cannot judge whether this is angry"}}]}).encode()
+    with FakeServer(default=lambda p: (200, {}, refusal)) as srv:
+        annot = OpenAICompatibleAnnotator("m", base_url=srv.url, retry=FAST)
+        assert annot.annotate_batch(_requests(1, 2)) == ["", ""]
+    assert len(srv.requests) == 2  # one call each: a refusal is a final answer that names no class
+
+
+def test_a_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
+    monkeypatch.setenv("ECHO_KEY_VAR", "sk-very-secret-77")
+
+    def echo(status):
+        return lambda p: (status, {}, json.dumps({"error": "bad request",
+                                                  "auth": srv.requests[-1]["headers"]["Authorization"]}).encode())
+
+    for status, match in ((401, "HTTP 401"), (500, "giving up"), (200, "malformed")):
+        with FakeServer() as srv:
+            srv.default = echo(status)
+            annot = OpenAICompatibleAnnotator("m", base_url=srv.url, api_key_env="ECHO_KEY_VAR",
+                                              retry=RetryPolicy(1, 0.01, 0.01))
+            with pytest.raises(AnnotationBackendError, match=match) as info:
+                annot.annotate_batch(_requests())
+        assert "sk-very-secret-77" in srv.requests[0]["headers"]["Authorization"]
+        assert "sk-very-secret-77" not in str(info.value) and "Bearer ***" in str(info.value), status
+
+
 def test_openai_timeout_is_retried_then_reported():
     with FakeServer(delay=0.6) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, timeout=0.15, retry=RetryPolicy(1, 0.01, 0.01))
@@ -218,6 +245,20 @@ def test_gemini_request_and_retries(monkeypatch):
     assert (inline.get("mimeType") or inline["mime_type"]) == "audio/wav" and "Possible emotions" in parts[1]["text"]
     assert body["generationConfig"]["temperature"] in {r.spec.temperature for r in reqs}
     assert "g-key" not in json.dumps(annot.provenance())
+
+
+def test_gemini_safety_block_is_an_invalid_answer_not_retried(monkeypatch):
+    pytest.importorskip("google.genai")
+    monkeypatch.setenv("GEMINI_API_KEY", "g-key-999")
+    blocked = [json.dumps({"promptFeedback": {"blockReason": "SAFETY"}}).encode(),
+               json.dumps({"candidates": [{"finishReason": "SAFETY"}]}).encode()]
+    with FakeServer(default=lambda p: _gemini_ok("Sad")) as srv:
+        srv.script = [(200, {}, b) for b in blocked] + [(200, {}, b'{"candidates": []}')]
+        annot = GeminiAnnotator("gemini-2.5-pro", base_url=srv.url, retry=FAST)
+        assert [annot.annotate_batch(_requests())[0] for _ in blocked] == ["", ""]
+        assert len(srv.requests) == 2  # blocked: one call each
+        assert annot.annotate_batch(_requests()) == ["Sad"]  # no candidates at all: malformed, retried
+        assert len(srv.requests) == 4
 
 
 def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):

@@ -5,7 +5,10 @@ paced by ``requests_per_second`` (shared by all threads), each with a ``timeout`
 connection errors and malformed bodies are retried with exponential backoff (``backoff * 2**attempt`` seconds plus
 jitter, capped at ``max_backoff``; a ``Retry-After`` header is honoured); after ``max_retries`` retries, or at once on
 another 4xx (a wrong key or model name), :class:`~hf_ambiguity.alm.base.AnnotationBackendError` stops the run — which
-then resumes where it stopped. API keys come from the environment and are never logged or put in provenance.
+then resumes where it stopped. API keys come from the environment and are never logged or put in provenance (a
+server that echoes the key in an error body gets it masked in the message). A well-formed answer without text — a
+refusal (``content: null``) or a Gemini safety block — is a final answer that names no class: it is stored as ``""``
+and counted in ``<name>_invalid``, not retried (retrying a deterministic block would only stop the run).
 
 OpenAI-compatible request (also a local vLLM server): ``POST {base_url}/chat/completions`` with a system message and a
 user message whose content is ``[{"type": "input_audio", "input_audio": {"data": <base64 wav>, "format": "wav"}},
@@ -87,6 +90,11 @@ class RateLimiter:
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
+
+
+def _mask(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``***`` (error bodies may echo the key)."""
+    return text.replace(secret, "***") if secret else text
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -197,7 +205,7 @@ class OpenAICompatibleAnnotator(_HostedBase):
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 body = resp.read()
         except urllib.error.HTTPError as err:
-            detail = err.read()[:200].decode("utf-8", "replace")
+            detail = _mask(err.read()[:2000].decode("utf-8", "replace"), key)[:200]
             if err.code == 429 or err.code >= 500:
                 raise TransientError(f"HTTP {err.code}: {detail}", _retry_after(err.headers)) from None
             raise AnnotationBackendError(
@@ -205,15 +213,18 @@ class OpenAICompatibleAnnotator(_HostedBase):
                 f"endpoint and the key in ${self.api_key_env}"
             ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
-            raise TransientError(f"connection failed or timed out: {err}") from None
+            raise TransientError(f"connection failed or timed out: {_mask(str(err), key)}") from None
+        malformed = f"malformed response body: {_mask(body[:2000].decode('utf-8', 'replace'), key)[:200]!r}"
         try:
             content = json.loads(body)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise TransientError(f"malformed response body: {body[:200]!r}") from None
+            raise TransientError(malformed) from None
+        if content is None:  # a refusal / content filter: an answer that names no class
+            return ""
         if isinstance(content, list):  # content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if not isinstance(content, str):
-            raise TransientError(f"malformed response body: {body[:200]!r}")
+            raise TransientError(malformed)
         return content.strip()
 
 
@@ -240,6 +251,7 @@ class GeminiAnnotator(_HostedBase):
             raise ValueError("the Gemini backend needs an API key in the environment: set GEMINI_API_KEY "
                              "(or GOOGLE_API_KEY)")
         self._types = types
+        self._key = key
         http = types.HttpOptions(base_url=base_url, timeout=int(self.timeout * 1000),
                                  retry_options=types.HttpRetryOptions(attempts=1))
         self._client = genai.Client(api_key=key, http_options=http)
@@ -263,17 +275,32 @@ class GeminiAnnotator(_HostedBase):
             resp = self._client.models.generate_content(model=self.model, contents=contents, config=config)
         except errors.APIError as err:
             code = int(getattr(err, "code", 0) or 0)
+            detail = _mask(str(err), self._key)[:200]
             if code == 429 or code >= 500:
-                raise TransientError(f"Gemini API error {code}: {str(err)[:200]}") from None
-            raise AnnotationBackendError(f"Gemini API error {code}: {str(err)[:200]}; check the model name and key") \
+                raise TransientError(f"Gemini API error {code}: {detail}") from None
+            raise AnnotationBackendError(f"Gemini API error {code}: {detail}; check the model name and key") \
                 from None
         except (ValueError, KeyError, TypeError) as err:
-            raise TransientError(f"malformed Gemini response: {err}") from None
+            raise TransientError(f"malformed Gemini response: {_mask(str(err), self._key)[:200]}") from None
         except Exception as err:  # httpx transport errors (timeouts, connection refused)
             if type(err).__module__.startswith(("httpx", "httpcore", "httpx2")):
-                raise TransientError(f"Gemini connection failed or timed out: {err}") from None
+                raise TransientError(f"Gemini connection failed or timed out: {_mask(str(err), self._key)}") \
+                    from None
             raise
         text = getattr(resp, "text", None)
-        if not isinstance(text, str):
-            raise TransientError("malformed Gemini response: no text part")
-        return text.strip()
+        if isinstance(text, str):
+            return text.strip()
+        if _gemini_blocked(resp):  # a safety block: an answer that names no class
+            return ""
+        raise TransientError("malformed Gemini response: no text part")
+
+
+def _gemini_blocked(resp: Any) -> bool:
+    """Whether a Gemini response without text was blocked (prompt feedback, or a candidate that ended for a reason
+    other than a normal stop) rather than malformed."""
+    feedback = getattr(resp, "prompt_feedback", None)
+    if feedback is not None and getattr(feedback, "block_reason", None):
+        return True
+    reasons = [getattr(c, "finish_reason", None) for c in (getattr(resp, "candidates", None) or [])]
+    return any(r is not None and str(getattr(r, "value", r)) not in ("STOP", "FINISH_REASON_UNSPECIFIED")
+               for r in reasons)
