@@ -109,7 +109,8 @@ def test_options_change_rows_and_cache(corpora) -> None:
     assert rep.split_sizes == {k: len(v) for k, v in base.items()}
     assert "| session1 |" in rep.as_markdown() and "IEMOCAP read report" in rep.as_markdown()
     # a cached build reports exactly what the fresh build did (the card and build_report.md are the same)
-    fixed = dict(class_set="iemocap-full", cache_dir=cache, progress=False, ambiguity="fixed", ambiguity_cuts=(0.2, 0.5))
+    fixed = dict(class_set="iemocap-full", cache_dir=cache, progress=False, ambiguity="fixed",
+                 ambiguity_cuts=(0.2, 0.5))
     _, fresh = build_dataset("iemocap", iem, **fixed)
     _, cached = build_dataset("iemocap", iem, **fixed)
     assert cached.prepared_dir == fresh.prepared_dir and cached.read_report == fresh.read_report

@@ -176,7 +176,8 @@ def _audio_with_bytes(path: str, utt_id: str) -> dict[str, Any]:
         data = Path(path).read_bytes()
     except OSError as err:
         raise CorpusFormatError(f"{path}: audio of utterance {utt_id!r} cannot be read ({err.strerror}); restore "
-                                "the file from the release, or rebuild in lenient mode so the reader skips it") from None
+                                "the file from the release, or rebuild in lenient mode so the reader skips it"
+                                ) from None
     name: str | None = os.path.basename(path)
     if os.path.exists(name):  # datasets would keep only a path that exists relative to the working directory
         name = None

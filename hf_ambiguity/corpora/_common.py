@@ -233,8 +233,9 @@ def finish_rows(
     """Votes, distribution, entropy, ambiguity level and majority for every pending utterance.
 
     Utterances whose votes all fall outside the class set are skipped and counted (``"no in-set votes"``; with no
-    answer at all: ``"no evaluator answers"``), never given a NaN distribution. ``entropy`` holds the score the chosen ``ambiguity`` definition ranks: the reference
-    label-list entropy (:func:`reference_label_entropy`) or the class-count-normalised entropy of ``human_dist``.
+    answer at all: ``"no evaluator answers"``), never given a NaN distribution. ``entropy`` holds the score the
+    chosen ``ambiguity`` definition ranks: the reference label-list entropy (:func:`reference_label_entropy`) or the
+    class-count-normalised entropy of ``human_dist``.
     """
     kept: list[tuple[Pending, np.ndarray, list[str], list[str]]] = []
     for p in pending:
