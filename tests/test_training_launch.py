@@ -88,6 +88,24 @@ def test_loss_decreases_when_overfitting_eight_utterances(runs):
     assert np.mean(per_epoch[-2:]) < 0.75 * np.mean(per_epoch[:2]), per_epoch
 
 
+def test_optimizer_and_scheduler_step_once_per_accumulated_step(runs):
+    # the logged learning rate after optimizer step s must be the schedule's value after exactly s scheduler steps:
+    # stepping on every micro-batch (or on the first one) would put it ahead by the accumulation factor
+    import torch
+    from transformers import get_scheduler
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=5e-3)
+    sched = get_scheduler("cosine_with_restarts", optimizer=opt, num_warmup_steps=3,  # ceil(0.15 x 16)
+                          num_training_steps=STEPS, scheduler_specific_kwargs={"num_cycles": 1})
+    expected = []
+    for _ in range(STEPS):
+        opt.step()
+        sched.step()
+        expected.append(sched.get_last_lr()[0])
+    np.testing.assert_allclose([r["lr"] for r in _log(runs["a"])], expected, rtol=1e-9)
+    np.testing.assert_allclose([r["lr"] for r in _log(runs["b"])], expected, rtol=1e-9)  # resumed run too
+
+
 def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
     out = runs["a"]
     assert (out / "adapter" / "adapter_config.json").is_file() and (out / "head.safetensors").is_file()
