@@ -195,6 +195,9 @@ def test_rerun_skips_everything_and_a_changed_option_reruns_only_its_stages(demo
     cfg = load_config("demo")
     outcome = run_pipeline(cfg, run_dir=demo_run)
     assert {r.status for r in outcome.results.values()} == {"skipped"}
+    # the protocol only frames the report: no stage output depends on it
+    outcome = run_pipeline(replace(cfg, protocol="custom"), run_dir=demo_run)
+    assert {r.status for r in outcome.results.values()} == {"skipped"}
 
     changed = replace(cfg, analysis=replace(cfg.analysis, n_resamples=500))   # read by the paired tests only
     outcome = run_pipeline(changed, run_dir=demo_run)

@@ -132,7 +132,7 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
         deps = ("augment", "model") if cfg.train.model == "tiny" else ("augment",)
         wanted.append(("train", S.stage_train, deps, train_opts))
         wanted.append(("evaluate", S.stage_evaluate, ("train", "augment"),
-                       {"evaluate_against": cfg.train.evaluate_against, "protocol": cfg.protocol,
+                       {"evaluate_against": cfg.train.evaluate_against,
                         "n_bootstrap": cfg.analysis.n_bootstrap, "seed": cfg.analysis.seed}))
     if cfg.export.enabled:
         wanted.append(("export", S.stage_export, tuple(dict.fromkeys((base, "build"))),
