@@ -20,7 +20,9 @@ def test_bundled_configs_load(name):
 
 def test_paper_config_is_the_reference_protocol():
     cfg = load_config("paper")
-    assert cfg.corpus.class_set == "paper-4class"
+    assert (cfg.corpus.class_set, cfg.corpus.ambiguity) == ("paper-4class", "reference")
+    assert cfg.corpus.multi_label == "whole"      # one count per emotion named, as the reference's label list
+    assert cfg.corpus.max_utterances is None and (cfg.augment.k, cfg.augment.balance_by) == (3, "class")
     assert (cfg.annotate.mode, cfg.annotate.n_annotators) == ("sample", 8)
     assert cfg.merge.strategy == "concat"
     assert (cfg.split.kind, cfg.split.test_fraction, cfg.split.seed) == ("random", 0.2, 42)
@@ -192,6 +194,8 @@ def test_paper_deviations_name_every_changed_reference_setting():
     paper = load_config("paper")
     changed = replace(paper, augment=replace(paper.augment, ratio=0.5, k=5, balance_by="class_ambiguity"),
                       corpus=replace(paper.corpus, max_utterances=100))
+    assert paper_deviations(replace(paper, corpus=replace(paper.corpus, multi_label="fractional"))) == [
+        "corpus.multi_label is 'fractional' (reference: 'whole')"]
     assert paper_deviations(changed) == [
         "corpus.max_utterances is 100 (reference: None)",
         "augment.ratio is 0.5 (reference: 0.3)",

@@ -234,7 +234,7 @@ def test_real_corpus_layout_without_model_stages_and_a_changed_label_file_rebuil
     cfg_path = tmp_path / "human_only.yaml"
     cfg_path.write_text(yaml.safe_dump({
         "name": "human-only", "protocol": "recommended",
-        "corpus": {"kind": "iemocap", "data_dir": str(corpus), "class_set": "paper-4class"},
+        "corpus": {"kind": "iemocap", "data_dir": str(corpus), "class_set": "paper-4class", "multi_label": "whole"},
         "annotate": {"enabled": False}, "train": {"enabled": False, "targets": []},
         "augment": {"enabled": False}, "analysis": {"n_bootstrap": 20, "n_resamples": 100}}))
     run_dir = tmp_path / "run"
@@ -245,6 +245,16 @@ def test_real_corpus_layout_without_model_stages_and_a_changed_label_file_rebuil
     assert "class set: `paper-4class`" in report and "0.302 / 0.724" not in report
     alignment = json.loads((run_dir / "04_alignment" / "alignment.json").read_text())
     assert alignment["comparisons"] == {} and alignment["agreement"]["human"]["krippendorff_alpha"] is not None
+    # multi_label: whole reaches the builder: one vote per emotion named (the reference's label-list counts), so an
+    # evaluator naming two of the four classes counts twice
+    import datasets
+
+    built = json.loads((run_dir / "01_build" / "build_report.json").read_text())
+    assert built["options"]["multi_label"] == "whole"
+    rows = datasets.concatenate_datasets(list(datasets.load_from_disk(str(run_dir / "01_build" / "dataset")).values()))
+    votes = np.asarray(rows["human_votes"])
+    assert votes.sum(axis=1).tolist() == [len(x) for x in rows["human_labels"]]
+    assert (votes.sum(axis=1) > np.asarray(rows["n_annotators"])).any()
 
     outcome = run_pipeline(load_config(cfg_path), run_dir=run_dir)
     assert {r.status for r in outcome.results.values()} == {"skipped"}

@@ -53,6 +53,10 @@ class CorpusConfig:
     class_set: str = "iemocap-4"
     #: Ambiguity definition: ``reference`` (entropy / log(#distinct labels), terciles) or ``fixed`` cut points.
     ambiguity: Literal["reference", "fixed"] = "reference"
+    #: An IEMOCAP evaluator naming several emotions ("Frustration; Anger"): ``fractional`` splits their one vote
+    #: among them; ``whole`` counts one vote per emotion named, as the reference counts the label list. (MSP-Podcast
+    #: has one primary vote per worker, so both give the same votes there.)
+    multi_label: Literal["fractional", "whole"] = "fractional"
     #: Skip (and count) malformed input instead of stopping at the first error.
     lenient: bool = False
     #: Keep only the first N utterances (in id order); ``null`` keeps all.

@@ -351,6 +351,7 @@ def paper_deviations(cfg: PipelineConfig) -> list[str]:
     expected = [
         ("corpus.class_set", cfg.corpus.class_set, ("paper-4class", "msp-4")),
         ("corpus.ambiguity", cfg.corpus.ambiguity, ("reference",)),
+        *([] if cfg.corpus.kind == "msp-podcast" else [("corpus.multi_label", cfg.corpus.multi_label, ("whole",))]),
         ("annotate.mode", cfg.annotate.mode, ("sample",)),
         ("annotate.n_annotators", cfg.annotate.n_annotators, (10,) if cfg.corpus.kind == "msp-podcast" else (8,)),
         ("merge.strategy", cfg.merge.strategy, ("concat",)),

@@ -115,8 +115,9 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
     else:
         data_dir = Path(opt["data_dir"])
         corpus = kind
+    extra = {"multi_label": opt["multi_label"]} if corpus == "iemocap" else {}
     dsdict, report = build_dataset(corpus, data_dir, class_set=opt["class_set"], cache_dir=ctx.cache_dir / "hf",
-                                   ambiguity=opt["ambiguity"], strict=not opt["lenient"])
+                                   ambiguity=opt["ambiguity"], strict=not opt["lenient"], **extra)
     if opt["max_utterances"] is not None:
         keep = set(sorted(pooled(dsdict)["id"])[: opt["max_utterances"]])
         dsdict = dsdict.filter(lambda ids: [i in keep for i in ids], input_columns="id", batched=True)
