@@ -271,3 +271,21 @@ def test_leave_one_label_out_matches_an_explicit_loop():
             m_scores.append(jensenshannon(merged / merged.sum(), held, base=2) ** 2)
         assert res["human_only"][j] == pytest.approx(np.mean(h_scores), abs=1e-9)
         assert res["merged"][j] == pytest.approx(np.mean(m_scores), abs=1e-9)
+
+
+def test_published_figures_row_says_why_a_figure_is_missing(tmp_path):
+    from hf_ambiguity.pipeline.reference import PUBLISHED
+    from hf_ambiguity.pipeline.report import _section_evaluation
+
+    def scored(js, bc):
+        return {"reference": "x", "reference_column": "x", "by_level": {},
+                "overall": {"n": 10, "js_divergence": {"mean": js}, "bhattacharyya": {"mean": bc}}}
+
+    ev = {"description": "", "targets": {"human_dist": {"human": scored(0.31, 0.71)},      # evaluate_against: human
+                                         "combined_dist": {"human": scored(0.4, 0.6)}}}
+    lines: list[str] = []
+    _section_evaluation(lines, ev, tmp_path, PUBLISHED["iemocap"], "IEMOCAP")
+    text = "\n".join(lines)
+    assert "| human | 0.302 / 0.724 | 0.310 / 0.710 |" in text          # human = the human model's own source
+    assert "| synthetic | 0.431 / 0.607 | not trained |" in text
+    assert "| combined (human + synthetic) | 0.325 / 0.715 | not scored against its own label source |" in text

@@ -338,11 +338,14 @@ def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: Path,
                   "this run's figures in the same setting:", ""]
         rows = []
         for target, (js, bc) in published.items():
-            own = ev["targets"].get(target, {}).get("own")
+            scored = ev["targets"].get(target)
+            # the human-target model scored against the human distributions is its own label source
+            own = (scored or {}).get("own") or ((scored or {}).get("human") if target == "human_dist" else None)
             ours = own.get("overall", {}) if own else {}
             rows.append([TARGET_LABELS.get(target, target), f"{js:.3f} / {bc:.3f}",
                          f"{_fmt((ours.get('js_divergence') or {}).get('mean'))} / "
-                         f"{_fmt((ours.get('bhattacharyya') or {}).get('mean'))}" if own else "not trained"])
+                         f"{_fmt((ours.get('bhattacharyya') or {}).get('mean'))}" if own else
+                         "not trained" if scored is None else "not scored against its own label source"])
         lines += _table(["labels", "published JS / BC", "this run JS / BC"], rows)
 
 
