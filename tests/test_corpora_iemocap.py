@@ -225,6 +225,12 @@ def test_malformed_header_and_stray_line(broken):
         read_iemocap(broken, sessions=[1])
 
 
+def test_turns_left_out_by_the_selection_need_no_wav(broken):
+    (broken / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M000.wav").unlink()  # consensus fru
+    res = read_iemocap(broken, class_set="paper-4class")  # strict: not an error
+    assert res.report.skipped == {"consensus outside class set": 3} and res.report.utterances_kept == 4
+
+
 def test_missing_and_unreadable_wav(broken):
     wav_dir = broken / "Session1" / "sentences" / "wav" / "Ses01F_impro01"
     (wav_dir / "Ses01F_impro01_F000.wav").unlink()

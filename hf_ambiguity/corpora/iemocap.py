@@ -360,6 +360,9 @@ def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dia
     if not known:
         report.skip("unknown consensus code")
         return None, False
+    if consensus_in_set and consensus_class is None:  # before the audio check: a turn left out needs no wav
+        report.skip("consensus outside class set")
+        return None, False
     rel_wav = f"Session{session}/sentences/wav/{dialog}/{utt}.wav"
     wav = f"{root}{os.sep}{rel_wav}"  # root is absolute and resolved: plain strings are 10x faster than Path
     if check_audio:
@@ -369,9 +372,6 @@ def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dia
                            fix="restore the wav from the release, or pass check_audio=False to skip the check")
             report.skip("missing audio" if why == "missing" else "unreadable audio")
             return None, False
-    if consensus_in_set and consensus_class is None:
-        report.skip("consensus outside class set")
-        return None, False
     base = {
         "id": utt, "corpus": "iemocap", "session": session, "dialog": dialog, "method": ident["method"],
         "speaker": ident["speaker"], "gender": ident["gender"],
