@@ -114,6 +114,29 @@ def test_default_n_is_the_reference_n_of_the_corpus(tiny_annotator):
         np.testing.assert_allclose(np.array(scored["synthetic_votes"]).sum(axis=1), 8.0)
 
 
+def test_adaptive_merge_on_a_dataset_fits_on_its_human_votes():
+    from hf_ambiguity.merge import AdaptiveMerge, fit_adaptive_merge
+
+    ds = make_dataset(40, seed=2)
+    h = np.array(ds["human_votes"])
+    rng = np.random.default_rng(0)
+    s = np.stack([rng.multinomial(8, (v + 0.5) / (v + 0.5).sum()) for v in h]).astype(float)
+    s[3] = 0.0  # every synthetic answer of row 3 invalid: that row stays human-only (up to the smoothing)
+    ds = ds.add_column("synthetic_votes", s.tolist())
+    merged = merge(ds, strategy="adaptive")
+    fitted = fit_adaptive_merge(h, s)
+    np.testing.assert_allclose(np.array(merged["combined_dist"]), fitted.merge(h, s).dist)
+    np.testing.assert_allclose(np.array(merged["combined_votes"]), fitted.merge(h, s).votes)
+    k = h.shape[1]
+    np.testing.assert_allclose(merged["combined_dist"][3],
+                               (h[3] + fitted.smoothing / k) / (h[3].sum() + fitted.smoothing))
+    prov = read_provenance(merged)["combined"]
+    assert prov["strategy"] == "adaptive" and prov["adaptive"]["concentration"] == fitted.concentration
+    given = AdaptiveMerge(concentration=3.0, entropy_reduction=0.5, smoothing=0.0)
+    np.testing.assert_allclose(np.array(merge(ds, strategy="adaptive", adaptive=given)["combined_dist"]),
+                               given.merge(h, s).dist)
+
+
 def test_bad_inputs_are_refused(tiny_annotator):
     from datasets import concatenate_datasets
 
