@@ -20,7 +20,6 @@ array([[0.5 , 0.25, 0.  , 0.25]])
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 
 import numpy as np
@@ -140,7 +139,7 @@ def votes_from_answers(
     votes = np.zeros(cs.num_classes, dtype=np.float64)
     kept: list[str] = []
     dropped: list[str] = []
-    column = _column_lookup(cs)
+    column = cs.column
     for labels in answers:
         if not labels:
             continue
@@ -153,28 +152,6 @@ def votes_from_answers(
             votes[j] += weight
             kept.append(cs.names[j])
     return votes, kept, dropped
-
-
-def _column_lookup(cs: "ClassSet"):
-    """``raw label -> column`` (-1 = outside the class set), memoised for the built-in class sets."""
-    from hf_ambiguity.labels import CLASS_SETS
-
-    if CLASS_SETS.get(cs.name) is cs:
-        return functools.partial(_builtin_column, cs.name)
-
-    def column(raw: str) -> int:
-        name = cs.map_label(raw)
-        return -1 if name is None else cs.index(name)
-    return column
-
-
-@functools.lru_cache(maxsize=4096)
-def _builtin_column(class_set_name: str, raw: str) -> int:
-    from hf_ambiguity.labels import CLASS_SETS
-
-    cs = CLASS_SETS[class_set_name]
-    name = cs.map_label(raw)  # an UnknownLabelError is raised, not cached
-    return -1 if name is None else cs.index(name)
 
 
 # --------------------------------------------------------------------------------------------------------------

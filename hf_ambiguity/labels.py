@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -104,7 +105,18 @@ class ClassSet:
 
         Raises :class:`UnknownLabelError` for a spelling the corpus does not use (a typo, a new release).
         MSP-Podcast's free-text ``Other-<text>`` answers map to ``other`` (outside every class set).
+        Results for the built-in class sets are memoised (readers map every label of a corpus through here).
         """
+        if CLASS_SETS.get(self.name) is self:
+            return _map_builtin(self.name, raw)
+        return self._map(raw)
+
+    def column(self, raw: str) -> int:
+        """The vote-vector column of a raw spelling (its class's :meth:`index`), or -1 outside the class set."""
+        name = self.map_label(raw)
+        return -1 if name is None else self.names.index(name)
+
+    def _map(self, raw: str) -> str | None:
         s = normalise_spelling(raw)
         if s not in self.canonical and s.startswith("other"):
             s = "other"
@@ -155,6 +167,11 @@ CLASS_SETS: Mapping[str, ClassSet] = MappingProxyType({
         ),
     )
 })
+
+
+@functools.lru_cache(maxsize=4096)
+def _map_builtin(class_set_name: str, raw: str) -> str | None:
+    return CLASS_SETS[class_set_name]._map(raw)  # an UnknownLabelError propagates and is not cached
 
 
 def get_class_set(name: str) -> ClassSet:

@@ -8,7 +8,6 @@ utterance at once, so rows are completed only after the whole corpus is parsed.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -174,7 +173,7 @@ def check_ambiguity_options(ambiguity: str, cuts: tuple[float, float], multi_lab
 def map_or_fail(class_set: ClassSet, raw: str, report: ReportBuilder, where: str) -> tuple[bool, str | None]:
     """Map a raw label; on an unknown spelling raise (strict) or record it (lenient). Returns (known, class)."""
     try:
-        return True, _map_cached(class_set, raw)
+        return True, class_set.map_label(raw)
     except UnknownLabelError:
         report.problem(where, f"unknown emotion label {raw!r}",
                        fix=f"correct it to one of the corpus spellings of class set {class_set.name!r}")
@@ -204,21 +203,6 @@ def audio_problem(path: str) -> str | None:
     except Exception as exc:  # LibsndfileError / RuntimeError on corrupt or non-audio files
         return f"unreadable ({str(exc).strip() or type(exc).__name__})"
     return None
-
-
-def _map_cached(class_set: ClassSet, raw: str) -> str | None:
-    from hf_ambiguity.labels import CLASS_SETS
-
-    if CLASS_SETS.get(class_set.name) is class_set:
-        return _map_builtin(class_set.name, raw)
-    return class_set.map_label(raw)
-
-
-@functools.lru_cache(maxsize=4096)
-def _map_builtin(class_set_name: str, raw: str) -> str | None:
-    from hf_ambiguity.labels import CLASS_SETS
-
-    return CLASS_SETS[class_set_name].map_label(raw)  # UnknownLabelError propagates and is not cached
 
 
 def finish_rows(
