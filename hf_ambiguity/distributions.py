@@ -203,12 +203,7 @@ def tercile_levels(values: Sequence[float] | np.ndarray, *,
     """
     if ties not in TIE_MODES:
         raise ValueError(f"ties must be one of {list(TIE_MODES)}, got {ties!r}")
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1:
-        raise ValueError(f"values must be 1-D (one score per item), got shape {v.shape}")
-    if not np.isfinite(v).all():
-        i = int(np.flatnonzero(~np.isfinite(v))[0])
-        raise ValueError(f"values[{i}] is {v[i]}: ambiguity scores must be finite")
+    v = _scores_1d(values, "values")
     n = len(v)
     if n == 0:
         return []
@@ -224,6 +219,17 @@ def tercile_levels(values: Sequence[float] | np.ndarray, *,
     return [names[i] for i in level]
 
 
+def _scores_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    """``values`` as a finite 1-D float array (one ambiguity score per item), or a ValueError naming the item."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one score per item), got shape {v.shape}")
+    if not np.isfinite(v).all():
+        i = int(np.flatnonzero(~np.isfinite(v))[0])
+        raise ValueError(f"{name}[{i}] is {v[i]}: ambiguity scores must be finite")
+    return v
+
+
 def fixed_levels(entropy: Sequence[float] | np.ndarray, cuts: tuple[float, float] = (0.33, 0.66)) -> list[str]:
     """Levels from fixed cut points on a normalised entropy in [0, 1]: ``low`` if ``e <= cuts[0]``, ``medium`` if
     ``e <= cuts[1]``, else ``high``. Use with :func:`normalized_entropy` of the human distribution (entropy divided
@@ -234,12 +240,7 @@ def fixed_levels(entropy: Sequence[float] | np.ndarray, cuts: tuple[float, float
     """
     if len(cuts) != 2 or not (0.0 <= cuts[0] < cuts[1] <= 1.0):
         raise ValueError(f"ambiguity cuts must be two numbers 0 <= low < high <= 1, got {tuple(cuts)}")
-    e = np.asarray(entropy, dtype=np.float64)
-    if e.ndim != 1:
-        raise ValueError(f"entropy must be 1-D (one value per item), got shape {e.shape}")
-    if not np.isfinite(e).all():
-        i = int(np.flatnonzero(~np.isfinite(e))[0])
-        raise ValueError(f"entropy[{i}] is {e[i]}: normalised entropies must be finite")
+    e = _scores_1d(entropy, "entropy")
     names = ("low", "medium", "high")
     return [names[i] for i in np.where(e <= cuts[0], 0, np.where(e <= cuts[1], 1, 2))]
 
