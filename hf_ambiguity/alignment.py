@@ -499,24 +499,14 @@ class _ItemsView:
         """Per-item values along the last axis (1-D columns and class-major matrices)."""
         return x if self.idx is None else x[..., self.idx]
 
-    def sums(self, weights: np.ndarray | None) -> dict[str, np.ndarray]:
-        """Weighted sums of every per-item quantity; ``weights`` is ``(B, n)`` or None (all ones, B = 1)."""
+    def sums(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Weighted sums of every per-item quantity, one row per resample: ``weights`` is ``(B, n)`` (the
+        unweighted point estimates come from ``_group_sums``)."""
         it = self.items
         k, nb = it.n_classes, it.n_bins
         t, pc, b = self._take(it.true_class), self._take(it.pred_class), self._take(it.bin)
         gap, sgap = self._take(it.ece_gap), self._take(it.ece_soft_gap)
         out: dict[str, np.ndarray] = {}
-        if weights is None:
-            for c, v in it.columns.items():
-                out[c] = np.array([self._take(v).sum()])
-            out["true_count"] = np.bincount(t, minlength=k)[None, :].astype(np.float64)
-            out["pred_count"] = np.bincount(pc, minlength=k)[None, :].astype(np.float64)
-            out["tp"] = np.bincount(t[t == pc], minlength=k)[None, :].astype(np.float64)
-            out["ece"] = np.bincount(b, weights=gap, minlength=nb)[None, :]
-            out["ece_soft"] = np.bincount(b, weights=sgap, minlength=nb)[None, :]
-            for key, m in it.mats.items():
-                out[key] = self._take(m).sum(axis=1)[None, :]
-            return out
         names = list(it.columns)
         s = weights @ np.stack([self._take(it.columns[c]) for c in names], axis=1)
         for j, c in enumerate(names):
@@ -686,7 +676,7 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
     overall_view = _ItemsView(items)
     if ambiguity is None:
-        overall = _points(overall_view.sums(None))[0]
+        overall = _points(_group_sums(items, np.zeros(p.shape[0], dtype=np.int64), 1))[0]
     else:
         codes = _ambiguity_codes(ambiguity, p.shape[0], levels)
         level_sums = _group_sums(items, codes, len(levels))
