@@ -88,7 +88,9 @@ def _needs_embedding(ds: Any) -> bool:
     if not audio_cols or len(ds) == 0:
         return False
     table = ds.select_columns(audio_cols).with_format("arrow")[:]
-    return any(pc.any(pc.is_null(table[c].combine_chunks().field("bytes"))).as_py() for c in audio_cols)
+    # chunk by chunk: ``combine_chunks`` would copy the whole (memory-mapped) audio column into RAM
+    return any(pc.any(pc.is_null(chunk.field("bytes"))).as_py()
+               for c in audio_cols for chunk in table[c].chunks)
 
 
 def _embed(ds: Any) -> Any:
