@@ -90,7 +90,7 @@ STATISTIC_NAMES = (
 
 def _to_2d(x: Any, name: str) -> np.ndarray:
     """``x`` as a float64 2-D array; ragged input raises naming the first row whose length differs."""
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) and x.dtype != object:  # object arrays may be ragged: checked row by row below
         arr = x.astype(np.float64, copy=False)
     else:
         try:
@@ -106,7 +106,7 @@ def _to_2d(x: Any, name: str) -> np.ndarray:
                         f"{name} row {i} has {len(row)} entries but row 0 has {first}: every vector needs one "
                         "entry per class, in the same class order"
                     ) from None
-            raise
+            arr = np.stack([np.asarray(row, dtype=np.float64) for row in rows])  # e.g. an object array of rows
     if arr.ndim == 1 and arr.size == 0:
         raise ValueError(f"{name} is empty: at least one row is needed")
     if arr.ndim != 2:

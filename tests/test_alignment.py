@@ -187,6 +187,17 @@ def test_bad_input_names_the_first_offending_row(pred, ref, amb, match) -> None:
         al.alignment_statistics(pred, ref, amb)
 
 
+def test_ragged_object_array_names_the_row() -> None:
+    # e.g. ds.with_format("numpy")[column] of a list column with rows of different lengths
+    ragged = np.empty(3, dtype=object)
+    ragged[:] = [np.array([0.5, 0.5]), np.array([1.0, 0.0]), np.array([0.2, 0.3, 0.5])]
+    with pytest.raises(ValueError, match=r"predictions row 2 has 3 entries but row 0 has 2"):
+        al.alignment_statistics(ragged, [[1, 0]] * 3)
+    same = np.empty(2, dtype=object)
+    same[:] = [np.array([0.5, 0.5]), np.array([1.0, 0.0])]
+    assert al.alignment_statistics(same, [[1, 0], [1, 0]])["overall"]["argmax_accuracy"] == 1.0
+
+
 def test_tolerance_and_options_are_validated() -> None:
     assert al.alignment_statistics([[0.50004, 0.5]], [[1, 0]])["overall"]["n_items"] == 1
     with pytest.raises(ValueError, match=r"tolerance 1e-06"):
