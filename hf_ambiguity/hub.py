@@ -94,7 +94,8 @@ def _needs_embedding(ds: Any) -> bool:
 
 
 def _embed(ds: Any) -> Any:
-    """Copy every referenced audio file's bytes into the table (what ``push_to_hub`` does before uploading)."""
+    """Copy every referenced audio file's bytes into the table (what ``push_to_hub`` does to each shard before
+    uploading); the result is held in memory, so call it on one shard at a time."""
     from datasets.table import embed_table_storage
 
     fmt = ds.format
@@ -134,15 +135,16 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
     with _quiet_datasets_bars(), tqdm(total=sum(len(ds) for ds in dsdict.values()), unit="utt",
                                       desc="Writing parquet shards", disable=not progress) as bar:
         for split, ds in dsdict.items():
-            if _needs_embedding(ds):
-                ds = _embed(ds)
-            nbytes = ds._estimate_nbytes() if len(ds) else 0
+            embed = _needs_embedding(ds)
+            nbytes = ds._estimate_nbytes() if len(ds) else 0  # counts the referenced audio files' sizes too
             n_shards = max(1, min(len(ds), math.ceil(nbytes / max_shard_bytes)))
             paths = []
             written = 0
             for i in range(n_shards):
                 rel = f"data/{split}-{i:05d}-of-{n_shards:05d}.parquet"
                 shard = ds.shard(num_shards=n_shards, index=i, contiguous=True)
+                if embed:  # per shard, as push_to_hub does: at most one shard's audio is held in memory
+                    shard = _embed(shard)
                 shard.to_parquet(str(staging / rel))
                 written += (staging / rel).stat().st_size
                 paths.append(rel)
