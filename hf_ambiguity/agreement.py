@@ -236,6 +236,13 @@ def plurality(votes: np.ndarray) -> np.ndarray:
     return np.where(unique, votes.argmax(axis=1), -1)
 
 
+def _alpha_or_nan(votes: np.ndarray) -> float:
+    """Krippendorff's α, or NaN when no item has two votes (α undefined, reported as None by ``to_dict``)."""
+    if not (votes.sum(axis=1) >= 2).any():
+        return float("nan")
+    return krippendorff_alpha(votes).alpha
+
+
 def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthetic_labels: Any = None
                               ) -> SyntheticHumanAgreement:
     """Agreement of synthetic annotators with humans on the same items (same class order).
@@ -246,7 +253,8 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
             valid answer) for the per-annotator figures.
 
     Returns α of humans, of synthetic annotators and of all votes pooled (and pooled − human: negative means the
-    synthetic votes disagree with humans more than humans disagree among themselves); ``plurality_agreement``:
+    synthetic votes disagree with humans more than humans disagree among themselves; an α with no item of two
+    votes, e.g. one synthetic annotator, is NaN); ``plurality_agreement``:
     the fraction of items with a unique human and a unique synthetic plurality where the two agree; per annotator,
     agreement rate and Cohen's κ with the unique human plurality.
     """
@@ -255,9 +263,9 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
     if s.shape[0] != h.shape[0]:
         raise ValueError(f"human_votes has {h.shape[0]} items but synthetic_votes has {s.shape[0]}: both must "
                          "describe the same items in the same order")
-    a_h = krippendorff_alpha(h).alpha
-    a_s = krippendorff_alpha(s).alpha
-    a_p = krippendorff_alpha(h + s).alpha
+    a_h = _alpha_or_nan(h)
+    a_s = _alpha_or_nan(s)  # NaN with one synthetic annotator: nothing to pair; the other figures still hold
+    a_p = _alpha_or_nan(h + s)
     ph, ps = plurality(h), plurality(s)
     both = (ph >= 0) & (ps >= 0)
     plur = float((ph[both] == ps[both]).mean()) if both.any() else float("nan")

@@ -101,6 +101,16 @@ def test_synthetic_human_agreement_against_independent_computation() -> None:
     json.dumps(res.to_dict())
 
 
+def test_one_synthetic_annotator_leaves_its_alpha_undefined_but_compares_with_humans() -> None:
+    human = np.array([[2, 1, 0], [0, 3, 0], [1, 1, 1], [0, 0, 3]])
+    one = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]])   # N = 1: no synthetic pair to compare
+    res = ag.synthetic_human_agreement(human, one, synthetic_labels=[[0], [1], [2], [2]])
+    assert np.isnan(res.alpha_synthetic) and res.to_dict()["alpha_synthetic"] is None
+    assert res.alpha_pooled == pytest.approx(ag.krippendorff_alpha(human + one).alpha)
+    assert res.plurality_agreement == 1.0 and res.n_items_plurality == 3
+    assert res.per_annotator[0].agreement == 1.0
+
+
 def test_plurality_marks_ties() -> None:
     assert ag.plurality(np.array([[1, 1, 0], [0, 2, 1], [0, 0, 0]])).tolist() == [-1, 1, -1]
 
