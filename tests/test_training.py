@@ -72,6 +72,11 @@ def test_attention_head_ignores_padding_and_outputs_distributions(one_thread):
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(a.exp().sum(-1), torch.ones(1))
     assert head.attention.num_heads == 8 and head.classifier.out_features == 4 and head.down.out_features == 8
+    # the reference's layers: no attention dropout, 0.15 / 0.1 dropout in the residual / projection blocks
+    assert head.attention.dropout == 0.0 and (head.block_dropout.p, head.down_dropout.p) == (0.15, 0.1)
+    assert [type(m).__name__ for m in head.children()] == [
+        "MultiheadAttention", "LayerNorm", "Linear", "Dropout", "GELU", "LayerNorm", "Linear", "Dropout", "LayerNorm",
+        "Linear"]
 
 
 def test_attention_head_pools_the_first_token_of_full_self_attention(one_thread):
@@ -81,8 +86,9 @@ def test_attention_head_pools_the_first_token_of_full_self_attention(one_thread)
     mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
     full, _ = head.attention(x, x, x, key_padding_mask=mask == 0, need_weights=False)  # every query
     pooled = full[:, 0]
-    pooled = pooled + head.block_act(head.block_linear(head.block_norm(pooled)))
-    expected = torch.log_softmax(head.classifier(head.down_norm(head.down(pooled))), dim=-1)
+    block = pooled + head.act(head.block_linear(head.block_norm(pooled)))  # eval: dropout is the identity
+    z = head.act(head.down(head.down_input_norm(block)))
+    expected = torch.log_softmax(head.classifier(head.down_norm(z)), dim=-1)
     torch.testing.assert_close(head(x, mask), expected)
 
 
@@ -125,7 +131,7 @@ def test_paper_preset_is_the_reference_recipe():
     cfg = parse_args(["--dataset", "d"]).resolved_config()
     expected = {
         "preset": "paper", "model": "Qwen/Qwen2-Audio-7B-Instruct", "torch_dtype": "float16",
-        "mixed_precision": "fp16", "head": "attention", "head_num_heads": 8, "lora_r": 8, "lora_alpha": 16,
+        "mixed_precision": "fp16", "head": "attention", "head_num_heads": 8, "head_dropout": None, "lora_r": 8, "lora_alpha": 16,
         "lora_dropout": 0.2, "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "loss": "js_entropy",
         "effective_entropy_weight": 0.08, "learning_rate": 2.5e-6, "lr_scheduler": "cosine_with_restarts",
         "warmup_ratio": 0.15, "weight_decay": 0.03, "max_grad_norm": 3.0, "per_device_train_batch_size": 8,

@@ -186,6 +186,12 @@ def test_reload_refuses_another_base_model_or_head(runs, tmp_path):
 
     with pytest.raises(CheckpointMismatchError, match="holds the 'attention' head, not 'label_token'"):
         load_trained(runs["a"], head="label_token")
+    old_format = tmp_path / "old_format"
+    old_format.mkdir()
+    info = json.loads((runs["a"] / "training_config.json").read_text())
+    (old_format / "training_config.json").write_text(json.dumps({**info, "format_version": 1}))
+    with pytest.raises(CheckpointMismatchError, match="format_version 1, this hf-ambiguity reads 2"):
+        load_trained(old_format)
     other = tmp_path / "other"
     other.mkdir()
     for f in runs["model"].iterdir():

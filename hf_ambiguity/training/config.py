@@ -76,7 +76,9 @@ class TrainConfig:
     head: Literal["attention", "label_token"] = field(default="attention", metadata={
         "help": "attention: the reference attention-pooling head; label_token: class-name probabilities."})
     head_num_heads: int = field(default=8, metadata={"help": "Heads of the head's self-attention."})
-    head_dropout: float = field(default=0.1, metadata={"help": "Dropout inside the attention head."})
+    head_dropout: float | None = field(default=None, metadata={
+        "help": "Dropout inside the attention head (default: the reference's 0.15 in the residual block and 0.1 in "
+                "the projection block; a value sets both)."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.2, metadata={"help": "LoRA dropout."})
@@ -135,7 +137,7 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "model": "Qwen/Qwen2-Audio-7B-Instruct", "torch_dtype": "float16", "mixed_precision": "fp16",
-        "head": "attention", "loss": "js_entropy", "entropy_weight": 0.08,
+        "head": "attention", "head_num_heads": 8, "head_dropout": None, "loss": "js_entropy", "entropy_weight": 0.08,
         "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.2,
         "lora_target_modules": ("q_proj", "k_proj", "v_proj", "o_proj"),
         "learning_rate": 2.5e-6, "lr_scheduler": "cosine_with_restarts", "warmup_ratio": 0.15,

@@ -2,10 +2,12 @@
 
 Two heads, chosen with ``--head``:
 
-- ``attention`` (the reference head, trained in full): last-layer hidden states ``(batch, seq, hidden)`` →
-  8-head self-attention (``nn.MultiheadAttention``, padding masked) → the first token → residual block
-  ``x + GELU(Linear(LayerNorm(x)))`` → ``Linear(hidden, hidden // 2)`` → ``LayerNorm`` → ``Linear(hidden // 2,
-  n_classes)`` → (log-)softmax.
+- ``attention`` (the reference head, trained in full; layer for layer as in the authors' code): last-layer hidden
+  states ``(batch, seq, hidden)`` → 8-head self-attention (``nn.MultiheadAttention``, no attention dropout, padding
+  masked) → the first token → residual block ``x + GELU(Dropout(Linear(LayerNorm(x))))`` → projection block
+  ``GELU(Dropout(Linear(hidden, hidden // 2)(LayerNorm(x))))`` → ``LayerNorm`` → ``Linear(hidden // 2, n_classes)``
+  → (log-)softmax. Dropout 0.15 in the residual block and 0.1 in the projection block (the reference values), or
+  one value for both.
 - ``label_token``: no new parameters; the distribution is the softmax over the model's own log-probabilities of
   each class name as the answer (the annotator's ``score`` code, :mod:`hf_ambiguity.alm.scoring`), so only the
   LoRA adapter is trained.
@@ -38,7 +40,7 @@ class AttentionPoolingHead(nn.Module):
     ``hidden_size`` must be divisible by ``num_heads`` (8 in the reference).
     """
 
-    def __init__(self, hidden_size: int, n_classes: int, *, num_heads: int = 8, dropout: float = 0.1) -> None:
+    def __init__(self, hidden_size: int, n_classes: int, *, num_heads: int = 8, dropout: float | None = None) -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(
@@ -48,12 +50,15 @@ class AttentionPoolingHead(nn.Module):
         if n_classes < 2:
             raise ValueError(f"a distribution head needs at least 2 classes, got n_classes={n_classes}")
         self.hidden_size, self.n_classes, self.num_heads = hidden_size, n_classes, num_heads
-        self.attention = nn.MultiheadAttention(hidden_size, num_heads, dropout=dropout, batch_first=True)
+        block_p, down_p = (0.15, 0.1) if dropout is None else (dropout, dropout)
+        self.attention = nn.MultiheadAttention(hidden_size, num_heads, batch_first=True)
         self.block_norm = nn.LayerNorm(hidden_size)
         self.block_linear = nn.Linear(hidden_size, hidden_size)
-        self.block_act = nn.GELU()
-        self.dropout = nn.Dropout(dropout)
+        self.block_dropout = nn.Dropout(block_p)
+        self.act = nn.GELU()
+        self.down_input_norm = nn.LayerNorm(hidden_size)
         self.down = nn.Linear(hidden_size, hidden_size // 2)
+        self.down_dropout = nn.Dropout(down_p)
         self.down_norm = nn.LayerNorm(hidden_size // 2)
         self.classifier = nn.Linear(hidden_size // 2, n_classes)
 
@@ -65,9 +70,9 @@ class AttentionPoolingHead(nn.Module):
         # sequence x sequence attention, which the reference then discards for every other position).
         attended, _ = self.attention(x[:, :1], x, x, key_padding_mask=pad, need_weights=False)
         pooled = attended[:, 0]
-        pooled = pooled + self.dropout(self.block_act(self.block_linear(self.block_norm(pooled))))
-        z = self.down_norm(self.down(pooled))
-        return torch.log_softmax(self.classifier(z), dim=-1)
+        x = pooled + self.act(self.block_dropout(self.block_linear(self.block_norm(pooled))))
+        z = self.act(self.down_dropout(self.down(self.down_input_norm(x))))
+        return torch.log_softmax(self.classifier(self.down_norm(z)), dim=-1)
 
     def describe(self) -> dict[str, int | str]:
         """What identifies this head in a saved checkpoint (checked when it is reloaded)."""

@@ -45,7 +45,7 @@ from hf_ambiguity.training.model import MODEL_INPUT_KEYS, DistributionModel, mod
 __all__ = ["EpochSampler", "TrainState", "train", "save_trained", "FORMAT_VERSION", "TRAINING_CONFIG_FILE",
            "HEAD_FILE", "ADAPTER_DIR"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the attention head has the reference's projection block (LayerNorm, GELU, dropouts)
 TRAINING_CONFIG_FILE = "training_config.json"
 HEAD_FILE = "head.safetensors"
 ADAPTER_DIR = "adapter"

@@ -55,7 +55,7 @@ def load_trained(output_dir: str | Path, base_model: str | None = None, *, head:
     from hf_ambiguity.alm.loading import load_alm, resolve_device
     from hf_ambiguity.alm.scoring import label_token_ids
     from hf_ambiguity.training.head import AttentionPoolingHead
-    from hf_ambiguity.training.loop import ADAPTER_DIR, HEAD_FILE, TRAINING_CONFIG_FILE
+    from hf_ambiguity.training.loop import ADAPTER_DIR, FORMAT_VERSION, HEAD_FILE, TRAINING_CONFIG_FILE
     from hf_ambiguity.training.model import DistributionModel, model_fingerprint, text_hidden_size
 
     folder = Path(output_dir)
@@ -64,6 +64,10 @@ def load_trained(output_dir: str | Path, base_model: str | None = None, *, head:
         raise FileNotFoundError(f"{folder} has no {TRAINING_CONFIG_FILE}: not the output folder of a finished "
                                 "training run (pass --output_dir of `examples/train.py`)")
     info = json.loads(info_path.read_text())
+    if info.get("format_version") != FORMAT_VERSION:
+        raise CheckpointMismatchError(
+            f"{info_path} has format_version {info.get('format_version')}, this hf-ambiguity reads {FORMAT_VERSION} "
+            "(the head's layers changed); retrain with this version")
     saved_head = info["head"]["kind"]
     if head is not None and head != saved_head:
         raise CheckpointMismatchError(f"{folder} holds the {saved_head!r} head, not {head!r}; load it with "
