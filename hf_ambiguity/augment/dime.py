@@ -47,8 +47,11 @@ this code. An interrupted run leaves no partial output (``datasets`` only publis
 again starts over (features are recomputed) and produces the same rows, never duplicated or lost, because the plan
 is fixed by the seed before any row is written; a repeated finished run reuses the cached rows.
 
-Note on the transcript rule: it is the reference's as specified (``i``'s transcript when ``α < 0.5``, i.e. when the
-audio is mostly ``j``'s); it is kept verbatim for reproducibility.
+Note on the transcript rule: it follows the project's issue text verbatim (``i``'s transcript when ``α < 0.5``, i.e.
+when the audio and target are mostly ``j``'s). The authors' code mixes the other way round (audio
+``x_i + α·(x_j − x_i)``, target likewise) with the same ``α < 0.5 → i`` transcript rule, so there the transcript is
+always the *dominant* source's; the two differ in which transcript a new row carries (not in audio or target
+statistics), see the review note to the lead.
 """
 
 from __future__ import annotations
