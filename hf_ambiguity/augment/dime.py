@@ -51,7 +51,7 @@ Note on the transcript rule: it follows the project's issue text verbatim (``i``
 when the audio and target are mostly ``j``'s). The authors' code mixes the other way round (audio
 ``x_i + α·(x_j − x_i)``, target likewise) with the same ``α < 0.5 → i`` transcript rule, so there the transcript is
 always the *dominant* source's; the two differ in which transcript a new row carries (not in audio or target
-statistics), see the review note to the lead.
+statistics).
 """
 
 from __future__ import annotations
