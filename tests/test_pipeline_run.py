@@ -314,3 +314,39 @@ def test_msp_podcast_layout_human_only_pushed_privately(tmp_path, monkeypatch):
 
     hub = datasets.load_dataset(str(tmp_path / "run" / "08_export" / "hub"))
     assert sum(v.num_rows for v in hub.values()) == stats["n_utterances"] and "split" in hub["train"].column_names
+
+
+def test_sample_mode_annotators_with_unparsable_answers(demo_run, tmp_path):
+    """The reference's mode: N sampled answers per utterance. The tiny random model mostly answers nonsense, so
+    utterances without any parsable answer are left out of synthetic-vs-human (counted), and an undefined synthetic
+    agreement (no utterance with two valid synthetic answers) is reported, not a crash."""
+    import datasets
+
+    run_dir = tmp_path / "sample"
+    run_dir.mkdir()
+    for stage in ("00_model", "01_build"):
+        shutil.copytree(demo_run / stage, run_dir / stage)
+    cfg = load_config("demo")
+    cfg = replace(cfg, annotate=replace(cfg.annotate, mode="sample", n_annotators=2),
+                  analysis=replace(cfg.analysis, n_bootstrap=20, n_resamples=100),
+                  augment=replace(cfg.augment, enabled=False), train=replace(cfg.train, enabled=False),
+                  export=replace(cfg.export, enabled=False))
+    outcome = run_pipeline(cfg, run_dir=run_dir)
+    assert list(outcome.results) == ["model", "build", "annotate", "merge", "alignment"]
+    assert outcome.results["build"].status == "skipped"
+    merged = datasets.concatenate_datasets(list(datasets.load_from_disk(str(run_dir / "03_merge" / "dataset"))
+                                                .values()))
+    syn_votes = np.asarray(merged["synthetic_votes"])
+    assert syn_votes.max() <= 2 and (syn_votes == np.round(syn_votes)).all()    # whole answers, N = 2
+    unlabelled = int((syn_votes.sum(axis=1) == 0).sum())
+    alignment = json.loads((run_dir / "04_alignment" / "alignment.json").read_text())
+    assert alignment["utterances_without_synthetic_label"] == unlabelled
+    assert alignment["comparisons"]["synthetic_vs_human"]["overall"]["n"] == len(merged) - unlabelled
+    assert alignment["comparisons"]["combined_vs_human"]["overall"]["n"] == len(merged)
+    agreement = alignment["agreement"]
+    pairable = int((syn_votes.sum(axis=1) >= 2).sum())
+    assert (agreement["synthetic annotators (`synthetic`)"]["krippendorff_alpha"] is None) == (pairable == 0)
+    assert "synthetic plurality = human plurality on" in agreement["human + synthetic"]["note"]
+    report = (run_dir / "report.md").read_text()
+    assert unlabelled > 0    # the path this test is about (the seeded tiny model leaves 31 of 45 without one)
+    assert f"{unlabelled} of {len(merged)} utterances got no parsable synthetic answer" in report
