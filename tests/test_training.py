@@ -158,6 +158,9 @@ def test_command_line_overrides_preset_and_flags_are_store_true():
     (["--dataset", "d", "--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be at least 1"),
     (["--dataset", "d", "--push_to_hub"], "--push_to_hub needs --hub_model_id"),
     (["--dataset", "d", "--loss", "mse"], "invalid choice: 'mse'"),
+    (["--dataset", "d", "--weighted_sampler", "--sampler_multipliers", "angry"], "'angry' is not CLASS=FACTOR"),
+    (["--dataset", "d", "--weighted_sampler", "--sampler_multipliers", "angry=-1"], "'angry=-1' is not CLASS=FACTOR"),
+    (["--dataset", "d", "--sampler_multipliers", "angry=1.3"], "--sampler_multipliers needs --weighted_sampler"),
 ])
 def test_bad_options_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -251,6 +254,23 @@ def test_dime_aug_input_errors_are_training_data_errors_before_the_model(tmp_pat
     with pytest.raises(TrainingDataError, match=r"DiME-Aug on split 'train': .*already has DiME-Aug columns.*"
                                                 r"--no_dime_aug"):
         prepare_data(_cfg(tmp_path, _saved(tmp_path, ds), "--dime_aug"))
+
+
+def test_sampler_multiplier_of_an_unknown_class_is_refused_before_the_model_loads(tmp_path):
+    from hf_ambiguity.training.loop import train
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--weighted_sampler", "--sampler_multipliers",
+               "angry=1.3", "bored=2", "--report_to", "none", "--mixed_precision", "no")
+    assert dict(x.split("=") for x in cfg.resolved_config()["sampler_multipliers"]) == {"angry": "1.3", "bored": "2"}
+    try:
+        with pytest.raises(TrainingDataError, match=r"--weighted_sampler: multiplier for unknown class 'bored'; "
+                                                    r"classes are \['neutral', 'happy', 'angry', 'sad'\]"):
+            train(cfg)  # --model points nowhere: the multipliers are checked first
+    finally:  # train() stopped before end_training: leave no Accelerate state to the next test
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
 
 
 def test_vectors_of_the_wrong_length_are_refused(tmp_path):

@@ -35,6 +35,7 @@ _STEP_RE = re.compile(r"^step_(\d+)$")
 TRAJECTORY_KEYS = (
     "dataset", "dataset_config", "target", "split", "test_fraction", "split_seed", "test_session", "test_partition",
     "validation_fraction", "max_train_samples", "dime_aug", "dime_ratio", "dime_k", "weighted_sampler",
+    "sampler_multipliers",
     "audio_augment", "head", "head_num_heads", "head_dropout", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
     "loss", "entropy_weight", "learning_rate", "weight_decay", "lr_scheduler", "lr_num_cycles", "warmup_ratio",
     "max_grad_norm", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",

@@ -30,7 +30,8 @@ from typing import Any, Literal, Sequence, get_args, get_origin, get_type_hints
 from hf_ambiguity.training.head import HEAD_KINDS
 from hf_ambiguity.training.losses import LOSS_NAMES
 
-__all__ = ["TrainConfig", "PRESETS", "PRESET_NAMES", "SPLIT_KINDS", "parse_args", "build_parser"]
+__all__ = ["TrainConfig", "PRESETS", "PRESET_NAMES", "SPLIT_KINDS", "parse_args", "build_parser",
+           "sampler_multipliers"]
 
 SPLIT_KINDS = ("random", "speaker", "dataset")
 PRESET_NAMES = ("paper", "project", "none")
@@ -67,6 +68,9 @@ class TrainConfig:
     dime_ratio: float = field(default=0.3, metadata={"help": "DiME-Aug top-up ratio of the majority count."})
     dime_k: int = field(default=3, metadata={"help": "DiME-Aug nearest neighbours."})
     weighted_sampler: bool = field(default=False, metadata={"help": "Sample training rows inversely to class size."})
+    sampler_multipliers: tuple[str, ...] = field(default=(), metadata={
+        "help": "Per-class factors of the weighted sampler, CLASS=FACTOR ... (e.g. neutral=0.8 angry=1.3; the "
+                "reference's corpus-specific values); needs --weighted_sampler."})
     audio_augment: bool = field(default=False, metadata={"help": "Light audio augmentation of training clips."})
     # --- model ------------------------------------------------------------------------------------------------
     model: str = field(default="Qwen/Qwen2-Audio-7B-Instruct", metadata={"help": "Base ALM id or folder."})
@@ -127,6 +131,7 @@ class TrainConfig:
         """Every option after presets and command line, JSON-serialisable (tuples become lists)."""
         out = dataclasses.asdict(self)
         out["lora_target_modules"] = list(self.lora_target_modules)
+        out["sampler_multipliers"] = list(self.sampler_multipliers)
         out["effective_entropy_weight"] = (
             self.entropy_weight if self.entropy_weight is not None else (0.08 if self.loss == "js_entropy" else 0.0))
         json.dumps(out)  # fail here, not at save time, if a field is not serialisable
@@ -195,13 +200,31 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     preset = given.get("preset", TrainConfig.preset)
     values: dict[str, Any] = dict(PRESETS[preset])
     values.update(given)
-    if "lora_target_modules" in values:
-        values["lora_target_modules"] = tuple(values["lora_target_modules"])
+    for name in ("lora_target_modules", "sampler_multipliers"):
+        if name in values:
+            values[name] = tuple(values[name])
     if not values.get("dataset"):
         parser.error("--dataset is required (a Hub dataset id, a local dataset folder or a save_to_disk folder)")
     cfg = TrainConfig(**values)
     _check(cfg, parser)
     return cfg
+
+
+def sampler_multipliers(cfg: TrainConfig) -> dict[str, float]:
+    """``--sampler_multipliers neutral=0.8 angry=1.3`` as ``{"neutral": 0.8, "angry": 1.3}`` (``ValueError`` if
+    malformed; class names are checked against the dataset when the weights are computed)."""
+    out: dict[str, float] = {}
+    for item in cfg.sampler_multipliers:
+        name, sep, value = item.partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = -1.0
+        if not sep or not name or not factor >= 0:
+            raise ValueError(f"--sampler_multipliers: {item!r} is not CLASS=FACTOR with a non-negative FACTOR "
+                             "(e.g. angry=1.3)")
+        out[name] = factor
+    return out
 
 
 def _check(cfg: TrainConfig, parser: argparse.ArgumentParser) -> None:
@@ -220,5 +243,11 @@ def _check(cfg: TrainConfig, parser: argparse.ArgumentParser) -> None:
         v = getattr(cfg, name)
         if v is not None and v < 1:
             parser.error(f"--{name} must be at least 1, got {v}")
+    try:
+        sampler_multipliers(cfg)
+    except ValueError as err:
+        parser.error(str(err))
+    if cfg.sampler_multipliers and not cfg.weighted_sampler:
+        parser.error("--sampler_multipliers needs --weighted_sampler")
     if cfg.push_to_hub and not cfg.hub_model_id:
         parser.error("--push_to_hub needs --hub_model_id <user>/<repo>")

@@ -38,7 +38,7 @@ from hf_ambiguity.training.checkpoints import (
     STATE_FILE, check_compatible, read_state, resolve_resume, restore_best_snapshot, snapshot_best,
 )
 from hf_ambiguity.training.config import TrainConfig
-from hf_ambiguity.training.data import DistributionCollator, DistributionRows, prepare_data
+from hf_ambiguity.training.data import DistributionCollator, DistributionRows, TrainingDataError, prepare_data
 from hf_ambiguity.training.losses import get_loss
 from hf_ambiguity.training.model import MODEL_INPUT_KEYS, DistributionModel, model_fingerprint
 
@@ -219,6 +219,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     # 1. data (all bad-input checks happen here)
     splits, split_info = prepare_data(cfg)
     class_names = list(split_info.class_names)
+    weights = None
+    if cfg.weighted_sampler:
+        from hf_ambiguity.augment.sampler import dataset_sample_weights
+        from hf_ambiguity.training.config import sampler_multipliers
+
+        try:
+            weights = dataset_sample_weights(splits["train"], cfg.target, multipliers=sampler_multipliers(cfg))
+        except ValueError as err:
+            raise TrainingDataError(f"--weighted_sampler: {err}") from None
     say(f"split: {split_info.description}; sizes {split_info.sizes}")
 
     # 2. identity + resume checks, before the model is loaded
@@ -243,11 +252,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
         def augment(y: np.ndarray, item_seed: int) -> np.ndarray:
             return RandomAudioAugment(sampling_rate=cfg.sampling_rate, seed=item_seed)(y)
-    weights = None
-    if cfg.weighted_sampler:
-        from hf_ambiguity.augment.sampler import dataset_sample_weights
-
-        weights = dataset_sample_weights(splits["train"], cfg.target)
     rows = {k: DistributionRows(splits[k], target=cfg.target, sampling_rate=cfg.sampling_rate,
                                 max_audio_seconds=cfg.max_audio_seconds, seed=cfg.seed,
                                 augment=augment if k == "train" else None) for k in ("train", "validation", "test")}
