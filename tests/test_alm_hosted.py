@@ -279,7 +279,7 @@ def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
     assert out["synthetic_labels"] == [["sad", "sad", "angry", "sad"]] * 2
 
 
-def test_cli_with_an_openai_compatible_endpoint(tmp_path, monkeypatch):
+def test_cli_with_an_openai_compatible_endpoint(tmp_path, monkeypatch, capfd):
     from datasets import load_from_disk
 
     from hf_ambiguity.cli import main
@@ -296,3 +296,8 @@ def test_cli_with_an_openai_compatible_endpoint(tmp_path, monkeypatch):
     assert out["vllm_labels"] == [["neutral", "neutral"]] * 3
     np.testing.assert_array_equal(np.array(out["combined_votes"]),
                                   np.array(out["human_votes"]) + np.array([[2.0, 0, 0, 0]] * 3))
+    # the key is never printed, stored in the dataset (provenance) or in the resume cache
+    printed = capfd.readouterr()
+    assert "k-42" not in printed.out + printed.err and "k-42" not in (out.info.description or "")
+    cached = [f.read_text() for f in (tmp_path / "out.annotate-cache").rglob("*") if f.is_file()]
+    assert cached and not any("k-42" in text for text in cached)
