@@ -15,11 +15,9 @@ audio files (paths, sizes, modification times): a changed option, an edited labe
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
@@ -73,16 +71,13 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
 def corpus_fingerprint(data_dir: str | os.PathLike[str], patterns: Iterable[str]) -> str:
     """A short hash of the paths, sizes and modification times of the files matching ``patterns`` under
     ``data_dir`` (annotation, transcript and audio files), so that changing them invalidates the builder cache."""
-    root = str(Path(data_dir).expanduser())
+    root = Path(data_dir).expanduser()
     h = hashlib.sha256()
-    for pattern in patterns:  # glob.glob + os.stat on strings: half the time of Path.glob + Path.stat
-        for rel in sorted(glob.glob(pattern, root_dir=root)):
-            try:
-                st = os.stat(os.path.join(root, rel))
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                h.update(f"{Path(rel).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for pattern in patterns:
+        for path in sorted(root.glob(pattern)):
+            if path.is_file():
+                st = path.stat()
+                h.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
