@@ -271,3 +271,19 @@ def test_cli_reads_load_dataset_folders_and_reports_errors(tiny_model, tmp_path,
     assert "split(s) ['test'] not in the dataset" in capsys.readouterr().err
     assert main(["annotate", str(tmp_path / "nope"), *args[2:]]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_id_shared_by_two_splits(tiny_model, tmp_path, capsys):
+    """Results are keyed by id: a second split reusing an id would silently get the first split's answers."""
+    from datasets import DatasetDict
+
+    from hf_ambiguity.cli import main
+
+    DatasetDict({"train": make_dataset(3), "test": make_dataset(2, seed=1)}).save_to_disk(str(tmp_path / "ds"))
+    args = ["annotate", str(tmp_path / "ds"), "--backend", "transformers", "--model", str(tiny_model),
+            "--mode", "score", "--no-progress", "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "split 'test' row 0: id 'utt000' also occurs in split 'train'" in err
+    assert not (tmp_path / "out.annotate-cache").exists()  # refused before anything was annotated
+    assert main(args[:2] + ["--split", "train"] + args[2:]) == 0  # one split at a time is fine

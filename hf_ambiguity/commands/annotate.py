@@ -130,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [s for s in splits if s not in dsd]
     if unknown:
         raise ValueError(f"split(s) {unknown} not in the dataset (splits: {list(dsd)})")
+    _check_ids_across_splits(dsd, splits)
     cache_dir = args.cache_dir or f"{Path(args.out)}.annotate-cache"
     annotator = make_annotator(args, device if args.backend == "transformers" and world > 1 else None)
     batch_size = args.batch_size or (8 if args.backend == "transformers" else 4 * args.concurrency)
@@ -157,6 +158,20 @@ def _run(args: argparse.Namespace) -> int:
     if world > 1:
         state.wait_for_everyone()
     return 0
+
+
+def _check_ids_across_splits(dsd, splits: Sequence[str]) -> None:
+    """Cached answers are keyed by utterance id, so an id in two splits would get the first split's answers."""
+    seen: dict[str, str] = {}
+    for split in splits:
+        if "id" not in dsd[split].column_names:
+            raise ValueError(f"split {split!r} has no 'id' column; build the dataset with `hf-ambiguity build`")
+        for i, item_id in enumerate(dsd[split]["id"]):
+            other = seen.setdefault(str(item_id), split)
+            if other != split:
+                raise ValueError(f"split {split!r} row {i}: id {item_id!r} also occurs in split {other!r}; annotation "
+                                 "results are keyed by id, so ids must be unique across the annotated splits "
+                                 "(annotate the splits one at a time with --split and separate --out/--cache-dir)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
