@@ -67,6 +67,7 @@ SPLITS = ("Train", "Development", "Test1", "Test2", "Test3")
 _SPLIT_ALIASES = {"validation": "Development", **{s.lower(): s for s in SPLITS}}
 _CONSENSUS_COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
 _ATTR = re.compile(r"^(?P<k>[AVD])\s*:\s*(?P<v>[-+]?\d+(?:\.\d*)?)$")
+_ATTR_LIKE = re.compile(r"^[AVD]\s*:")
 #: Every MSP-Podcast emotion spelling (primary and secondary vocabulary), to find where secondary answers start.
 _MSP_VOCABULARY = frozenset(get_class_set("msp-8").canonical)
 _GENDERS = {"female": "female", "f": "female", "male": "male", "m": "male", "unknown": "unknown", "": "unknown"}
@@ -88,6 +89,8 @@ def parse_emo_detail(detail: str) -> dict[str, Any] | None:
     >>> d = parse_emo_detail("WORKER7; Other-sad; tired; Sad,Other-bored; really; A:2; V:2; D:3;")
     >>> d["primary"], d["secondary"]
     ('Other-sad; tired', 'Sad,Other-bored; really')
+    >>> parse_emo_detail("WORKER7; Sad; ; A:2; V:NaN; D:3;") is None  # a malformed attribute
+    True
     """
     raw = detail.split(";")
     while raw and not raw[-1].strip():
@@ -99,6 +102,8 @@ def parse_emo_detail(detail: str) -> dict[str, Any] | None:
     if len(raw) < 2 or not raw[0].strip() or not raw[1].strip():
         return None
     middle = raw[1:]
+    if any(_ATTR_LIKE.match(part.strip()) for part in middle):  # e.g. "V:NaN", or an attribute before the text
+        return None
     cut = 1
     if _is_other(middle[0]):
         cut = next((k for k in range(1, len(middle)) if _starts_answer(middle[k])), len(middle))
