@@ -12,6 +12,8 @@ corpus release is never silently turned into a missing vote.
 ('neutral', 'happy', 'angry', 'sad')
 >>> cs.map_label("Excited"), cs.map_label("neu"), cs.map_label("Frustration")
 ('happy', 'neutral', None)
+>>> cs.column("Excited"), cs.column("Frustration")  # position in the vote vector; -1 = outside the class set
+(1, -1)
 >>> get_class_set("paper-4class").map_label("exc") is None
 True
 """
