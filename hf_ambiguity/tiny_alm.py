@@ -191,8 +191,9 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
         ),
         audio_token_index=audio_token_id,
     )
-    torch.manual_seed(seed)
-    model = Qwen2AudioForConditionalGeneration(config).eval()
+    with torch.random.fork_rng(devices=[]):  # seeded weights without resetting the caller's global RNG
+        torch.manual_seed(seed)
+        model = Qwen2AudioForConditionalGeneration(config).eval()
     gen = model.generation_config
     gen.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
     gen.pad_token_id = tokenizer.pad_token_id
@@ -265,8 +266,9 @@ def build_tiny_audio_flamingo3(out_dir: str | os.PathLike, *, seed: int = 0) -> 
         ),
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
     )
-    torch.manual_seed(seed)
-    model = AudioFlamingo3ForConditionalGeneration(config).eval()
+    with torch.random.fork_rng(devices=[]):  # seeded weights without resetting the caller's global RNG
+        torch.manual_seed(seed)
+        model = AudioFlamingo3ForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = [im_end, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return _save_atomically(out, seed, model, processor)

@@ -91,6 +91,21 @@ def test_tiny_checkpoint_loads_through_the_user_path(tiny_model):
     assert (tiny_model / "model.safetensors").stat().st_mtime_ns == mtime
 
 
+def test_tiny_build_is_seeded_and_leaves_the_global_rng_alone(tiny_model, tmp_path):
+    import torch
+    from safetensors.numpy import load_file
+
+    from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    again = build_tiny_qwen2_audio(tmp_path / "again")  # same seed, fresh folder: the same weights
+    assert torch.equal(torch.rand(3), expected)
+    a, b = load_file(tiny_model / "model.safetensors"), load_file(again / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_tiny_builder_refuses_a_foreign_non_empty_folder(tmp_path):
     from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio
 
