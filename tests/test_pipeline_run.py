@@ -195,8 +195,10 @@ def test_rerun_skips_everything_and_a_changed_option_reruns_only_its_stages(demo
     cfg = load_config("demo")
     outcome = run_pipeline(cfg, run_dir=demo_run)
     assert {r.status for r in outcome.results.values()} == {"skipped"}
-    # the protocol only frames the report: no stage output depends on it
-    outcome = run_pipeline(replace(cfg, protocol="custom"), run_dir=demo_run)
+    # the protocol only frames the report, and annotation batch size / device only how the answers are computed
+    # (so a run killed by an out-of-memory error resumes its annotation cache with a smaller batch)
+    outcome = run_pipeline(replace(cfg, protocol="custom", annotate=replace(cfg.annotate, batch_size=3,
+                                                                           device="cpu")), run_dir=demo_run)
     assert {r.status for r in outcome.results.values()} == {"skipped"}
 
     changed = replace(cfg, analysis=replace(cfg.analysis, n_resamples=500))   # read by the paired tests only

@@ -47,6 +47,9 @@ STAGE_VERSIONS = {k: "1" for k in STAGE_FOLDERS}
 _TEXT_SUFFIXES = {".txt", ".csv", ".json", ".tsv"}
 
 
+#: ``annotate`` options that are runtime settings of the stage, not inputs (see ``plan_stages``).
+_ANNOTATE_RUNTIME = ("batch_size", "device")
+
 _EVAL_VIEW = (("hf_ambiguity.augment", "balanced_eval_view"),)
 
 
@@ -112,7 +115,9 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
     wanted.append(("build", S.stage_build, (), corpus_opts))
     base = "build"
     if cfg.annotate.enabled:
-        ann = dict(c["annotate"])
+        # batch size and device change how the annotation runs, not its answers (the annotation's own resume key
+        # leaves them out too): not hashed, so a run killed by an out-of-memory error resumes with a smaller batch
+        ann = {k: v for k, v in c["annotate"].items() if k not in _ANNOTATE_RUNTIME}
         deps = ("build", "model") if cfg.annotate.model == "tiny" else ("build",)
         wanted.append(("annotate", S.stage_annotate, deps, ann))
         wanted.append(("merge", S.stage_merge, ("annotate",), {**c["merge"], "name": cfg.annotate.name}))
@@ -137,9 +142,11 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
     if cfg.export.enabled:
         wanted.append(("export", S.stage_export, tuple(dict.fromkeys((base, "build"))),
                        {**c["export"], "corpus": cfg.corpus.kind, "class_set": cfg.corpus.class_set,
-                        "annotate": c["annotate"] if cfg.annotate.enabled else None,
+                        "annotate": ann if cfg.annotate.enabled else None,
                         "merge": c["merge"] if cfg.annotate.enabled else None, "base": base}))
 
+    runtime = {"train": {"checkpointing_steps": cfg.train.checkpointing_steps},
+               "annotate": {k: c["annotate"][k] for k in _ANNOTATE_RUNTIME}}
     stages: list[Stage] = []
     unavailable: dict[str, str] = {}
     present: set[str] = set()
@@ -160,7 +167,7 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
                 return corpus_fingerprint(data_dir)
         stages.append(Stage(key=key, folder=STAGE_FOLDERS[key], func=func, depends=deps, options=options,
                             version=STAGE_VERSIONS[key], extra_hash=fingerprint,
-                            runtime=({"checkpointing_steps": cfg.train.checkpointing_steps} if key == "train" else {})))
+                            runtime=runtime.get(key, {})))
         present.add(key)
     return stages, unavailable
 

@@ -162,7 +162,7 @@ def stage_annotate(ctx: StageContext) -> Mapping[str, Any]:
     in the middle redoes only what was missing (same columns as an uninterrupted run)."""
     import datasets
 
-    opt = ctx.options
+    opt = {**ctx.options, **ctx.runtime}   # runtime: batch_size, device (not part of the stage's input hash)
     dsdict = datasets.load_from_disk(str(ctx.input("build") / DATASET_DIR))
     model_dir = ctx.input("model") / "model" if opt["model"] == "tiny" else None
     annotator = make_annotator(opt, model_dir)
