@@ -59,7 +59,7 @@ def test_bad_choice_lists_the_choices(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("annotate: {n_annotators: eight}\n", r"annotate\.n_annotators must be an integer, got 'eight'"),
+    ("annotate: {n_annotators: eight}\n", r"annotate\.n_annotators must be int or null, got 'eight'"),
     ("annotate: {n_annotators: 0}\n", r"annotate\.n_annotators must be at least 1"),
     ("export: {private: yes-please}\n", r"export\.private must be true or false"),
     ("train: {targets: [human_dist, vibes_dist]}\n", r"train\.targets\[1\] must be one of .*combined_dist"),
@@ -289,3 +289,13 @@ def test_published_figures_row_says_why_a_figure_is_missing(tmp_path):
     assert "| human | 0.302 / 0.724 | 0.310 / 0.710 |" in text          # human = the human model's own source
     assert "| synthetic | 0.431 / 0.607 | not trained |" in text
     assert "| combined (human + synthetic) | 0.325 / 0.715 | not scored against its own label source |" in text
+
+
+@pytest.mark.parametrize(("corpus", "expected"), [
+    ({"kind": "demo"}, 8),
+    ({"kind": "iemocap", "data_dir": "/x", "class_set": "paper-4class"}, 8),
+    ({"kind": "msp-podcast", "data_dir": "/x", "class_set": "msp-4"}, 10),
+])
+def test_unset_n_annotators_is_the_reference_n_of_the_corpus(corpus: dict, expected: int) -> None:
+    assert config_from_dict({"corpus": corpus}).annotate.n_annotators == expected
+    assert config_from_dict({"corpus": corpus, "annotate": {"n_annotators": 3}}).annotate.n_annotators == 3

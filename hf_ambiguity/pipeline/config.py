@@ -74,7 +74,8 @@ class AnnotateConfig:
     #: Hub id or local folder of the audio-language model; ``tiny`` builds a tiny random-weight Qwen2-Audio.
     model: str = "tiny"
     mode: Literal["score", "sample"] = "sample"
-    n_annotators: int = 8
+    #: ``null`` = the reference N of the corpus: 8 for IEMOCAP (and the demo), 10 for MSP-Podcast.
+    n_annotators: int | None = None
     #: Column prefix of the synthetic annotator set (``<name>_dist`` ...).
     name: str = "synthetic"
     seed: int = 0
@@ -337,6 +338,12 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
 def config_from_dict(data: Any, *, where: str = "<dict>") -> PipelineConfig:
     """Validate a parsed mapping into a :class:`PipelineConfig` (``where`` names the source in errors)."""
     cfg = _build(PipelineConfig, data, "", where)
+    if cfg.annotate.n_annotators is None:
+        from hf_ambiguity.annotate.engine import REFERENCE_N_ANNOTATORS
+
+        corpus = "iemocap" if cfg.corpus.kind == "demo" else cfg.corpus.kind
+        cfg = dataclasses.replace(
+            cfg, annotate=dataclasses.replace(cfg.annotate, n_annotators=REFERENCE_N_ANNOTATORS[corpus]))
     _check_values(cfg, where)
     return cfg
 
