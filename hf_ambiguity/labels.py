@@ -97,11 +97,6 @@ class ClassSet:
         except ValueError:
             raise ValueError(f"class {class_name!r} is not in class set {self.name!r} {list(self.names)}") from None
 
-    def is_known(self, raw: str) -> bool:
-        """Whether ``raw`` is a spelling this corpus uses (in or out of the class set). ``Other-...`` counts."""
-        s = normalise_spelling(raw)
-        return s in self.canonical or s.startswith("other")
-
     def map_label(self, raw: str) -> str | None:
         """Map a raw spelling to a class name, or ``None`` when the corpus label is outside this class set.
 
