@@ -93,13 +93,9 @@ def _audio_array(value: Any) -> tuple[np.ndarray, int]:
         arr = np.asarray(value["array"], dtype=np.float32)
         return (arr.mean(axis=0) if arr.ndim == 2 else arr), int(value["sampling_rate"])
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):  # Audio(decode=False)
-        import io
+        from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio
 
-        import soundfile as sf
-
-        data, sr = sf.read(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"], dtype="float32",
-                           always_2d=True)
-        return data.mean(axis=1), int(sr)
+        return decode_audio(value), SAMPLING_RATE
     raise TypeError(f"cannot read audio from {type(value).__name__}; cast the column to datasets.Audio(16000)")
 
 
@@ -113,10 +109,23 @@ def _check_ids(ids: Sequence[str]) -> None:
 
 
 def _items(dataset: Any, rows: Sequence[int], classes: tuple[str, ...]) -> list[Item]:
+    """The rows' utterances, audio decoded to mono 16 kHz float32.
+
+    An ``Audio`` column is read undecoded and decoded by :func:`hf_ambiguity.augment.audio_io.decode_audio`
+    (libsndfile for WAV/FLAC/OGG/MP3, torchcodec otherwise): creating one torchcodec decoder per clip costs about
+    as much as the tiny model's whole forward pass, and the score mode pays it once per utterance.
+    """
+    from datasets import Audio
+
+    from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio
+
     sub = dataset.select(rows)
+    undecoded = isinstance(sub.features.get("audio"), Audio)
+    if undecoded:
+        sub = sub.cast_column("audio", Audio(decode=False))
     out = []
     for r, row in zip(rows, sub):
-        audio, sr = _audio_array(row["audio"])
+        audio, sr = (decode_audio(row["audio"]), SAMPLING_RATE) if undecoded else _audio_array(row["audio"])
         if audio.size == 0:
             raise ValueError(f"row {r} (id {row['id']!r}): empty audio; drop or fix the clip")
         out.append(Item(str(row["id"]), audio, sr, str(row.get("transcript") or ""), str(row.get("speaker") or ""),
