@@ -34,6 +34,8 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats import inter_rater
 
+from hf_ambiguity.distributions import raise_first_bad_row
+
 __all__ = [
     "AlphaResult",
     "KappaResult",
@@ -135,15 +137,11 @@ def validate_votes(votes: Any, *, name: str = "votes", n_classes: int | None = N
         raise ValueError(f"{name} is empty: at least one item is needed")
     if n_classes is not None and arr.shape[1] != n_classes:
         raise ValueError(f"{name} rows have {arr.shape[1]} entries but the other table has {n_classes}")
-    checks = (
+    raise_first_bad_row(arr, (
         (~np.isfinite(arr).all(axis=1), "contains NaN or infinity"),
         ((arr < 0).any(axis=1), "has a negative count"),
         ((arr != np.round(arr)).any(axis=1), "has a non-integer count (agreement needs whole votes)"),
-    )
-    for bad, why in checks:
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name} row {i} {why}: {arr[i].tolist()}")
+    ), name=name)
     return arr.astype(np.int64)
 
 

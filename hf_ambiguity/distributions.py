@@ -24,13 +24,13 @@ from collections import Counter
 
 import numpy as np
 
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from hf_ambiguity.labels import ClassSet
 
 __all__ = [
-    "votes_to_distribution", "normalized_entropy", "validate_distributions", "DIST_ATOL",
+    "votes_to_distribution", "normalized_entropy", "validate_distributions", "raise_first_bad_row", "DIST_ATOL",
     "votes_from_answers", "reference_label_entropy", "tercile_levels", "fixed_levels", "majority",
     "MULTI_LABEL_MODES", "TIE_MODES",
 ]
@@ -83,16 +83,26 @@ def validate_distributions(dist: np.ndarray, *, n_classes: int | None = None, at
         raise ValueError(f"{name} is empty: at least one row is needed")
     if n_classes is not None and p.shape[1] != n_classes:
         raise ValueError(f"{name} rows have {p.shape[1]} entries but the class set has {n_classes}")
-    checks = (
+    raise_first_bad_row(p, (
         (~np.isfinite(p).all(axis=1), "contains NaN or infinity"),
         ((p < 0).any(axis=1), "has a negative entry"),
         (np.abs(p.sum(axis=1) - 1.0) > atol, f"does not sum to 1 (tolerance {atol})"),
-    )
+    ), name=name)
+    return p
+
+
+def raise_first_bad_row(table: np.ndarray, checks: Iterable[tuple[np.ndarray, str]], *, name: str) -> None:
+    """Raise ``ValueError`` for the first failed row check: ``checks`` are ``(bad_rows_mask, why)`` in order.
+
+    >>> raise_first_bad_row(np.array([[1.0], [-1.0]]), [(np.array([False, True]), "is negative")], name="votes")
+    Traceback (most recent call last):
+    ...
+    ValueError: votes row 1 is negative: [-1.0]
+    """
     for bad, why in checks:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name} row {i} {why}: {p[i].tolist()}")
-    return p
+            raise ValueError(f"{name} row {i} {why}: {table[i].tolist()}")
 
 
 # --------------------------------------------------------------------------------------------------------------
