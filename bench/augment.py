@@ -77,8 +77,8 @@ def time_dime(ds, seed: int, num_proc: int = 1) -> tuple[float, int]:
 def time_features(ds) -> float:
     import datasets
 
-    from hf_ambiguity.augment.audio_io import decode_audio
-    from hf_ambiguity.augment.features import row_features, single_threaded_blas
+    from hf_ambiguity.audio import decode_audio
+    from hf_ambiguity.augment.dime_features import row_features, single_threaded_blas
 
     raw = ds.cast_column("audio", datasets.Audio(decode=False))
     texts = ds["transcript"]
@@ -92,7 +92,7 @@ def time_features(ds) -> float:
 def time_floor(ds, n_new: int) -> float:
     import datasets
 
-    from hf_ambiguity.augment.audio_io import decode_audio, encode_wav
+    from hf_ambiguity.audio import decode_audio, encode_wav
 
     raw = ds.cast_column("audio", datasets.Audio(decode=False))
     t0 = time.perf_counter()
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     import datasets
 
     datasets.config.HF_DATASETS_CACHE = cache
-    from hf_ambiguity.augment.features import audio_features
+    from hf_ambiguity.augment.dime_features import audio_features
 
     audio_features(np.ones(4096, dtype=np.float32))  # import librosa/numba and compile once, outside the timings
     try:

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import cosine, jensenshannon
 
-from hf_ambiguity.alignment import KL_EPSILON, alignment_statistics
+from hf_ambiguity.analysis.alignment import KL_EPSILON, alignment_statistics
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from hf_ambiguity.merge import _loo_mean_loglik, _loo_terms, fit_adaptive_merge, merge_votes
+from hf_ambiguity.annotate.merge import _loo_mean_loglik, _loo_terms, fit_adaptive_merge, merge_votes
 from hf_ambiguity.simulate.config import SimulationConfig
 from hf_ambiguity.simulate.study import run_study
 

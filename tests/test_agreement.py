@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from hf_ambiguity import agreement as ag
+from hf_ambiguity.analysis import agreement as ag
 
 
 def _votes(n: int, k: int, low: int, high: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from scipy.spatial.distance import cosine as cosine_distance
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import accuracy_score, f1_score, r2_score
 
-from hf_ambiguity import alignment as al
+from hf_ambiguity.analysis import alignment as al
 
 
 def _random_pair(n: int = 400, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -187,7 +187,8 @@ def test_concurrency_cap_and_rate_limit():
 
 
 def test_hosted_annotation_of_a_dataset_counts_invalid_answers(tmp_path):
-    from hf_ambiguity.annotate import annotate, read_provenance
+    from hf_ambiguity.annotate import annotate
+    from hf_ambiguity.provenance import read_provenance
 
     replies = {FOCI[0]: "Happy.", FOCI[1]: "I would say sad", FOCI[2]: "no idea", FOCI[3]: "ANGRY", FOCI[4]: ""}
 

@@ -17,7 +17,8 @@ import pytest
 from _annotate_fixtures import (  # noqa: F401 (fixtures)
     CLASSES, make_dataset, one_torch_thread, tiny_annotator, tiny_model,
 )
-from hf_ambiguity.annotate import annotate, merge, read_provenance
+from hf_ambiguity.annotate import annotate, merge_dataset
+from hf_ambiguity.provenance import read_provenance
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -84,17 +85,17 @@ def test_merge_is_the_reference_concatenation(tiny_annotator):
 
     ds = make_dataset(4)
     out, _ = annotate(ds, tiny_annotator, n_annotators=3, progress=False)
-    merged = merge(out)
+    merged = merge_dataset(out)
     h, s = np.array(out["human_votes"]), np.array(out["synthetic_votes"])
     np.testing.assert_array_equal(np.array(merged["combined_votes"]), h + s)
     np.testing.assert_allclose(np.array(merged["combined_dist"]), (h + s) / (h + s).sum(axis=1, keepdims=True))
-    weighted = merge(out, strategy="weighted", weight=0.5)
+    weighted = merge_dataset(out, strategy="weighted", weight=0.5)
     np.testing.assert_allclose(np.array(weighted["combined_votes"]), h + 0.5 * s)
     prov = read_provenance(weighted)
     assert prov["combined"]["strategy"] == "weighted" and prov["combined"]["weight"] == 0.5
     assert prov["combined"]["synthetic_provenance"] == prov["synthetic"]
     with pytest.raises(ValueError, match="no column 'gemini_votes'.*name='gemini'"):
-        merge(out, synthetic="gemini")
+        merge_dataset(out, synthetic="gemini")
     with pytest.raises(ValueError, match="ClassLabel column 'majority_label'"):
         annotate(Dataset.from_dict({"id": ["a"]}), tiny_annotator)
 
@@ -115,7 +116,7 @@ def test_default_n_is_the_reference_n_of_the_corpus(tiny_annotator):
 
 
 def test_adaptive_merge_on_a_dataset_fits_on_its_human_votes():
-    from hf_ambiguity.merge import AdaptiveMerge, fit_adaptive_merge
+    from hf_ambiguity.annotate.merge import AdaptiveMerge, fit_adaptive_merge
 
     ds = make_dataset(40, seed=2)
     h = np.array(ds["human_votes"])
@@ -123,7 +124,7 @@ def test_adaptive_merge_on_a_dataset_fits_on_its_human_votes():
     s = np.stack([rng.multinomial(8, (v + 0.5) / (v + 0.5).sum()) for v in h]).astype(float)
     s[3] = 0.0  # every synthetic answer of row 3 invalid: that row stays human-only (up to the smoothing)
     ds = ds.add_column("synthetic_votes", s.tolist())
-    merged = merge(ds, strategy="adaptive")
+    merged = merge_dataset(ds, strategy="adaptive")
     fitted = fit_adaptive_merge(h, s)
     np.testing.assert_allclose(np.array(merged["combined_dist"]), fitted.merge(h, s).dist)
     np.testing.assert_allclose(np.array(merged["combined_votes"]), fitted.merge(h, s).votes)
@@ -133,7 +134,7 @@ def test_adaptive_merge_on_a_dataset_fits_on_its_human_votes():
     prov = read_provenance(merged)["combined"]
     assert prov["strategy"] == "adaptive" and prov["adaptive"]["concentration"] == fitted.concentration
     given = AdaptiveMerge(concentration=3.0, entropy_reduction=0.5, smoothing=0.0)
-    np.testing.assert_allclose(np.array(merge(ds, strategy="adaptive", adaptive=given)["combined_dist"]),
+    np.testing.assert_allclose(np.array(merge_dataset(ds, strategy="adaptive", adaptive=given)["combined_dist"]),
                                given.merge(h, s).dist)
 
 
@@ -219,7 +220,7 @@ def test_cli_and_two_process_accelerate_launch(tiny_model, tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         "-m", "hf_ambiguity.annotate", *common, "--out", str(tmp_path / "two")],
+         "-m", "hf_ambiguity", "annotate", *common, "--out", str(tmp_path / "two")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
@@ -235,8 +236,9 @@ def test_cli_and_two_process_accelerate_launch(tiny_model, tmp_path):
 def test_provenance_reaches_the_exported_card(tmp_path):
     from datasets import DatasetDict
 
-    from hf_ambiguity.annotate import add_provenance_to_card, attach_provenance
-    from hf_ambiguity.card import make_card_info, read_card_info
+    from hf_ambiguity.hub.card import add_provenance_to_card
+    from hf_ambiguity.provenance import attach_provenance
+    from hf_ambiguity.hub.card import make_card_info, read_card_info
     from hf_ambiguity.hub import export_to_hub_layout
 
     ds = attach_provenance(make_dataset(2), "synthetic", {"mode": "score", "prompt_hash": "abc", "n_annotators": 8})

@@ -10,7 +10,7 @@ import pytest
 
 from _augment_fixtures import CLASSES, make_dataset, decode
 from hf_ambiguity.augment import dime_aug, split_train_validation
-from hf_ambiguity.augment.features import TEXT_FEATURE_NAMES, row_features, standardise
+from hf_ambiguity.augment.dime_features import TEXT_FEATURE_NAMES, row_features, standardise
 from hf_ambiguity.distributions import validate_distributions
 
 COUNTS = [18, 4, 6, 1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hf_ambiguity.augment.features import (AUDIO_FEATURE_NAMES, FEATURE_NAMES, TEXT_FEATURE_NAMES, audio_features,
+from hf_ambiguity.augment.dime_features import (AUDIO_FEATURE_NAMES, FEATURE_NAMES, TEXT_FEATURE_NAMES, audio_features,
                                            raw_feature_matrix, text_features)
 
 
@@ -60,7 +60,7 @@ def test_raw_feature_matrix_without_transcripts_has_zero_text():
 def test_decode_audio_from_path_resamples_and_mixes_down(tmp_path):
     import soundfile as sf
 
-    from hf_ambiguity.augment.audio_io import decode_audio, encode_wav
+    from hf_ambiguity.audio import decode_audio, encode_wav
 
     stereo = np.stack([np.full(8000, 0.5), np.full(8000, -0.25)], axis=1)
     sf.write(tmp_path / "a.wav", stereo, 8000, subtype="PCM_16")

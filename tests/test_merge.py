@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hf_ambiguity.merge import AdaptiveMerge, _loo_mean_loglik, _loo_terms, fit_adaptive_merge, merge_votes
+from hf_ambiguity.annotate.merge import AdaptiveMerge, _loo_mean_loglik, _loo_terms, fit_adaptive_merge, merge_votes
 
 HUMAN = np.array([[2.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0], [1.0, 1.0, 1.0, 2.0]])
 SYNTH = np.array([[5.0, 0.0, 1.0, 2.0], [0.0, 4.0, 4.0, 0.0], [0.0, 0.0, 0.0, 8.0]])

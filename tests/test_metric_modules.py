@@ -10,9 +10,9 @@ import evaluate
 import numpy as np
 import pytest
 
-from hf_ambiguity.agreement import fleiss_kappa, krippendorff_alpha
-from hf_ambiguity.alignment import alignment_statistics
-from hf_ambiguity.significance import compare_candidates
+from hf_ambiguity.analysis.agreement import fleiss_kappa, krippendorff_alpha
+from hf_ambiguity.analysis.alignment import alignment_statistics
+from hf_ambiguity.analysis.significance import compare_candidates
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = ("distribution_alignment", "alignment_test", "annotator_agreement")

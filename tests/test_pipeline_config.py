@@ -274,7 +274,7 @@ def test_leave_one_label_out_matches_an_explicit_loop():
 
 
 def test_published_figures_row_says_why_a_figure_is_missing(tmp_path):
-    from hf_ambiguity.pipeline.reference import PUBLISHED
+    from hf_ambiguity.pipeline.published import PUBLISHED
     from hf_ambiguity.pipeline.report import _section_evaluation
 
     def scored(js, bc):

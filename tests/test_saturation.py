@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from hf_ambiguity.saturation import exp_curve, fit_saturation_curve, plot_saturation, saturation_analysis
+from hf_ambiguity.analysis.saturation import exp_curve, fit_saturation_curve, plot_saturation, saturation_analysis
 
 
 @pytest.mark.parametrize("a,b,c", [(0.1, 0.5, 0.4), (0.9, -0.35, 0.7), (0.3, 0.2, 0.25)])
@@ -107,7 +107,7 @@ def test_from_dataset_parses_raw_answers_in_annotator_order() -> None:
                          "synthetic_raw": List(Value("string"))})
     ds = Dataset.from_dict({"majority_label": human.argmax(1).tolist(), "human_dist": human.tolist(),
                             "synthetic_raw": raw}, features=features)
-    from hf_ambiguity.saturation import saturation_from_dataset, synthetic_label_matrix
+    from hf_ambiguity.analysis.saturation import saturation_from_dataset, synthetic_label_matrix
 
     assert (synthetic_label_matrix(ds) == labels).all()
     assert saturation_from_dataset(ds, n_subsets=3) == saturation_analysis(human, labels, n_subsets=3)

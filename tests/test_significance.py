@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from hf_ambiguity.alignment import js_divergence
-from hf_ambiguity.significance import compare_candidates, paired_comparison
+from hf_ambiguity.analysis.alignment import js_divergence
+from hf_ambiguity.analysis.significance import compare_candidates, paired_comparison
 
 
 def _mean(x, axis=-1):

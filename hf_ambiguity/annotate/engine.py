@@ -2,8 +2,7 @@
 
 :func:`annotate` adds ``<name>_labels``, ``<name>_raw``, ``<name>_votes``, ``<name>_dist`` and ``<name>_invalid``
 (class order from :func:`hf_ambiguity.schema.class_names`), records provenance on the dataset, and returns an
-:class:`AnnotateReport`. :func:`merge` adds ``combined_votes``/``combined_dist`` through
-:func:`hf_ambiguity.merge.merge_votes`.
+:class:`AnnotateReport`. Merging with the human votes is :func:`hf_ambiguity.annotate.merge.merge_dataset`.
 
 Columns per mode:
 
@@ -33,11 +32,11 @@ import numpy as np
 from hf_ambiguity.alm.base import AnnotationBackendError, Annotator, Item, Request
 from hf_ambiguity.alm.parsing import parse_answer
 from hf_ambiguity.alm.prompts import annotator_specs, prompt_hash
-from hf_ambiguity.annotate.provenance import attach_provenance, library_versions, read_provenance
 from hf_ambiguity.annotate.store import ResultStore, run_key_hash
+from hf_ambiguity.provenance import attach_provenance, library_versions
 from hf_ambiguity.schema import class_names as dataset_class_names
 
-__all__ = ["annotate", "merge", "AnnotateReport", "MODES", "REFERENCE_N_ANNOTATORS", "default_n_annotators"]
+__all__ = ["annotate", "AnnotateReport", "MODES", "REFERENCE_N_ANNOTATORS", "default_n_annotators"]
 
 MODES = ("sample", "score")
 
@@ -93,7 +92,7 @@ def _audio_array(value: Any) -> tuple[np.ndarray, int]:
         arr = np.asarray(value["array"], dtype=np.float32)
         return (arr.mean(axis=0) if arr.ndim == 2 else arr), int(value["sampling_rate"])
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):  # Audio(decode=False)
-        from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio
+        from hf_ambiguity.audio import SAMPLING_RATE, decode_audio
 
         return decode_audio(value), SAMPLING_RATE
     raise TypeError(f"cannot read audio from {type(value).__name__}; cast the column to datasets.Audio(16000)")
@@ -111,13 +110,13 @@ def _check_ids(ids: Sequence[str]) -> None:
 def _items(dataset: Any, rows: Sequence[int], classes: tuple[str, ...]) -> list[Item]:
     """The rows' utterances, audio decoded to mono 16 kHz float32.
 
-    An ``Audio`` column is read undecoded and decoded by :func:`hf_ambiguity.augment.audio_io.decode_audio`
+    An ``Audio`` column is read undecoded and decoded by :func:`hf_ambiguity.audio.decode_audio`
     (libsndfile for WAV/FLAC/OGG/MP3, torchcodec otherwise): creating one torchcodec decoder per clip costs about
     as much as the tiny model's whole forward pass, and the score mode pays it once per utterance.
     """
     from datasets import Audio
 
-    from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio
+    from hf_ambiguity.audio import SAMPLING_RATE, decode_audio
 
     sub = dataset.select(rows)
     undecoded = isinstance(sub.features.get("audio"), Audio)
@@ -277,33 +276,3 @@ def _add_columns(dataset: Any, name: str, votes, dist, labels, raw, invalid, pro
     for col, (values, feature) in cols.items():
         dataset = dataset.add_column(col, values, feature=feature)
     return attach_provenance(dataset, name, provenance)
-
-
-def merge(dataset: Any, *, human: str = "human", synthetic: str = "synthetic", strategy: str = "concat",
-          weight: float = 1.0, adaptive: Any = None):
-    """Add ``combined_votes``/``combined_dist`` = :func:`hf_ambiguity.merge.merge_votes` of ``<human>_votes`` and
-    ``<synthetic>_votes`` (reference: ``strategy="concat"``). ``"adaptive"`` without ``adaptive`` parameters fits them
-    on this dataset's human votes (:func:`hf_ambiguity.merge.fit_adaptive_merge`)."""
-    from datasets import List, Value
-
-    from hf_ambiguity.merge import fit_adaptive_merge, merge_votes
-
-    for col in (f"{human}_votes", f"{synthetic}_votes"):
-        if col not in dataset.column_names:
-            raise ValueError(f"dataset has no column {col!r}; run annotate(..., name={synthetic!r}) first "
-                             f"(columns: {dataset.column_names})")
-    h = np.asarray(dataset[f"{human}_votes"], dtype=np.float64)
-    s = np.asarray(dataset[f"{synthetic}_votes"], dtype=np.float64)
-    if strategy == "adaptive" and adaptive is None:
-        adaptive = fit_adaptive_merge(h, s)
-    result = merge_votes(h, s, strategy=strategy, weight=weight, adaptive=adaptive)
-    present = [c for c in ("combined_votes", "combined_dist") if c in dataset.column_names]
-    if present:
-        dataset = dataset.remove_columns(present)
-    dataset = dataset.add_column("combined_votes", result.votes.tolist(), feature=List(Value("float64")))
-    dataset = dataset.add_column("combined_dist", result.dist.tolist(), feature=List(Value("float64")))
-    prov = {"human": human, "synthetic": synthetic, "strategy": strategy, "weight": weight,
-            "synthetic_provenance": read_provenance(dataset).get(synthetic)}
-    if strategy == "adaptive":
-        prov["adaptive"] = {k: float(v) for k, v in vars(adaptive).items() if isinstance(v, (int, float))}
-    return attach_provenance(dataset, "combined", prov)

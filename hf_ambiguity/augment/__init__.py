@@ -1,7 +1,7 @@
 """DiME-Aug (distribution-aware multimodal emotion augmentation), training-time balancing and balanced evaluation.
 
 - :func:`dime_aug` tops up under-represented dominant emotions (or emotion × ambiguity cells) of a training split
-  by interpolating neighbouring utterances in the feature space of :mod:`hf_ambiguity.augment.features`;
+  by interpolating neighbouring utterances in the feature space of :mod:`hf_ambiguity.augment.dime_features`;
   :func:`split_train_validation` takes validation out first.
 - :mod:`hf_ambiguity.augment.sampler`: weighted-sampler weights with per-class multipliers and on-the-fly audio
   augmentation for the training loop.

@@ -8,7 +8,7 @@ The reference method (arXiv 2601.14620), reproduced as the default:
 2. Utterances are grouped by dominant emotion, the argmax of the target distribution (ties: the first class in
    class order). ``balance_by="class_ambiguity"`` groups by (dominant emotion × ``ambiguity`` level) instead.
 3. Each utterance of a group that needs new samples gets the 82-d feature vector of
-   :mod:`hf_ambiguity.augment.features` (72 librosa audio statistics + 10 transcript statistics), standardised
+   :mod:`hf_ambiguity.augment.dime_features` (72 librosa audio statistics + 10 transcript statistics), standardised
    within its group — one ``StandardScaler`` per group, as in the authors' code (which fits the scaler on the
    minority class's samples). Groups that need nothing are never decoded.
 4. A group whose count is below ``ratio × (largest group's count)`` is topped up to ``ceil(ratio × largest)``. A new
@@ -64,8 +64,8 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
-from hf_ambiguity.augment.audio_io import SAMPLING_RATE, decode_audio, encode_wav
-from hf_ambiguity.augment.features import row_features, single_threaded_blas, standardise
+from hf_ambiguity.audio import SAMPLING_RATE, decode_audio, encode_wav
+from hf_ambiguity.augment.dime_features import row_features, single_threaded_blas, standardise
 from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
@@ -576,9 +576,11 @@ def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_
 def _fingerprint(ds: Any, plan: Sequence[tuple[int, int, int, float]], dist_cols: Sequence[str],
                  audio_column: str) -> str:
     """Cache key of the generated rows: input fingerprint, plan, columns and this module's code."""
+    from hf_ambiguity import audio as audio_module
+
     h = hashlib.sha256()
     h.update(str(getattr(ds, "_fingerprint", "")).encode())
     h.update(repr((plan, list(dist_cols), audio_column)).encode())
     h.update(Path(__file__).read_bytes())
-    h.update((Path(__file__).parent / "audio_io.py").read_bytes())
+    h.update(Path(audio_module.__file__).read_bytes())
     return "dimeaug-" + h.hexdigest()[:32]

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from hf_ambiguity.augment.audio_io import SAMPLING_RATE
+from hf_ambiguity.audio import SAMPLING_RATE
 
 __all__ = ["class_sample_weights", "dataset_sample_weights", "weighted_sampler", "RandomAudioAugment"]
 

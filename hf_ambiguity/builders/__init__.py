@@ -87,8 +87,8 @@ class BuildReport:
         return "\n".join(lines) + "\n\n" + self.read_report.as_markdown()
 
     def card_info(self, **kwargs: Any) -> Any:
-        """A :class:`hf_ambiguity.card.CardInfo` for exporting this build (``kwargs`` go to ``make_card_info``)."""
-        from hf_ambiguity.card import make_card_info
+        """A :class:`hf_ambiguity.hub.card.CardInfo` for exporting this build (``kwargs`` go to ``make_card_info``)."""
+        from hf_ambiguity.hub.card import make_card_info
 
         return make_card_info(self.corpus, self.class_set, options=dict(self.options),
                               build_report_markdown=self.read_report.as_markdown(),

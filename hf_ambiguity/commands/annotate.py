@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from datasets import DatasetDict
 
-    from hf_ambiguity.annotate import annotate, merge
+    from hf_ambiguity.annotate import annotate, merge_dataset
 
     try:
         import torch
@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     for split in splits:
         ds, report = annotate(dsd[split], annotator, **{**common, "progress": common["progress"] and world == 1})
         if args.merge != "none" and "human_votes" in ds.column_names:
-            ds = merge(ds, synthetic=args.name, strategy=args.merge, weight=args.merge_weight)
+            ds = merge_dataset(ds, synthetic=args.name, strategy=args.merge, weight=args.merge_weight)
         out[split] = ds
         print(json.dumps({"split": split, "items": report.n_items, "new": report.n_new_results,
                           "cached": report.n_cached_results, "invalid_answers": report.n_invalid_answers,
@@ -175,6 +175,6 @@ def _check_ids_across_splits(dsd, splits: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hf_ambiguity.annotate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m hf_ambiguity annotate", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

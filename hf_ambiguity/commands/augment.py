@@ -72,7 +72,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 def _card_info(folder: Path, dsdict: Any) -> Any:
     """The input's card information, or (for a folder not exported by hf-ambiguity) one made from its columns."""
-    from hf_ambiguity.card import make_card_info, read_card_info
+    from hf_ambiguity.hub.card import make_card_info, read_card_info
     from hf_ambiguity.labels import CLASS_SETS
 
     try:
@@ -97,7 +97,7 @@ def run_augment(args: argparse.Namespace) -> int:
 
     from hf_ambiguity.augment import dime_aug, mark_originals, split_train_validation
     from hf_ambiguity.augment.balanced_eval import balanced_eval_view
-    from hf_ambiguity.card import add_provenance
+    from hf_ambiguity.hub.card import add_provenance
     from hf_ambiguity.hub import export_to_hub_layout
 
     out: Path = args.out

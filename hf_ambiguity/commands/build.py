@@ -83,7 +83,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Build, export, report, and optionally push. Returns the exit code (0 ok, 1 bad input, 2 bad usage)."""
     from hf_ambiguity.builders import build_dataset
     from hf_ambiguity.corpora import CorpusFormatError
-    from hf_ambiguity.corpora._common import check_ambiguity_options
+    from hf_ambiguity.corpora.rows import check_ambiguity_options
     from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
 
     if args.public and not args.push:

@@ -7,7 +7,8 @@ raises :class:`CorpusFormatError` naming ``file:line``; ``strict=False`` skips b
 
 from __future__ import annotations
 
-from hf_ambiguity.corpora._common import CorpusFormatError, ReadReport, ReadResult
+from hf_ambiguity.corpora.report import ReadReport, ReadResult
+from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.corpora.iemocap import IEMOCAP_COLUMNS, read_iemocap
 from hf_ambiguity.corpora.msp_podcast import MSP_COLUMNS, SPLITS, read_msp_podcast
 

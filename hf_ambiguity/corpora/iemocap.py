@@ -50,16 +50,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from hf_ambiguity.corpora._common import (
-    CorpusFormatError,
-    Pending,
-    ReadResult,
-    ReportBuilder,
-    audio_problem,
-    check_ambiguity_options,
-    finish_rows,
-    map_or_fail,
-)
+from hf_ambiguity.corpora.report import ReadResult, ReportBuilder
+from hf_ambiguity.corpora.rows import Pending, audio_problem, check_ambiguity_options, finish_rows, map_or_fail
+from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set
 
 __all__ = ["read_iemocap", "IEMOCAP_COLUMNS", "KNOWN_TOTAL", "KNOWN_SESSION_TOTALS", "parse_utterance_id"]

@@ -40,16 +40,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from hf_ambiguity.corpora._common import (
-    CorpusFormatError,
-    Pending,
-    ReadResult,
-    ReportBuilder,
-    audio_problem,
-    check_ambiguity_options,
-    finish_rows,
-    map_or_fail,
-)
+from hf_ambiguity.corpora.report import ReadResult, ReportBuilder
+from hf_ambiguity.corpora.rows import Pending, audio_problem, check_ambiguity_options, finish_rows, map_or_fail
+from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set, normalise_spelling
 
 __all__ = ["read_msp_podcast", "MSP_COLUMNS", "SPLITS", "parse_emo_detail"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hf_ambiguity.pipeline.config import PipelineConfig
-from hf_ambiguity.pipeline.reference import TARGET_LABELS, published_for
+from hf_ambiguity.pipeline.published import TARGET_LABELS, published_for
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
 __all__ = ["write_report", "paper_deviations", "DEMO_NOTICE"]

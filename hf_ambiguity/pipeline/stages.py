@@ -205,17 +205,17 @@ def stage_merge(ctx: StageContext) -> Mapping[str, Any]:
     adaptive merge is fitted once on all splits' human votes)."""
     import datasets
 
-    from hf_ambiguity.annotate import merge
+    from hf_ambiguity.annotate import merge_dataset
 
     opt = ctx.options
     dsdict = datasets.load_from_disk(str(ctx.input("annotate") / DATASET_DIR))
     adaptive = None
     if opt["strategy"] == "adaptive":
-        from hf_ambiguity.merge import fit_adaptive_merge
+        from hf_ambiguity.annotate.merge import fit_adaptive_merge
 
         allrows = pooled(dsdict)
         adaptive = fit_adaptive_merge(_matrix(allrows, "human_votes"), _matrix(allrows, f"{opt['name']}_votes"))
-    out = datasets.DatasetDict({k: merge(v, synthetic=opt["name"], strategy=opt["strategy"], weight=opt["weight"],
+    out = datasets.DatasetDict({k: merge_dataset(v, synthetic=opt["name"], strategy=opt["strategy"], weight=opt["weight"],
                                          adaptive=adaptive) for k, v in dsdict.items()})
     out.save_to_disk(str(ctx.out_dir / DATASET_DIR))
     syn_w = _matrix(pooled(out), f"{opt['name']}_votes").sum(axis=1)
@@ -260,8 +260,8 @@ def leave_one_label_out(labels: list[np.ndarray], synthetic_votes: np.ndarray, n
     score is the JS divergence (base 2) of A and of B to the held-out label (one-hot), averaged over the held-out
     choices. Returns ``{"items", "human_only", "merged"}`` (item indices and the two per-item scores).
     """
-    from hf_ambiguity.alignment import js_divergence
-    from hf_ambiguity.merge import merge_votes
+    from hf_ambiguity.analysis.alignment import js_divergence
+    from hf_ambiguity.annotate.merge import merge_votes
 
     rows_item, rest, held = [], [], []
     for i, lab in enumerate(labels):
@@ -292,7 +292,7 @@ def leave_one_label_out(labels: list[np.ndarray], synthetic_votes: np.ndarray, n
 def _agreement(votes: np.ndarray) -> dict[str, Any]:
     """Krippendorff's α and Fleiss' κ (subsample scheme) of an integer vote-count table; a statistic that is
     undefined on this data (e.g. no item with two votes) is ``None`` with the reason in ``note``."""
-    from hf_ambiguity import agreement
+    from hf_ambiguity.analysis import agreement
 
     v = np.rint(votes).astype(np.int64)
     out: dict[str, Any] = {}
@@ -316,8 +316,8 @@ def _agreement(votes: np.ndarray) -> dict[str, Any]:
 
 def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
     """Human vs synthetic (and merged) alignment by ambiguity level, the paired held-out test, and agreement."""
-    from hf_ambiguity.alignment import alignment_statistics
-    from hf_ambiguity.significance import paired_comparison
+    from hf_ambiguity.analysis.alignment import alignment_statistics
+    from hf_ambiguity.analysis.significance import paired_comparison
 
     opt = ctx.options
     ds = pooled(load_dataset_dir(ctx.input(opt["base"]) / DATASET_DIR))
@@ -359,7 +359,7 @@ def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
                                                     ["js_divergence"]["mean"], 4)
         adaptive = None
         if opt["merge"]["strategy"] == "adaptive":
-            from hf_ambiguity.merge import fit_adaptive_merge
+            from hf_ambiguity.annotate.merge import fit_adaptive_merge
 
             adaptive = fit_adaptive_merge(human_counts, syn_votes)
         loo = leave_one_label_out(labels, syn_votes, k, strategy=opt["merge"]["strategy"],
@@ -386,7 +386,7 @@ def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
                                 f"{loo['items'].size} utterances with at least two human labels."),
                 "rows": rows, "full": res.to_dict()}
         if opt["synthetic_labels"]:
-            from hf_ambiguity.agreement import synthetic_human_agreement
+            from hf_ambiguity.analysis.agreement import synthetic_human_agreement
 
             agreement[f"synthetic annotators (`{name}`)"] = _agreement(syn_votes)
             agreement["human + synthetic"] = _agreement(human_counts + syn_votes)
@@ -590,7 +590,7 @@ def stage_evaluate(ctx: StageContext) -> Mapping[str, Any]:
     bootstrap CIs."""
     import datasets
 
-    from hf_ambiguity.alignment import alignment_statistics
+    from hf_ambiguity.analysis.alignment import alignment_statistics
     from hf_ambiguity.training import load_trained, predict_distributions
 
     opt = ctx.options
@@ -646,17 +646,14 @@ def stage_export(ctx: StageContext) -> Mapping[str, Any]:
     ``datasets.load_dataset(folder)``; pushed (private by default) when ``export.push_to`` is set."""
     import datasets
 
-    from hf_ambiguity.card import CardInfo, add_provenance
     from hf_ambiguity.hub import export_to_hub_layout, push_dataset
+    from hf_ambiguity.hub.card import CardInfo, add_provenance_to_card
 
     opt = ctx.options
     dsdict = datasets.load_from_disk(str(ctx.input(opt["base"]) / DATASET_DIR))
     info = CardInfo.from_yaml_dict(json.loads((ctx.input("build") / "card_info.json").read_text()))
     if opt["annotate"] is not None:
-        from hf_ambiguity.annotate import read_provenance
-
-        for key, block in read_provenance(next(iter(dsdict.values()))).items():
-            info = add_provenance(info, key, block)
+        info = add_provenance_to_card(info, next(iter(dsdict.values())))
     folder = ctx.out_dir / "hub"
     res = export_to_hub_layout(dsdict, folder, card_info=info)
     record: dict[str, Any] = {"folder": "08_export/hub",

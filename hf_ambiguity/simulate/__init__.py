@@ -2,7 +2,7 @@
 
 Draws latent true distributions with controlled ambiguity, sparse human votes and an ALM proxy with configurable
 bias, sharpness and noise (:mod:`.sampling`, configured by :mod:`.config`), then measures per ambiguity level how far
-human-only, fixed merges ``human + λ·synthetic`` and the adaptive merge (:mod:`hf_ambiguity.merge`) are from the
+human-only, fixed merges ``human + λ·synthetic`` and the adaptive merge (:mod:`hf_ambiguity.annotate.merge`) are from the
 latent truth, with paired tests (:mod:`.study`), and writes a markdown report with a plot (:mod:`.report`).
 Run it with ``hf-ambiguity simulate --config CONFIG.yaml --out DIR``.
 """

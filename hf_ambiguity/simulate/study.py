@@ -8,13 +8,13 @@ For a :class:`~hf_ambiguity.simulate.sampling.SimulatedCorpus` it computes the p
   ``AdaptiveMerge.smoothing_without_alm``), which shows how much of the adaptive merge's gain is *not* the ALM;
 - ``synthetic K=k``: the K synthetic votes alone;
 - ``fixed λ=w K=k``: ``human + λ * synthetic`` for every λ and K of the grid (``λ = 1``: the reference concat);
-- ``adaptive K=k``: :func:`hf_ambiguity.merge.fit_adaptive_merge` fitted on the human votes and the K synthetic
+- ``adaptive K=k``: :func:`hf_ambiguity.annotate.merge.fit_adaptive_merge` fitted on the human votes and the K synthetic
   votes only (no truth), then applied; ``adaptive-no-smoothing K=k`` the same with ``keep_smoothing=False``.
 
 Ambiguity levels come from the human votes with the reference definition
 (:func:`hf_ambiguity.distributions.reference_label_entropy`, equal terciles by
 :func:`hf_ambiguity.distributions.tercile_levels`). Every strategy is compared with ``human`` by
-:func:`hf_ambiguity.significance.paired_comparison` (per level, Holm-corrected), and each adaptive merge with the
+:func:`hf_ambiguity.analysis.significance.paired_comparison` (per level, Holm-corrected), and each adaptive merge with the
 best fixed λ of its K (chosen on the truth: an oracle the adaptive merge does not get) and with ``human+smoothing``.
 """
 
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from hf_ambiguity.alignment import js_divergence
+from hf_ambiguity.analysis.alignment import js_divergence
 from hf_ambiguity.distributions import reference_label_entropy, tercile_levels, votes_to_distribution
-from hf_ambiguity.merge import AdaptiveMerge, fit_adaptive_merge, merge_votes
+from hf_ambiguity.annotate.merge import AdaptiveMerge, fit_adaptive_merge, merge_votes
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
-from hf_ambiguity.significance import paired_comparison
+from hf_ambiguity.analysis.significance import paired_comparison
 from hf_ambiguity.simulate.config import SimulationConfig
 from hf_ambiguity.simulate.sampling import SimulatedCorpus, simulate_corpus
 

@@ -10,7 +10,7 @@ One call, :func:`train`, does the whole run for a :class:`~hf_ambiguity.training
    validation every ``eval_steps`` (or epoch) with early stopping on the validation loss, ``save_state`` to
    ``step_N/`` every ``checkpointing_steps``;
 5. end: the best (lowest validation loss) adapter + head are restored, the test split is scored against the run's own
-   target *and* the human distributions (overall and per ambiguity level, :func:`hf_ambiguity.alignment.
+   target *and* the human distributions (overall and per ambiguity level, :func:`hf_ambiguity.analysis.alignment.
    alignment_statistics`), and the adapter (peft ``save_pretrained``), head (safetensors), resolved config, JSON +
    markdown summaries are written (optionally pushed, private by default).
 
@@ -145,7 +145,7 @@ def _ambiguity(ds) -> list[str] | None:
 
 
 def _alignment(pred: np.ndarray, ref: np.ndarray, ambiguity) -> dict[str, Any]:
-    from hf_ambiguity.alignment import alignment_statistics
+    from hf_ambiguity.analysis.alignment import alignment_statistics
 
     return alignment_statistics(pred, ref, ambiguity)
 

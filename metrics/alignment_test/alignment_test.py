@@ -1,6 +1,6 @@
 """Alignment test: is one candidate set of distributions significantly closer to the reference than another?
 
-A thin `evaluate` wrapper around ``hf_ambiguity.significance.compare_candidates``.
+A thin `evaluate` wrapper around ``hf_ambiguity.analysis.significance.compare_candidates``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 from hf_ambiguity.distributions import DIST_ATOL  # From: hf-ambiguity
-from hf_ambiguity.significance import compare_candidates  # From: hf-ambiguity
+from hf_ambiguity.analysis.significance import compare_candidates  # From: hf-ambiguity
 
 _CITATION = """\
 @inproceedings{zhang2026scaling,

@@ -1,13 +1,13 @@
 """Annotator agreement from per-item vote counts: Krippendorff's alpha, Fleiss' kappa, synthetic vs human.
 
-A thin `evaluate` wrapper around ``hf_ambiguity.agreement``.
+A thin `evaluate` wrapper around ``hf_ambiguity.analysis.agreement``.
 """
 
 from __future__ import annotations
 
 import datasets
 import evaluate
-from hf_ambiguity.agreement import fleiss_kappa, krippendorff_alpha, synthetic_human_agreement  # From: hf-ambiguity
+from hf_ambiguity.analysis.agreement import fleiss_kappa, krippendorff_alpha, synthetic_human_agreement  # From: hf-ambiguity
 
 _CITATION = """\
 @book{krippendorff2019content,

@@ -1,6 +1,6 @@
 """Distribution alignment: how well predicted / synthetic emotion distributions match human ones.
 
-A thin `evaluate` wrapper around ``hf_ambiguity.alignment.alignment_statistics`` (the numerical core, shared with
+A thin `evaluate` wrapper around ``hf_ambiguity.analysis.alignment.alignment_statistics`` (the numerical core, shared with
 the rest of hf-ambiguity).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datasets
 import evaluate
-from hf_ambiguity.alignment import alignment_statistics  # From: hf-ambiguity
+from hf_ambiguity.analysis.alignment import alignment_statistics  # From: hf-ambiguity
 from hf_ambiguity.distributions import DIST_ATOL  # From: hf-ambiguity
 
 _CITATION = """\

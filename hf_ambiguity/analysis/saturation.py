@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import curve_fit
 
-from hf_ambiguity.alignment import _jsd_natural
+from hf_ambiguity.analysis.alignment import _jsd_natural
 from hf_ambiguity.distributions import validate_distributions
 
 __all__ = ["CurveFit", "SaturationResult", "saturation_analysis", "fit_saturation_curve", "plot_saturation",

@@ -34,8 +34,8 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from hf_ambiguity import alignment
-from hf_ambiguity.alignment import check_ambiguity
+from hf_ambiguity.analysis import alignment
+from hf_ambiguity.analysis.alignment import check_ambiguity
 from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 

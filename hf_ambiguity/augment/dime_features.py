@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hf_ambiguity.augment.audio_io import SAMPLING_RATE
+from hf_ambiguity.audio import SAMPLING_RATE
 
 __all__ = [
     "AUDIO_DESCRIPTORS", "AUDIO_FEATURE_NAMES", "TEXT_FEATURE_NAMES", "FEATURE_NAMES", "N_FFT", "HOP_LENGTH",

@@ -43,14 +43,15 @@ array([[0.8, 0.2, 0. ],
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 from scipy.optimize import minimize
 
 from hf_ambiguity.distributions import normalized_entropy, votes_to_distribution
+from hf_ambiguity.provenance import attach_provenance, read_provenance
 
-__all__ = ["MergeResult", "AdaptiveMerge", "merge_votes", "fit_adaptive_merge", "MERGE_STRATEGIES"]
+__all__ = ["MergeResult", "AdaptiveMerge", "merge_votes", "fit_adaptive_merge", "merge_dataset", "MERGE_STRATEGIES"]
 
 MergeStrategy = Literal["concat", "weighted", "adaptive"]
 MERGE_STRATEGIES: tuple[str, ...] = ("concat", "weighted", "adaptive")
@@ -289,3 +290,31 @@ def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entrop
                          loo_loglik=_loo_mean_loglik(t, a0, rho, b), loo_loglik_without_alm=float(-res0.fun),
                          smoothing_without_alm=float(np.exp(res0.x[0])),
                          n_items_used=int(t.count.shape[0]), n_labels_used=int(round(t.count.sum())))
+
+
+def merge_dataset(dataset: Any, *, human: str = "human", synthetic: str = "synthetic", strategy: str = "concat",
+                  weight: float = 1.0, adaptive: Any = None):
+    """Add ``combined_votes``/``combined_dist`` = :func:`merge_votes` of ``<human>_votes`` and
+    ``<synthetic>_votes`` (reference: ``strategy="concat"``). ``"adaptive"`` without ``adaptive`` parameters fits them
+    on this dataset's human votes (:func:`fit_adaptive_merge`)."""
+    from datasets import List, Value
+
+    for col in (f"{human}_votes", f"{synthetic}_votes"):
+        if col not in dataset.column_names:
+            raise ValueError(f"dataset has no column {col!r}; run annotate(..., name={synthetic!r}) first "
+                             f"(columns: {dataset.column_names})")
+    h = np.asarray(dataset[f"{human}_votes"], dtype=np.float64)
+    s = np.asarray(dataset[f"{synthetic}_votes"], dtype=np.float64)
+    if strategy == "adaptive" and adaptive is None:
+        adaptive = fit_adaptive_merge(h, s)
+    result = merge_votes(h, s, strategy=strategy, weight=weight, adaptive=adaptive)
+    present = [c for c in ("combined_votes", "combined_dist") if c in dataset.column_names]
+    if present:
+        dataset = dataset.remove_columns(present)
+    dataset = dataset.add_column("combined_votes", result.votes.tolist(), feature=List(Value("float64")))
+    dataset = dataset.add_column("combined_dist", result.dist.tolist(), feature=List(Value("float64")))
+    prov = {"human": human, "synthetic": synthetic, "strategy": strategy, "weight": weight,
+            "synthetic_provenance": read_provenance(dataset).get(synthetic)}
+    if strategy == "adaptive":
+        prov["adaptive"] = {k: float(v) for k, v in vars(adaptive).items() if isinstance(v, (int, float))}
+    return attach_provenance(dataset, "combined", prov)

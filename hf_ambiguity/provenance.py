@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["attach_provenance", "read_provenance", "library_versions", "add_provenance_to_card"]
+__all__ = ["attach_provenance", "read_provenance", "library_versions"]
 
 _MARKER = re.compile(r"<!-- hf-ambiguity-provenance: (.*?) -->", re.S)
 
@@ -49,16 +49,3 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def add_provenance_to_card(card_info: Any, dataset: Any) -> Any:
-    """A copy of a :class:`hf_ambiguity.card.CardInfo` with every provenance block recorded on ``dataset``
-    (synthetic column sets, ``combined``) appended, skipping keys the card already has — pass the result to
-    :func:`hf_ambiguity.hub.export_to_hub_layout` so the exported card documents the synthetic columns."""
-    from hf_ambiguity.card import add_provenance
-
-    present = {key for key, _ in card_info.provenance}
-    for key, block in read_provenance(dataset).items():
-        if key not in present:
-            card_info = add_provenance(card_info, key, block)
-    return card_info

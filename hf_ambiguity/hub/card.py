@@ -36,10 +36,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from hf_ambiguity import __version__
+from hf_ambiguity.provenance import read_provenance
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
 __all__ = [
-    "CardInfo", "CORPUS_CARDS", "make_card_info", "add_provenance", "render_card", "read_card_info",
+    "CardInfo", "CORPUS_CARDS", "make_card_info", "add_provenance", "add_provenance_to_card", "render_card",
+    "read_card_info",
     "template_path",
 ]
 
@@ -174,6 +176,17 @@ def add_provenance(card_info: CardInfo, key: str, block: Mapping[str, Any]) -> C
         raise ValueError(f"provenance key {key!r} is already in the card; use a distinct key (e.g. '{key}-2')")
     clean = _jsonable(dict(block), key)
     return replace(card_info, provenance=card_info.provenance + ((key, clean),))
+
+
+def add_provenance_to_card(card_info: Any, dataset: Any) -> Any:
+    """A copy of a :class:`hf_ambiguity.hub.card.CardInfo` with every provenance block recorded on ``dataset``
+    (synthetic column sets, ``combined``) appended, skipping keys the card already has — pass the result to
+    :func:`hf_ambiguity.hub.export_to_hub_layout` so the exported card documents the synthetic columns."""
+    present = {key for key, _ in card_info.provenance}
+    for key, block in read_provenance(dataset).items():
+        if key not in present:
+            card_info = add_provenance(card_info, key, block)
+    return card_info
 
 
 def template_path(name: str) -> Path:

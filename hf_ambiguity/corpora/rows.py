@@ -1,5 +1,5 @@
-"""What every corpus reader shares: the result/report types, the format error, and the per-utterance derivation of
-votes, distribution, entropy, ambiguity level and majority from the raw answers.
+"""From parsed utterances to dataset rows: the per-utterance derivation of votes, distribution, entropy, ambiguity
+level and majority from the raw answers, shared by every corpus reader.
 
 A reader parses its corpus into :class:`Pending` records (identity + raw answers), then :func:`finish_rows` turns
 them into rows with exactly the :mod:`hf_ambiguity.schema` columns. Ambiguity by terciles needs every kept
@@ -8,13 +8,12 @@ utterance at once, so rows are completed only after the whole corpus is parsed.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from hf_ambiguity.corpora.report import ReportBuilder
 from hf_ambiguity.distributions import (
     fixed_levels,
     majority,
@@ -25,83 +24,10 @@ from hf_ambiguity.distributions import (
     votes_to_distribution,
 )
 from hf_ambiguity.labels import ClassSet, UnknownLabelError
-from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
-__all__ = ["CorpusFormatError", "ReadReport", "ReadResult", "AMBIGUITY_MODES", "ReportBuilder", "Pending",
-           "finish_rows", "check_ambiguity_options", "map_or_fail", "audio_problem"]
+__all__ = ["AMBIGUITY_MODES", "Pending", "finish_rows", "check_ambiguity_options", "map_or_fail", "audio_problem"]
 
 AMBIGUITY_MODES = ("reference", "fixed")
-
-
-class CorpusFormatError(ValueError):
-    """The corpus on disk does not have the expected layout or content. The message names the file (and line) and
-    says what to do; ``lenient`` reading (``strict=False``) skips and counts such input instead."""
-
-
-@dataclass(frozen=True)
-class ReadReport:
-    """What a reader did: how many utterances it read, kept and skipped (and why), labels dropped, class and
-    ambiguity counts, and every skipped problem as ``"file:line: what"``.
-
-    ``skipped`` maps a reason to the number of utterances skipped for it; ``dropped_labels`` maps a raw label (as
-    written) to how often it fell outside the class set; ``class_counts`` counts the kept utterances' majority
-    labels; ``notes`` holds other counts (self-evaluations excluded, empty answers, lines skipped...);
-    ``warnings`` says what looks wrong about the corpus as a whole (e.g. a total that differs from the release).
-    """
-
-    corpus: str
-    class_set: str
-    utterances_read: int
-    utterances_kept: int
-    skipped: dict[str, int]
-    dropped_labels: dict[str, int]
-    class_counts: dict[str, int]
-    ambiguity_counts: dict[str, int]
-    notes: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def as_markdown(self, *, max_problems: int = 20) -> str:
-        """The closing report as markdown (tables of counts, then warnings and the first ``max_problems``)."""
-        out = [f"## {self.corpus} read report (class set `{self.class_set}`)", "",
-               f"- utterances read: {self.utterances_read}",
-               f"- utterances kept: {self.utterances_kept}",
-               f"- utterances skipped: {sum(self.skipped.values())}"]
-        if self.options:
-            out.append("- options: " + ", ".join(f"{k}={v!r}" for k, v in self.options.items()))
-
-        def table(title: str, head: str, counts: dict[str, int]) -> None:
-            out.extend(["", f"### {title}", ""])
-            if not counts:
-                out.append("(none)")
-                return
-            out.extend([f"| {head} | count |", "|---|---:|"])
-            out.extend(f"| {k} | {v} |" for k, v in counts.items())
-
-        table("Skipped utterances", "reason", self.skipped)
-        table("Classes (majority label of kept utterances)", "class", self.class_counts)
-        table("Ambiguity levels", "level", self.ambiguity_counts)
-        table("Labels outside the class set (dropped from the votes)", "label", self.dropped_labels)
-        if self.notes:
-            table("Notes", "what", self.notes)
-        if self.warnings:
-            out.extend(["", "### Warnings", ""] + [f"- {w}" for w in self.warnings])
-        if self.problems:
-            out.extend(["", f"### Problems skipped in lenient mode ({len(self.problems)})", ""])
-            out.extend(f"- {p}" for p in self.problems[:max_problems])
-            if len(self.problems) > max_problems:
-                out.append(f"- ... and {len(self.problems) - max_problems} more")
-        return "\n".join(out) + "\n"
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    """``rows``: one dict per kept utterance with exactly the schema columns of the corpus; ``report``: counts."""
-
-    rows: list[dict[str, Any]]
-    report: ReadReport
-    class_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -115,49 +41,6 @@ class Pending:
     other_text: list[str]         # free text per annotator ("" when none)
     extra: dict[str, Any] = field(default_factory=dict)  # corpus columns that come after other_text
     where: str = ""               # "file:line" of the utterance, for messages
-
-
-class ReportBuilder:
-    """Mutable counters a reader fills while parsing; :meth:`freeze` makes the :class:`ReadReport`."""
-
-    def __init__(self, corpus: str, class_set: ClassSet, strict: bool) -> None:
-        self.corpus, self.class_set, self.strict = corpus, class_set, strict
-        self.read = 0
-        self.skipped: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
-        self.notes: Counter[str] = Counter()
-        self.warnings: list[str] = []
-        self.problems: list[str] = []
-        self.seen_ids: dict[str, str] = {}  # utterance id -> "file:line" where it was first read
-
-    def problem(self, where: str, what: str, *, fix: str = "") -> None:
-        """A bad piece of input: raise in strict mode, record it in lenient mode (the caller then skips it)."""
-        if self.strict:
-            hint = f"; {fix}" if fix else ""
-            raise CorpusFormatError(f"{where}: {what}{hint} (or read with strict=False to skip and count it)")
-        self.problems.append(f"{where}: {what}")
-
-    def skip(self, reason: str, n: int = 1) -> None:
-        self.skipped[reason] += n
-
-    def freeze(self, kept_rows: list[dict[str, Any]], options: dict[str, Any]) -> ReadReport:
-        classes = Counter(r["majority_label"] for r in kept_rows)
-        levels = Counter(r["ambiguity"] for r in kept_rows)
-        return ReadReport(
-            corpus=self.corpus,
-            class_set=self.class_set.name,
-            utterances_read=self.read,
-            utterances_kept=len(kept_rows),
-            skipped=dict(sorted(self.skipped.items())),
-            dropped_labels=dict(self.dropped.most_common()),
-            class_counts={c: classes.get(c, 0) for c in self.class_set.names},
-            ambiguity_counts={lv: levels.get(lv, 0) for lv in AMBIGUITY_LEVELS},
-            notes=dict(sorted(self.notes.items())),
-            warnings=list(self.warnings),
-            problems=list(self.problems),
-            # JSON-native (tuples -> lists), so a report stored with a cached build compares equal to a fresh one
-            options=json.loads(json.dumps(dict(options))),
-        )
 
 
 def check_ambiguity_options(ambiguity: str, cuts: tuple[float, float], multi_label: str = "fractional") -> None:

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping
 
 from tqdm.auto import tqdm
 
-from hf_ambiguity.card import CardInfo, render_card
+from hf_ambiguity.hub.card import CardInfo, render_card
 
 __all__ = ["ExportResult", "PushResult", "export_to_hub_layout", "push_dataset", "LicenseNotAcknowledgedError",
            "DEFAULT_MAX_SHARD_BYTES"]
@@ -109,7 +109,7 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
     """Write ``dsdict`` (a ``DatasetDict``) under ``folder`` in the Hub layout with a dataset card.
 
     Every split becomes ``data/<split>-0000i-of-0000n.parquet`` shards of at most about ``max_shard_bytes`` of
-    Arrow data, with audio bytes embedded. ``README.md`` is rendered by :func:`hf_ambiguity.card.render_card`.
+    Arrow data, with audio bytes embedded. ``README.md`` is rendered by :func:`hf_ambiguity.hub.card.render_card`.
     A non-empty ``folder`` is refused unless ``overwrite=True`` (which replaces ``data/`` and ``README.md`` only).
     Files are written to a hidden sibling folder first and moved into place when complete, so an interrupted export
     leaves ``folder`` as it was; running it again starts over.
