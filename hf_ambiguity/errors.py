@@ -6,9 +6,18 @@ it without parsing message text, and its message names that place and says what 
 
 from __future__ import annotations
 
-__all__ = ["CorpusFormatError"]
+__all__ = ["CorpusFormatError", "ConfigError"]
 
 
 class CorpusFormatError(ValueError):
     """The corpus on disk does not have the expected layout or content. The message names the file (and line) and
     says what to do; ``lenient`` reading (``strict=False``) skips and counts such input instead."""
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used. The message names the source (file), the dotted key, the value received
+    and what is valid; ``key`` holds the dotted key when one key is at fault."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key

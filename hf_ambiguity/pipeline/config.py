@@ -12,19 +12,18 @@ default.
 >>> config_from_dict({"annotate": {"modle": "score"}})
 Traceback (most recent call last):
 ...
-hf_ambiguity.pipeline.config.ConfigError: <dict>: unknown key 'annotate.modle'; valid keys: ...
+hf_ambiguity.errors.ConfigError: <dict>: unknown key 'annotate.modle'; valid keys: ...
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
-import yaml
+from hf_ambiguity.config import build_config, config_to_dict, read_yaml_mapping
+from hf_ambiguity.errors import ConfigError
 
 __all__ = [
     "ConfigError", "CorpusConfig", "AnnotateConfig", "MergeConfig", "AnalysisConfig", "SplitConfig",
@@ -34,10 +33,6 @@ __all__ = [
 
 #: Configs shipped inside the package (``hf_ambiguity/configs/<name>.yaml``).
 BUNDLED_CONFIGS = ("demo", "paper", "recommended")
-
-
-class ConfigError(ValueError):
-    """A pipeline config that cannot be used; the message names the file, the key and what to do."""
 
 
 @dataclass(frozen=True)
@@ -201,90 +196,12 @@ class PipelineConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + str(list(typing.get_args(tp)))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is tuple:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it converted (lists → tuples, ints → floats)."""
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise ConfigError(f"{where}: {key} must be one of {list(choices)}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
-        (item_tp, *_rest) = typing.get_args(tp)
-        return tuple(_coerce(v, item_tp, f"{key}[{i}]", where) for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} for {key}")  # a bug in this module, not user input
-
-
-def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: {prefix or 'the config'} must be a mapping of keys to values, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        dotted = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
-        raise ConfigError(f"{where}: unknown key {dotted!r}; valid keys: {', '.join(sorted(fields))}")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, value, key, where)
-        else:
-            kwargs[name] = _coerce(value, tp, key, where)
-    return cls(**kwargs)
-
-
 def _check_values(cfg: PipelineConfig, where: str) -> None:
     """Cross-field and range checks that types alone cannot express."""
     from hf_ambiguity.labels import CLASS_SETS
 
     def bad(key: str, msg: str) -> ConfigError:
-        return ConfigError(f"{where}: {key} {msg}")
+        return ConfigError(f"{where}: {key} {msg}", key=key)
 
     if cfg.corpus.class_set not in CLASS_SETS:
         raise bad("corpus.class_set", f"must be one of {sorted(CLASS_SETS)}, got {cfg.corpus.class_set!r}")
@@ -337,7 +254,7 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
 
 def config_from_dict(data: Any, *, where: str = "<dict>") -> PipelineConfig:
     """Validate a parsed mapping into a :class:`PipelineConfig` (``where`` names the source in errors)."""
-    cfg = _build(PipelineConfig, data, "", where)
+    cfg = build_config(PipelineConfig, data, where=where)
     if cfg.annotate.n_annotators is None:
         from hf_ambiguity.annotate.engine import REFERENCE_N_ANNOTATORS
 
@@ -364,19 +281,5 @@ def load_config(path: str | Path) -> PipelineConfig:
     if not p.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; pass a YAML file or one of "
                           f"{', '.join(BUNDLED_CONFIGS)}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    data = read_yaml_mapping(p)
     return config_from_dict(data, where=str(p))
-
-
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, tuple):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-    return plain(dataclasses.asdict(cfg))
