@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from hf_ambiguity.analysis.alignment import js_divergence
+    from hf_ambiguity.analysis.divergences import js_divergence
     from hf_ambiguity.alm.local import TransformersAnnotator
     from hf_ambiguity.annotate import annotate
     from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio

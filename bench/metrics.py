@@ -30,7 +30,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import cosine, jensenshannon
 
-from hf_ambiguity.analysis.alignment import KL_EPSILON, alignment_statistics
+from hf_ambiguity.analysis.alignment import alignment_statistics
+from hf_ambiguity.analysis.divergences import KL_EPSILON
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,13 +24,16 @@ from collections import Counter
 
 import numpy as np
 
-from typing import TYPE_CHECKING, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+
+from hf_ambiguity.errors import DistributionError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hf_ambiguity.labels import ClassSet
 
 __all__ = [
     "votes_to_distribution", "normalized_entropy", "validate_distributions", "raise_first_bad_row", "DIST_ATOL",
+    "distribution_checks", "distribution_problems", "validate_votes", "as_table",
     "votes_from_answers", "reference_label_entropy", "tercile_levels", "fixed_levels", "majority",
     "MULTI_LABEL_MODES", "TIE_MODES",
 ]
@@ -42,21 +45,20 @@ TIE_MODES = ("together", "rank")
 DIST_ATOL = 1e-4
 
 
-def votes_to_distribution(votes: np.ndarray) -> np.ndarray:
+def votes_to_distribution(votes: np.ndarray, *, name: str = "votes") -> np.ndarray:
     """Counts (or fractional votes) → distribution = votes / total, row-wise.
 
-    Raises ``ValueError`` naming the first row with negative, non-finite or all-zero votes.
+    Raises :class:`~hf_ambiguity.errors.DistributionError` naming the first row with negative, non-finite or
+    all-zero votes (``name`` names the table in the message).
     """
     v = np.asarray(votes, dtype=np.float64)
     rows = v.reshape(1, -1) if v.ndim == 1 else v
-    bad = ~np.isfinite(rows).all(axis=1) | (rows < 0).any(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"row {i}: votes must be finite and non-negative, got {rows[i].tolist()}")
     total = rows.sum(axis=1, keepdims=True)
-    if (total <= 0).any():
-        i = int(np.flatnonzero(total[:, 0] <= 0)[0])
-        raise ValueError(f"row {i}: no votes inside the class set, so it has no distribution; drop the row first")
+    raise_first_bad_row(rows, (
+        (~np.isfinite(rows).all(axis=1), "contains NaN or infinity"),
+        ((rows < 0).any(axis=1), "has a negative count"),
+        (total[:, 0] <= 0, "has no votes inside the class set, so it has no distribution; drop the row first"),
+    ), name=name)
     out = rows / total
     return out.reshape(v.shape)
 
@@ -83,26 +85,109 @@ def validate_distributions(dist: np.ndarray, *, n_classes: int | None = None, at
         raise ValueError(f"{name} is empty: at least one row is needed")
     if n_classes is not None and p.shape[1] != n_classes:
         raise ValueError(f"{name} rows have {p.shape[1]} entries but the class set has {n_classes}")
-    raise_first_bad_row(p, (
-        (~np.isfinite(p).all(axis=1), "contains NaN or infinity"),
-        ((p < 0).any(axis=1), "has a negative entry"),
-        (np.abs(p.sum(axis=1) - 1.0) > atol, f"does not sum to 1 (tolerance {atol})"),
-    ), name=name)
+    raise_first_bad_row(p, distribution_checks(p, atol), name=name)
     return p
 
 
 def raise_first_bad_row(table: np.ndarray, checks: Iterable[tuple[np.ndarray, str]], *, name: str) -> None:
-    """Raise ``ValueError`` for the first failed row check: ``checks`` are ``(bad_rows_mask, why)`` in order.
+    """Raise :class:`~hf_ambiguity.errors.DistributionError` for the first failed row check: ``checks`` are
+    ``(bad_rows_mask, why)`` in order.
 
     >>> raise_first_bad_row(np.array([[1.0], [-1.0]]), [(np.array([False, True]), "is negative")], name="votes")
     Traceback (most recent call last):
     ...
-    ValueError: votes row 1 is negative: [-1.0]
+    hf_ambiguity.errors.DistributionError: votes row 1 is negative: [-1.0]
     """
     for bad, why in checks:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name} row {i} {why}: {table[i].tolist()}")
+            raise DistributionError(i, why, name=name, values=table[i].tolist())
+
+
+def distribution_checks(p: np.ndarray, atol: float = DIST_ATOL) -> tuple[tuple[np.ndarray, str], ...]:
+    """The row checks of a probability table ``p`` ``(n_items, n_classes)``: ``(bad_rows_mask, why)`` in order
+    (finite, non-negative, sums to 1 within ``atol``). The one definition of "a valid distribution row"."""
+    with np.errstate(invalid="ignore"):
+        return (
+            (~np.isfinite(p).all(axis=1), "contains NaN or infinity"),
+            ((p < 0).any(axis=1), "has a negative entry"),
+            (np.abs(p.sum(axis=1) - 1.0) > atol, f"does not sum to 1 (tolerance {atol})"),
+        )
+
+
+def distribution_problems(values: Sequence[Any], n_classes: int, *, atol: float = DIST_ATOL) -> list[str | None]:
+    """Per row of a column of (possibly missing or ragged) vectors: why it is not a distribution over
+    ``n_classes`` classes, or ``None`` when it is one.
+
+    >>> distribution_problems([[0.5, 0.5], None, [1.0], [0.7, 0.7]], 2)
+    [None, 'is missing', 'has 1 entries but the class set has 2: [1.0]', 'does not sum to 1 (tolerance 0.0001): [0.7, 0.7]']
+    """
+    out: list[str | None] = [None] * len(values)
+    rows, where = [], []
+    for r, v in enumerate(values):
+        if v is None:
+            out[r] = "is missing"
+            continue
+        try:
+            p = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            out[r] = f"is not a list of numbers: {v!r}"
+            continue
+        if p.ndim != 1 or p.shape[0] != n_classes:
+            out[r] = f"has {p.size} entries but the class set has {n_classes}: {v!r}"
+            continue
+        rows.append(p)
+        where.append(r)
+    if rows:
+        table = np.stack(rows)
+        for bad, why in reversed(distribution_checks(table, atol)):  # the first failing check wins
+            for j in np.flatnonzero(bad):
+                out[where[j]] = f"{why}: {table[j].tolist()}"
+    return out
+
+
+def validate_votes(votes: Any, *, name: str = "votes", n_classes: int | None = None,
+                   integer: bool = False) -> np.ndarray:
+    """Vote counts as a float64 ``(n_items, n_classes)`` array, or an error naming the first bad row.
+
+    Valid: finite and non-negative (whole numbers too when ``integer``); a ragged table names its first row whose
+    length differs. Rows may sum to zero (the caller decides what an item without votes means).
+
+    >>> validate_votes([[1, 2], [0, 3]]).tolist()
+    [[1.0, 2.0], [0.0, 3.0]]
+    """
+    arr = as_table(votes, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items, n_classes) of vote counts, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: at least one item is needed")
+    if n_classes is not None and arr.shape[1] != n_classes:
+        raise ValueError(f"{name} rows have {arr.shape[1]} entries but the other table has {n_classes}")
+    checks = [(~np.isfinite(arr).all(axis=1), "contains NaN or infinity"),
+              ((arr < 0).any(axis=1), "has a negative count")]
+    if integer:
+        checks.append(((arr != np.round(arr)).any(axis=1), "has a non-integer count (agreement needs whole votes)"))
+    raise_first_bad_row(arr, checks, name=name)
+    return arr
+
+
+def as_table(x: Any, name: str) -> np.ndarray:
+    """``x`` as a float64 array; ragged rows raise naming the first row whose length differs from row 0's."""
+    if isinstance(x, np.ndarray) and x.dtype != object:  # object arrays may be ragged: checked row by row below
+        return x.astype(np.float64, copy=False)
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (ValueError, TypeError):
+        rows = list(x)
+        if not rows:
+            raise ValueError(f"{name} is empty: at least one row is needed") from None
+        first = len(rows[0])
+        for i, row in enumerate(rows):
+            if len(row) != first:
+                raise ValueError(
+                    f"{name} row {i} has {len(row)} entries but row 0 has {first}: every vector needs one entry "
+                    "per class, in the same class order") from None
+        return np.stack([np.asarray(row, dtype=np.float64) for row in rows])  # e.g. an object array of rows
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ it without parsing message text, and its message names that place and says what 
 
 from __future__ import annotations
 
-__all__ = ["CorpusFormatError", "ConfigError"]
+__all__ = ["CorpusFormatError", "ConfigError", "DataError", "DistributionError", "SplitError"]
 
 
 class CorpusFormatError(ValueError):
@@ -21,3 +21,23 @@ class ConfigError(ValueError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class DataError(ValueError):
+    """Data that cannot be used as asked (a missing column, an empty split, a bad row); the message says which
+    split / column / row and what to do."""
+
+
+class DistributionError(DataError):
+    """A row of a vote or distribution table is invalid. ``row`` is its index in the table, ``reason`` says why
+    (e.g. ``"does not sum to 1 (tolerance 0.0001)"``) and ``name`` names the table, so callers can point at the
+    dataset row without parsing the message."""
+
+    def __init__(self, row: int, reason: str, *, name: str = "distribution", values: list | None = None) -> None:
+        detail = f": {values}" if values is not None else ""
+        super().__init__(f"{name} row {row} {reason}{detail}")
+        self.row, self.reason, self.name = row, reason, name
+
+
+class SplitError(DataError):
+    """A train / validation / test split cannot be made as asked (e.g. the held-out session is absent)."""

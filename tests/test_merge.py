@@ -61,10 +61,10 @@ def test_adaptive_row_without_synthetic_votes_is_human_only():
 
 @pytest.mark.parametrize("human, synth, kwargs, match", [
     (HUMAN, SYNTH[:2], {}, r"human_votes has shape \(3, 4\) but synthetic_votes has shape \(2, 4\)"),
-    (HUMAN, np.where(np.arange(3)[:, None] == 2, -1.0, SYNTH), {}, r"synthetic_votes row 2: votes must be finite"),
-    (np.where(np.arange(3)[:, None] == 1, np.nan, HUMAN), SYNTH, {}, r"human_votes row 1: votes must be finite"),
+    (HUMAN, np.where(np.arange(3)[:, None] == 2, -1.0, SYNTH), {}, r"synthetic_votes row 2 has a negative count"),
+    (np.where(np.arange(3)[:, None] == 1, np.nan, HUMAN), SYNTH, {}, r"human_votes row 1 contains NaN or infinity"),
     (HUMAN[0], SYNTH[0], {}, r"human_votes must be a 2-D array"),
-    (np.array([[1.0, 0], [0, 0]]), np.zeros((2, 2)), {}, r"row 1: no votes inside the class set"),
+    (np.array([[1.0, 0], [0, 0]]), np.zeros((2, 2)), {}, r"row 1 has no votes inside the class set"),
     (HUMAN, SYNTH, {"strategy": "average"}, r"strategy must be one of \['concat', 'weighted', 'adaptive'\]"),
     (HUMAN, SYNTH, {"strategy": "weighted", "weight": -0.5}, r"weight \(λ of the weighted merge\) must be"),
     (HUMAN, SYNTH, {"strategy": "adaptive"}, r"needs adaptive=AdaptiveMerge"),

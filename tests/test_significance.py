@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from hf_ambiguity.analysis.alignment import js_divergence
+from hf_ambiguity.analysis.divergences import js_divergence
 from hf_ambiguity.analysis.significance import compare_candidates, paired_comparison
 
 

@@ -34,14 +34,14 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats import inter_rater
 
-from hf_ambiguity.distributions import raise_first_bad_row
+from hf_ambiguity.distributions import validate_votes
 
 __all__ = [
     "AlphaResult",
     "KappaResult",
     "AnnotatorAgreement",
     "SyntheticHumanAgreement",
-    "validate_votes",
+    "vote_counts",
     "krippendorff_alpha",
     "fleiss_kappa",
     "subsample_votes",
@@ -115,34 +115,14 @@ class SyntheticHumanAgreement:
         return _nan_to_none(asdict(self))
 
 
-def validate_votes(votes: Any, *, name: str = "votes", n_classes: int | None = None) -> np.ndarray:
-    """Vote counts as an int64 ``(n_items, n_classes)`` array, or ``ValueError`` naming the first bad row.
+def vote_counts(votes: Any, *, name: str = "votes", n_classes: int | None = None) -> np.ndarray:
+    """Whole vote counts as an int64 ``(n_items, n_classes)`` table (checked by
+    :func:`hf_ambiguity.distributions.validate_votes`; agreement needs whole votes).
 
-    >>> validate_votes([[1, 2], [0, 3]]).dtype
+    >>> vote_counts([[1, 2], [0, 3]]).dtype
     dtype('int64')
     """
-    try:
-        arr = np.asarray(votes, dtype=np.float64)
-    except (ValueError, TypeError):
-        rows = list(votes)
-        first = len(rows[0]) if rows else 0
-        for i, row in enumerate(rows):
-            if len(row) != first:
-                raise ValueError(f"{name} row {i} has {len(row)} entries but row 0 has {first}: one count per "
-                                 "class is needed") from None
-        raise
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D table (n_items, n_classes) of vote counts, got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: at least one item is needed")
-    if n_classes is not None and arr.shape[1] != n_classes:
-        raise ValueError(f"{name} rows have {arr.shape[1]} entries but the other table has {n_classes}")
-    raise_first_bad_row(arr, (
-        (~np.isfinite(arr).all(axis=1), "contains NaN or infinity"),
-        ((arr < 0).any(axis=1), "has a negative count"),
-        ((arr != np.round(arr)).any(axis=1), "has a non-integer count (agreement needs whole votes)"),
-    ), name=name)
-    return arr.astype(np.int64)
+    return validate_votes(votes, name=name, n_classes=n_classes, integer=True).astype(np.int64)
 
 
 def krippendorff_alpha(votes: Any) -> AlphaResult:
@@ -150,7 +130,7 @@ def krippendorff_alpha(votes: Any) -> AlphaResult:
 
     Raises ``ValueError`` when no item has two or more votes (α needs pairable items).
     """
-    v = validate_votes(votes)
+    v = vote_counts(votes)
     totals = v.sum(axis=1)
     pairable = int((totals >= 2).sum())
     if pairable == 0:
@@ -192,7 +172,7 @@ def fleiss_kappa(votes: Any, *, scheme: Literal["subsample", "modal"] = "subsamp
         raise ValueError(f"scheme must be one of ['subsample', 'modal'], got {scheme!r}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    v = validate_votes(votes)
+    v = vote_counts(votes)
     totals = v.sum(axis=1)
     rated = totals >= 2
     if not rated.any():
@@ -256,8 +236,8 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
     the fraction of items with a unique human and a unique synthetic plurality where the two agree; per annotator,
     agreement rate and Cohen's κ with the unique human plurality.
     """
-    h = validate_votes(human_votes, name="human_votes")
-    s = validate_votes(synthetic_votes, name="synthetic_votes", n_classes=h.shape[1])
+    h = vote_counts(human_votes, name="human_votes")
+    s = vote_counts(synthetic_votes, name="synthetic_votes", n_classes=h.shape[1])
     if s.shape[0] != h.shape[0]:
         raise ValueError(f"human_votes has {h.shape[0]} items but synthetic_votes has {s.shape[0]}: both must "
                          "describe the same items in the same order")

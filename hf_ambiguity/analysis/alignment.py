@@ -1,21 +1,13 @@
-"""How well one set of emotion distributions matches another: the numerical core of every alignment figure.
+"""Dataset-level alignment of emotion distributions: every statistic overall and per ambiguity level, with
+percentile bootstrap confidence intervals, from one fused pass over the items.
 
-All functions are vectorised over items. ``predictions`` and ``references`` are ``(n_items, n_classes)`` arrays of
-probability vectors in the same class order (``references`` = the human distributions, ``predictions`` = synthetic,
-merged or model distributions). Row-wise functions also accept one ``(n_classes,)`` vector and then return a float.
-
-Two Jensen–Shannon figures are reported because the reference method uses both:
-
-- ``js_divergence(p, q, base=2.0)``: JSD in bits, in [0, 1] (the reference's headline tables);
-- ``js_distance(p, q)``: sqrt of JSD in nats, identical to ``scipy.spatial.distance.jensenshannon(p, q)``
-  (the reference's per-ambiguity figure).
+``predictions`` and ``references`` are ``(n_items, n_classes)`` arrays of probability vectors in the same class
+order (``references`` = the human distributions, ``predictions`` = synthetic, merged or model distributions). The
+per-item quantities come from the kernels of :mod:`hf_ambiguity.analysis.divergences` (each formula once); every
+dataset-level statistic is a function of weighted sums of them, so a bootstrap resample is a weighted sum.
 
 >>> p = np.array([[0.5, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
 >>> q = np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
->>> js_divergence(p, q)
-array([0., 1.])
->>> bhattacharyya_coefficient(p, q)
-array([1., 0.])
 >>> stats = alignment_statistics(p, q)
 >>> stats["overall"]["js_divergence_base2"], stats["overall"]["bhattacharyya_coefficient"]
 (0.5, 0.5)
@@ -26,41 +18,21 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
-from scipy.special import entr, rel_entr
-from scipy.stats import rankdata
 
-from hf_ambiguity.distributions import DIST_ATOL, validate_distributions, votes_to_distribution
+from hf_ambiguity.analysis.divergences import (
+    KL_EPSILON, TIE_ATOL, ambiguity_codes, as_distribution_pair, bhattacharyya_cm, cosine_cm, entropy_cm,
+    jsd_natural_cm, kl_cm, shannon_entropy, spearman_cm, top1_cm, tvd_cm,
+)
+from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
-__all__ = [
-    "js_divergence",
-    "js_distance",
-    "bhattacharyya_coefficient",
-    "kl_divergence",
-    "total_variation_distance",
-    "cosine_similarity",
-    "top1_agreement",
-    "spearman_per_item",
-    "shannon_entropy",
-    "as_distribution_pair",
-    "check_ambiguity",
-    "alignment_statistics",
-    "STATISTIC_NAMES",
-    "KL_EPSILON",
-    "ECE_BINS",
-    "TIE_ATOL",
-]
+__all__ = ["alignment_statistics", "summarise_alignment", "STATISTIC_NAMES", "ECE_BINS"]
 
-#: Additive smoothing of the KL divergence: both vectors get ``+ KL_EPSILON`` per class and are renormalised,
-#: so that a class the prediction gives zero probability costs a large but finite amount.
-KL_EPSILON = 1e-6
 #: Number of equal-width confidence bins of the expected calibration error.
 ECE_BINS = 10
-#: Two entries within this absolute distance of a row's maximum are tied for top-1.
-TIE_ATOL = 1e-9
 
 #: Every statistic ``alignment_statistics`` reports, in output order (each also gets a bootstrap CI).
 STATISTIC_NAMES = (
@@ -85,299 +57,6 @@ STATISTIC_NAMES = (
 
 
 # --------------------------------------------------------------------------------------------------------------
-# input handling
-
-
-def _to_2d(x: Any, name: str) -> np.ndarray:
-    """``x`` as a float64 2-D array; ragged input raises naming the first row whose length differs."""
-    if isinstance(x, np.ndarray) and x.dtype != object:  # object arrays may be ragged: checked row by row below
-        arr = x.astype(np.float64, copy=False)
-    else:
-        try:
-            arr = np.asarray(x, dtype=np.float64)
-        except (ValueError, TypeError):
-            rows = list(x)
-            if not rows:
-                raise ValueError(f"{name} is empty: at least one row is needed") from None
-            first = len(rows[0])
-            for i, row in enumerate(rows):
-                if len(row) != first:
-                    raise ValueError(
-                        f"{name} row {i} has {len(row)} entries but row 0 has {first}: every vector needs one "
-                        "entry per class, in the same class order"
-                    ) from None
-            arr = np.stack([np.asarray(row, dtype=np.float64) for row in rows])  # e.g. an object array of rows
-    if arr.ndim == 1 and arr.size == 0:
-        raise ValueError(f"{name} is empty: at least one row is needed")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_items, n_classes), got shape {arr.shape}")
-    return arr
-
-
-def _plainly_valid(arr: np.ndarray, atol: float) -> bool:
-    """Fast whole-array check (no per-row reductions); False sends the input through the row-naming validator."""
-    with np.errstate(invalid="ignore"):
-        if not np.isfinite(arr).all() or arr.min() < 0:
-            return False
-    return bool((np.abs(arr @ np.ones(arr.shape[1]) - 1.0) <= atol).all())
-
-
-def _prepare(x: Any, name: str, *, renormalize: bool, atol: float, n_classes: int | None = None) -> np.ndarray:
-    arr = _to_2d(x, name)
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty: at least one row is needed")
-    if n_classes is not None and arr.shape[1] != n_classes:
-        raise ValueError(
-            f"{name} rows have {arr.shape[1]} entries but the other input's rows have {n_classes}: both must use "
-            "the same class order"
-        )
-    if not renormalize and _plainly_valid(arr, atol):
-        return arr
-    if renormalize:
-        try:
-            return votes_to_distribution(arr)
-        except ValueError as err:
-            raise ValueError(f"{name} {err}") from None
-    try:
-        return validate_distributions(arr, atol=atol, name=name)
-    except ValueError as err:
-        if "does not sum to 1" in str(err):
-            raise ValueError(f"{err}; pass renormalize=True to divide counts by their row totals") from None
-        raise
-
-
-def as_distribution_pair(predictions: Any, references: Any, *, renormalize: bool = False,
-                         atol: float = DIST_ATOL) -> tuple[np.ndarray, np.ndarray]:
-    """Validate two ``(n_items, n_classes)`` inputs of the same shape and return them as float64 arrays.
-
-    Raises ``ValueError`` naming the input and its first offending row: not summing to 1 within ``atol``, a
-    negative entry, NaN/inf, a length different from the other rows, an empty input, or different numbers of
-    items. With ``renormalize=True`` rows are counts and are divided by their totals (an all-zero row raises).
-
-    >>> as_distribution_pair([[2, 2]], [[1, 0]], renormalize=True)[0]
-    array([[0.5, 0.5]])
-    """
-    p = _prepare(predictions, "predictions", renormalize=renormalize, atol=atol)
-    q = _prepare(references, "references", renormalize=renormalize, atol=atol, n_classes=p.shape[1])
-    if p.shape[0] != q.shape[0]:
-        raise ValueError(
-            f"predictions has {p.shape[0]} rows but references has {q.shape[0]}: one prediction per reference "
-            "item is needed"
-        )
-    return p, q
-
-
-def _row_pair(p: Any, q: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Validated pair for the row-wise functions; third value says whether the input was one vector."""
-    pa, qa = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    single = pa.ndim == 1 and qa.ndim == 1
-    if single:
-        pa, qa = pa[None, :], qa[None, :]
-    pa, qa = as_distribution_pair(pa, qa)
-    return pa, qa, single
-
-
-def _out(values: np.ndarray, single: bool) -> np.ndarray | float:
-    return float(values[0]) if single else values
-
-
-def _ambiguity_codes(ambiguity: Any, n_items: int, levels: Sequence[str]) -> np.ndarray:
-    """Index into ``levels`` per item (int64), or ``ValueError`` naming the first row with an unknown level."""
-    amb = np.asarray(ambiguity)
-    if amb.ndim != 1 or amb.shape[0] != n_items:
-        raise ValueError(f"ambiguity needs one level per item ({n_items}), got shape {amb.shape}")
-    codes = np.full(n_items, -1, dtype=np.int64)
-    if amb.dtype.kind in "UO":
-        for j, level in enumerate(levels):
-            codes[amb == level] = j
-    if (codes < 0).any():
-        i = int(np.flatnonzero(codes < 0)[0])
-        bad = amb[i].item() if isinstance(amb[i], np.generic) else amb[i]
-        raise ValueError(f"ambiguity row {i} has unknown level {bad!r}; expected one of {list(levels)}")
-    return codes
-
-
-def check_ambiguity(ambiguity: Any, n_items: int, *, levels: Sequence[str] = AMBIGUITY_LEVELS) -> np.ndarray:
-    """Per-item ambiguity levels as a string array, or ``ValueError`` naming the first unknown level's row.
-
-    >>> check_ambiguity(["low", "high"], 2).tolist()
-    ['low', 'high']
-    """
-    return np.asarray(list(levels))[_ambiguity_codes(ambiguity, n_items, levels)]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# row-wise statistics (each (n_items,) or a float for one vector)
-
-
-def _jsd_natural(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    m = 0.5 * (p + q)
-    jsd = 0.5 * (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1))
-    return np.maximum(jsd, 0.0)
-
-
-def js_divergence(p: Any, q: Any, *, base: float = 2.0) -> np.ndarray | float:
-    """Jensen–Shannon divergence per row, in units of ``log(base)`` (base 2: bits, range [0, 1]).
-
-    JSD(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q) / 2, with 0·log 0 = 0. Equals
-    ``scipy.spatial.distance.jensenshannon(p, q, base=base) ** 2``.
-
-    >>> js_divergence([1.0, 0.0], [0.0, 1.0])
-    1.0
-    """
-    pa, qa, single = _row_pair(p, q)
-    return _out(_jsd_natural(pa, qa) / np.log(base), single)
-
-
-def js_distance(p: Any, q: Any, *, base: float | None = None) -> np.ndarray | float:
-    """Jensen–Shannon distance per row: sqrt of the JSD, natural log by default (scipy's ``jensenshannon``).
-
-    >>> round(js_distance([1.0, 0.0], [0.0, 1.0]), 6)  # sqrt(ln 2)
-    0.832555
-    """
-    pa, qa, single = _row_pair(p, q)
-    jsd = _jsd_natural(pa, qa)
-    if base is not None:
-        jsd = jsd / np.log(base)
-    return _out(np.sqrt(jsd), single)
-
-
-def bhattacharyya_coefficient(p: Any, q: Any) -> np.ndarray | float:
-    """Bhattacharyya coefficient Σ_k sqrt(p_k q_k) per row: 1 for identical, 0 for disjoint distributions.
-
-    >>> bhattacharyya_coefficient([0.5, 0.5], [1.0, 0.0])  # doctest: +ELLIPSIS
-    0.7071...
-    """
-    pa, qa, single = _row_pair(p, q)
-    return _out(np.sqrt(pa * qa).sum(axis=1), single)
-
-
-def _kl(p: np.ndarray, q: np.ndarray, epsilon: float) -> np.ndarray:
-    k = p.shape[1]
-    ps = (p + epsilon) / (1.0 + k * epsilon)
-    qs = (q + epsilon) / (1.0 + k * epsilon)
-    return rel_entr(ps, qs).sum(axis=1)
-
-
-def kl_divergence(references: Any, predictions: Any, *, epsilon: float = KL_EPSILON) -> np.ndarray | float:
-    """KL(references ‖ predictions) per row in nats, after additive ε-smoothing of both vectors.
-
-    Each vector becomes ``(x + epsilon) / (1 + n_classes * epsilon)`` so that a zero predicted probability where
-    the reference has mass gives a large finite value instead of infinity. ``epsilon=0`` gives the unsmoothed KL
-    (``scipy.stats.entropy(references, predictions)``), possibly ``inf``.
-
-    >>> round(kl_divergence([0.5, 0.5], [0.5, 0.5]), 12)
-    0.0
-    """
-    qa, pa, single = _row_pair(references, predictions)
-    return _out(_kl(qa, pa, epsilon), single)
-
-
-def total_variation_distance(p: Any, q: Any) -> np.ndarray | float:
-    """Total variation distance ½ Σ_k |p_k − q_k| per row, in [0, 1].
-
-    >>> total_variation_distance([1.0, 0.0], [0.5, 0.5])
-    0.5
-    """
-    pa, qa, single = _row_pair(p, q)
-    return _out(0.5 * np.abs(pa - qa).sum(axis=1), single)
-
-
-def _cosine(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", p, q) / np.sqrt(np.einsum("ij,ij->i", p, p) * np.einsum("ij,ij->i", q, q))
-
-
-def cosine_similarity(p: Any, q: Any) -> np.ndarray | float:
-    """Cosine similarity p·q / (|p| |q|) per row (distributions are non-negative, so in [0, 1]).
-
-    >>> cosine_similarity([1.0, 0.0], [0.0, 1.0])
-    0.0
-    """
-    pa, qa, single = _row_pair(p, q)
-    return _out(_cosine(pa, qa), single)
-
-
-def _top1(p: np.ndarray, q: np.ndarray, tie_atol: float) -> np.ndarray:
-    tp = p >= p.max(axis=1, keepdims=True) - tie_atol
-    tq = q >= q.max(axis=1, keepdims=True) - tie_atol
-    return (tp & tq).sum(axis=1) / (tp.sum(axis=1) * tq.sum(axis=1))
-
-
-def top1_agreement(p: Any, q: Any, *, tie_atol: float = TIE_ATOL) -> np.ndarray | float:
-    """Tie-aware top-1 agreement per row: |T_p ∩ T_q| / (|T_p| · |T_q|).
-
-    ``T_p`` and ``T_q`` are the sets of classes within ``tie_atol`` of each row's maximum. The value is the
-    probability that the top classes agree when each side breaks its ties uniformly at random: 1 for the same
-    unique top class, 0 for disjoint top sets, 1/3 for a three-way human tie that contains the predicted class.
-    (``argmax_accuracy`` instead takes the first maximal index on both sides, like ``numpy.argmax``.)
-
-    >>> round(top1_agreement([0.2, 0.8, 0.0], [1/3, 1/3, 1/3]), 6)
-    0.333333
-    """
-    pa, qa, single = _row_pair(p, q)
-    return _out(_top1(pa, qa, tie_atol), single)
-
-
-def _centred_ranks_cols(xt: np.ndarray) -> np.ndarray:
-    """Twice the centred average ranks (rank − (k + 1)/2) of each column of a class-major ``(k, n)`` array.
-
-    2·(rank_i − (k + 1)/2) = #{j: x_j < x_i} − #{j: x_j > x_i}, ties averaged as ``scipy.stats.rankdata``; the
-    constant factor 2 cancels in a correlation.
-    """
-    k = xt.shape[0]
-    if k > 32:  # pairwise is O(k²) passes; int8 counts also need k <= 127
-        return 2.0 * (rankdata(xt, axis=0) - (k + 1) / 2.0)
-    acc = np.zeros(xt.shape, dtype=np.int8)
-    for i in range(k):
-        for j in range(i + 1, k):
-            s = (xt[i] > xt[j]).view(np.int8) - (xt[i] < xt[j]).view(np.int8)
-            acc[i] += s
-            acc[j] -= s
-    return acc.astype(np.float64)
-
-
-def _spearman_cols(pt: np.ndarray, qt: np.ndarray) -> np.ndarray:
-    """Per-item Spearman correlation from class-major ``(k, n)`` arrays; NaN where a vector is constant."""
-    rp = _centred_ranks_cols(pt)
-    rq = _centred_ranks_cols(qt)
-    num = (rp * rq).sum(axis=0)
-    den = np.sqrt((rp * rp).sum(axis=0) * (rq * rq).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
-def _spearman(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    return _spearman_cols(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T))
-
-
-def spearman_per_item(p: Any, q: Any) -> np.ndarray | float:
-    """Spearman rank correlation between the two vectors of each row (across classes), ties averaged.
-
-    NaN where either vector is constant (e.g. uniform), as ``scipy.stats.spearmanr`` gives; the dataset-level
-    figure averages the defined rows and reports how many were undefined.
-
-    >>> spearman_per_item([0.7, 0.2, 0.1], [0.5, 0.3, 0.2])
-    1.0
-    """
-    pa, qa, single = _row_pair(p, q)
-    return _out(_spearman(pa, qa), single)
-
-
-def shannon_entropy(p: Any) -> np.ndarray | float:
-    """Shannon entropy in nats per row (0·log 0 = 0), like ``scipy.stats.entropy(p)``.
-
-    >>> round(shannon_entropy([0.5, 0.5]), 6)
-    0.693147
-    """
-    arr = np.asarray(p, dtype=np.float64)
-    single = arr.ndim == 1
-    arr = arr[None, :] if single else arr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(arr > 0, arr * np.log(np.where(arr > 0, arr, 1.0)), 0.0).sum(axis=1)
-    return _out(h, single)
-
-
-# --------------------------------------------------------------------------------------------------------------
 # dataset-level statistics from weighted sums (point estimate: weights = 1; bootstrap: resample counts)
 
 
@@ -395,19 +74,10 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
     """
     k = p.shape[1]
     pt, qt = np.ascontiguousarray(p.T), np.ascontiguousarray(q.T)
-    h_p = entr(pt).sum(axis=0)
-    h_q = entr(qt).sum(axis=0)
-    # JSD = H(m) - (H(p) + H(q)) / 2 (exactly 0 for p == q, since then m == p bit for bit)
-    jsd = np.maximum(entr(0.5 * (pt + qt)).sum(axis=0) - 0.5 * (h_p + h_q), 0.0)
-    if kl_epsilon > 0:
-        scale = 1.0 + k * kl_epsilon
-        ps, qs = (pt + kl_epsilon) / scale, (qt + kl_epsilon) / scale
-        kl = (qs * np.log(qs / ps)).sum(axis=0)
-    else:
-        kl = rel_entr(qt, pt).sum(axis=0)
+    h_p, h_q = entropy_cm(pt), entropy_cm(qt)
+    jsd = jsd_natural_cm(pt, qt, h_p, h_q)
     pq = pt * qt
     p_max, q_max = pt.max(axis=0), qt.max(axis=0)
-    top_p, top_q = pt >= p_max - tie_atol, qt >= q_max - tie_atol
     pred = np.zeros(pt.shape[1], dtype=np.int64)
     true = np.zeros(pt.shape[1], dtype=np.int64)
     for j in range(k - 1, -1, -1):  # first maximal index, as np.argmax, without a slow axis-0 argmax
@@ -415,18 +85,18 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
         true[qt[j] == q_max] = j
     conf = p_max
     correct = (pred == true).astype(np.float64)
-    spear = _spearman_cols(pt, qt)
+    spear = spearman_cm(pt, qt)
     defined = ~np.isnan(spear)
     hp_c, hq_c = h_p - shifts["hp"], h_q - shifts["hq"]
     q_c = qt - shifts["q"][:, None]
     columns = {
         "js_divergence_base2": jsd / np.log(2.0),
         "js_distance_natural": np.sqrt(jsd),
-        "bhattacharyya_coefficient": np.sqrt(pq).sum(axis=0),
-        "kl_divergence_natural": kl,
-        "total_variation_distance": 0.5 * np.abs(pt - qt).sum(axis=0),
-        "cosine_similarity": pq.sum(axis=0) / np.sqrt((pt * pt).sum(axis=0) * (qt * qt).sum(axis=0)),
-        "top1_agreement": (top_p & top_q).sum(axis=0) / (top_p.sum(axis=0) * top_q.sum(axis=0)),
+        "bhattacharyya_coefficient": bhattacharyya_cm(pt, qt, pq),
+        "kl_divergence_natural": kl_cm(qt, pt, kl_epsilon),
+        "total_variation_distance": tvd_cm(pt, qt),
+        "cosine_similarity": cosine_cm(pt, qt, pq),
+        "top1_agreement": top1_cm(pt, qt, tie_atol),
         "argmax_accuracy": correct,
         "spearman_sum": np.where(defined, spear, 0.0),
         "spearman_defined": defined.astype(np.float64),
@@ -678,7 +348,7 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     if ambiguity is None:
         overall = _points(_group_sums(items, np.zeros(p.shape[0], dtype=np.int64), 1))[0]
     else:
-        codes = _ambiguity_codes(ambiguity, p.shape[0], levels)
+        codes = ambiguity_codes(ambiguity, p.shape[0], levels)
         level_sums = _group_sums(items, codes, len(levels))
         overall = _points({key: v.sum(axis=0, keepdims=True) for key, v in level_sums.items()})[0]
         for j, (level, block) in enumerate(zip(levels, _points(level_sums))):
@@ -701,3 +371,25 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
             "per_level": {lvl: _bootstrap(v, n_bootstrap, rng, ci) for lvl, v in per_level_views.items()},
         }
     return result
+
+
+#: The statistics a report shows by level, by their short names.
+REPORTED_STATISTICS = {"js_divergence": "js_divergence_base2", "js_distance": "js_distance_natural",
+         "bhattacharyya": "bhattacharyya_coefficient"}
+
+
+def summarise_alignment(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """``alignment_statistics`` output → the report's ``{"overall", "by_level"}`` with mean and CI per metric."""
+    cis = stats.get("confidence_intervals") or {}
+
+    def one(point: Mapping[str, Any], ci: Mapping[str, Any] | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": point.get("n_items")}
+        for short, name in REPORTED_STATISTICS.items():
+            lo, hi = (ci or {}).get(name, (None, None)) or (None, None)
+            out[short] = {"mean": point.get(name), "ci_low": lo, "ci_high": hi}
+        return out
+
+    return {
+        "overall": one(stats["overall"], cis.get("overall")),
+        "by_level": {lv: one(pt, (cis.get("per_level") or {}).get(lv)) for lv, pt in stats["per_level"].items()},
+    }

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import curve_fit
 
-from hf_ambiguity.analysis.alignment import _jsd_natural
+from hf_ambiguity.analysis.divergences import bhattacharyya_cm, jsd_natural_cm
 from hf_ambiguity.distributions import validate_distributions
 
 __all__ = ["CurveFit", "SaturationResult", "saturation_analysis", "fit_saturation_curve", "plot_saturation",
@@ -182,9 +182,10 @@ def saturation_analysis(human_dist: Any, synthetic_labels: Any, *, n_max: int | 
             skip += int((~ok).sum())
             if not ok.any():
                 continue
-            p = votes[ok] / tot[ok, None]
-            js_vals.append((_jsd_natural(p, h[ok]) / np.log(2.0)).mean())
-            bc_vals.append(np.sqrt(p * h[ok]).sum(axis=1).mean())
+            pt = (votes[ok] / tot[ok, None]).T
+            ht = h[ok].T
+            js_vals.append((jsd_natural_cm(pt, ht) / np.log(2.0)).mean())
+            bc_vals.append(bhattacharyya_cm(pt, ht).mean())
         if not js_vals:
             raise ValueError(f"no item has a valid synthetic label in any subset of size {size}")
         js_mean.append(float(np.mean(js_vals)))

@@ -34,8 +34,8 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from hf_ambiguity.analysis import alignment
-from hf_ambiguity.analysis.alignment import check_ambiguity
+from hf_ambiguity.analysis import divergences
+from hf_ambiguity.analysis.divergences import check_ambiguity
 from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
@@ -48,11 +48,11 @@ Alternative = Literal["two-sided", "less", "greater"]
 
 #: Per-item divergences ``compare_candidates`` can test (all: lower = closer to the reference).
 DIVERGENCES = {
-    "js_divergence_base2": lambda p, q: alignment.js_divergence(p, q, base=2.0),
-    "js_distance_natural": alignment.js_distance,
-    "total_variation_distance": alignment.total_variation_distance,
-    "kl_divergence_natural": lambda p, q: alignment.kl_divergence(q, p),
-    "bhattacharyya_distance": lambda p, q: -np.log(np.maximum(alignment.bhattacharyya_coefficient(p, q), 1e-300)),
+    "js_divergence_base2": lambda p, q: divergences.js_divergence(p, q, base=2.0),
+    "js_distance_natural": divergences.js_distance,
+    "total_variation_distance": divergences.total_variation_distance,
+    "kl_divergence_natural": lambda p, q: divergences.kl_divergence(q, p),
+    "bhattacharyya_distance": lambda p, q: -np.log(np.maximum(divergences.bhattacharyya_coefficient(p, q), 1e-300)),
 }
 
 
@@ -237,7 +237,7 @@ def compare_candidates(predictions: Any, baseline_predictions: Any, references: 
 
     Computes the per-item ``divergence`` of each candidate and runs ``paired_comparison`` (A − B: negative favours
     A). ``predictions``, ``baseline_predictions``, ``references``: ``(n_items, n_classes)`` distributions
-    (validated as in ``alignment.as_distribution_pair``; ``renormalize=True`` for counts). ``divergence``: one of
+    (validated as in ``divergences.as_distribution_pair``; ``renormalize=True`` for counts). ``divergence``: one of
     ``DIVERGENCES`` (KL is KL(reference ‖ candidate), ε-smoothed; Bhattacharyya distance = −ln BC).
 
     >>> ref = [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
@@ -247,9 +247,9 @@ def compare_candidates(predictions: Any, baseline_predictions: Any, references: 
     """
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {list(DIVERGENCES)}, got {divergence!r}")
-    pa, q = alignment.as_distribution_pair(predictions, references, renormalize=renormalize, atol=atol)
+    pa, q = divergences.as_distribution_pair(predictions, references, renormalize=renormalize, atol=atol)
     try:
-        pb, _ = alignment.as_distribution_pair(baseline_predictions, references, renormalize=renormalize, atol=atol)
+        pb, _ = divergences.as_distribution_pair(baseline_predictions, references, renormalize=renormalize, atol=atol)
     except ValueError as err:
         raise ValueError(str(err).replace("predictions", "baseline_predictions")) from None
     fn = DIVERGENCES[divergence]

@@ -48,7 +48,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 from scipy.optimize import minimize
 
-from hf_ambiguity.distributions import normalized_entropy, votes_to_distribution
+from hf_ambiguity.distributions import normalized_entropy, validate_votes, votes_to_distribution
 from hf_ambiguity.provenance import attach_provenance, read_provenance
 
 __all__ = ["MergeResult", "AdaptiveMerge", "merge_votes", "fit_adaptive_merge", "merge_dataset", "MERGE_STRATEGIES"]
@@ -118,20 +118,9 @@ class AdaptiveMerge:
         return merge_votes(human_votes, synthetic, strategy="adaptive", adaptive=self)
 
 
-def _check_votes(x: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_items, n_classes), got shape {arr.shape}")
-    bad = ~np.isfinite(arr).all(axis=1) | (arr < 0).any(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} row {i}: votes must be finite and non-negative, got {arr[i].tolist()}")
-    return arr
-
-
 def _check_pair(human_votes: np.ndarray, synthetic_votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h = _check_votes(human_votes, "human_votes")
-    s = _check_votes(synthetic_votes, "synthetic_votes")
+    h = validate_votes(human_votes, name="human_votes")
+    s = validate_votes(synthetic_votes, name="synthetic_votes")
     if h.shape != s.shape:
         raise ValueError(
             f"human_votes has shape {h.shape} but synthetic_votes has shape {s.shape}; both must be "
@@ -157,7 +146,7 @@ def merge_votes(human_votes: np.ndarray, synthetic_votes: np.ndarray, *, strateg
     >>> merge_votes(np.zeros((1, 2)), np.zeros((1, 2)))
     Traceback (most recent call last):
     ...
-    ValueError: row 0: no votes inside the class set, so it has no distribution; drop the row first
+    hf_ambiguity.errors.DistributionError: merged votes row 0 has no votes inside the class set, so it has no distribution; drop the row first: [0.0, 0.0]
     """
     if strategy not in MERGE_STRATEGIES:
         raise ValueError(f"strategy must be one of {list(MERGE_STRATEGIES)}, got {strategy!r}")
@@ -182,7 +171,7 @@ def merge_votes(human_votes: np.ndarray, synthetic_votes: np.ndarray, *, strateg
         syn_w = adaptive.alm_weights(h, s)
         k = h.shape[1]
         votes = h + syn_w[:, None] * _rows_normalised(s) + adaptive.smoothing / k
-    return MergeResult(votes=votes, dist=votes_to_distribution(votes), strategy=strategy, synthetic_weight=syn_w)
+    return MergeResult(votes=votes, dist=votes_to_distribution(votes, name="merged votes"), strategy=strategy, synthetic_weight=syn_w)
 
 
 # ----------------------------------------------------------------------------------------------------------------

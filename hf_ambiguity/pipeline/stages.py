@@ -19,7 +19,7 @@ from hf_ambiguity.pipeline.runner import RUN_INFO_FILE, StageContext
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, class_names
 
 __all__ = ["stage_model", "stage_build", "stage_annotate", "stage_merge", "stage_alignment", "stage_augment",
-           "stage_train", "stage_evaluate", "stage_export", "corpus_statistics", "summarise_alignment",
+           "stage_train", "stage_evaluate", "stage_export", "corpus_statistics",
            "leave_one_label_out", "train_command", "read_training_log", "make_annotator", "pooled", "write_json",
            "load_dataset_dir", "DATASET_DIR"]
 
@@ -224,27 +224,6 @@ def stage_merge(ctx: StageContext) -> Mapping[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ 04_alignment
 
-_KEEP = {"js_divergence": "js_divergence_base2", "js_distance": "js_distance_natural",
-         "bhattacharyya": "bhattacharyya_coefficient"}
-
-
-def summarise_alignment(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """``alignment_statistics`` output → the report's ``{"overall", "by_level"}`` with mean and CI per metric."""
-    cis = stats.get("confidence_intervals") or {}
-
-    def one(point: Mapping[str, Any], ci: Mapping[str, Any] | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"n": point.get("n_items")}
-        for short, name in _KEEP.items():
-            lo, hi = (ci or {}).get(name, (None, None)) or (None, None)
-            out[short] = {"mean": point.get(name), "ci_low": lo, "ci_high": hi}
-        return out
-
-    return {
-        "overall": one(stats["overall"], cis.get("overall")),
-        "by_level": {lv: one(pt, (cis.get("per_level") or {}).get(lv)) for lv, pt in stats["per_level"].items()},
-    }
-
-
 def _label_counts(ds: Any, classes: list[str]) -> list[np.ndarray]:
     """Per item, the class index of every label in ``human_labels`` (one entry per label named)."""
     index = {c: i for i, c in enumerate(classes)}
@@ -260,7 +239,7 @@ def leave_one_label_out(labels: list[np.ndarray], synthetic_votes: np.ndarray, n
     score is the JS divergence (base 2) of A and of B to the held-out label (one-hot), averaged over the held-out
     choices. Returns ``{"items", "human_only", "merged"}`` (item indices and the two per-item scores).
     """
-    from hf_ambiguity.analysis.alignment import js_divergence
+    from hf_ambiguity.analysis.divergences import js_divergence
     from hf_ambiguity.annotate.merge import merge_votes
 
     rows_item, rest, held = [], [], []
@@ -316,7 +295,7 @@ def _agreement(votes: np.ndarray) -> dict[str, Any]:
 
 def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
     """Human vs synthetic (and merged) alignment by ambiguity level, the paired held-out test, and agreement."""
-    from hf_ambiguity.analysis.alignment import alignment_statistics
+    from hf_ambiguity.analysis.alignment import alignment_statistics, summarise_alignment
     from hf_ambiguity.analysis.significance import paired_comparison
 
     opt = ctx.options
@@ -590,7 +569,7 @@ def stage_evaluate(ctx: StageContext) -> Mapping[str, Any]:
     bootstrap CIs."""
     import datasets
 
-    from hf_ambiguity.analysis.alignment import alignment_statistics
+    from hf_ambiguity.analysis.alignment import alignment_statistics, summarise_alignment
     from hf_ambiguity.training import load_trained, predict_distributions
 
     opt = ctx.options

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from hf_ambiguity.analysis.alignment import js_divergence
+from hf_ambiguity.analysis.divergences import js_divergence
 from hf_ambiguity.distributions import reference_label_entropy, tercile_levels, votes_to_distribution
 from hf_ambiguity.annotate.merge import AdaptiveMerge, fit_adaptive_merge, merge_votes
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
