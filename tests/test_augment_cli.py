@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from _augment_fixtures import make_dataset
-from hf_ambiguity.augment import dime_aug, split_train_validation
+from hf_ambiguity.augment import dime_aug
+from hf_ambiguity.splits import split_train_validation
 from hf_ambiguity.hub.card import make_card_info, read_card_info
 from hf_ambiguity.cli import main
 from hf_ambiguity.hub import export_to_hub_layout

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from _augment_fixtures import CLASSES, make_dataset, decode
-from hf_ambiguity.augment import dime_aug, split_train_validation
+from hf_ambiguity.augment import dime_aug
+from hf_ambiguity.splits import split_train_validation
 from hf_ambiguity.augment.dime_features import TEXT_FEATURE_NAMES, row_features, standardise
 from hf_ambiguity.distributions import validate_distributions
 

@@ -18,7 +18,9 @@ from hf_ambiguity.training.checkpoints import (
     STATE_FILE, CheckpointMismatchError, check_compatible, find_latest_checkpoint, resolve_resume,
 )
 from hf_ambiguity.training.config import PRESETS, parse_args
-from hf_ambiguity.training.data import TrainingDataError, make_splits, prepare_data
+from hf_ambiguity.errors import SplitError
+from hf_ambiguity.splits import make_splits
+from hf_ambiguity.training.data import TrainingDataError, prepare_data
 from hf_ambiguity.training.head import AttentionPoolingHead
 from hf_ambiguity.training.loop import EpochSampler
 from hf_ambiguity.training.losses import get_loss, js_divergence, kl_divergence, prediction_entropy, soft_cross_entropy
@@ -187,12 +189,12 @@ def test_speaker_split_holds_out_an_iemocap_session_or_uses_msp_partitions():
     parts, desc = make_splits(DatasetDict({"train": ds}), kind="speaker", test_session=2)
     assert set(parts["test"]["session"]) == {2} and set(parts["train"]["session"]) == {1}
     assert "leave-one-session-out" in desc
-    with pytest.raises(TrainingDataError, match=r"--test_session 5: no row has session 5 \(sessions present: \[1, 2\]\)"):
+    with pytest.raises(SplitError, match=r"--test_session 5: no row has session 5 \(sessions present: \[1, 2\]\)"):
         make_splits(DatasetDict({"train": ds}), kind="speaker", test_session=5)
     msp = ds.remove_columns("session").add_column("split", ["Train"] * 8 + ["Development"] * 2 + ["Test1"] * 2)
     parts, desc = make_splits(DatasetDict({"train": msp}), kind="speaker")
     assert [len(parts[k]) for k in ("train", "validation", "test")] == [8, 2, 2] and "official partitions" in desc
-    with pytest.raises(TrainingDataError, match="needs a 'session' column .* or a 'split' column"):
+    with pytest.raises(SplitError, match="needs a 'session' column .* or a 'split' column"):
         make_splits(DatasetDict({"train": ds.remove_columns("session")}), kind="speaker")
 
 

@@ -7,7 +7,6 @@ requests are still missing (resume), batches them and stores the answers; backen
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from hf_ambiguity.alm.prompts import AnnotatorSpec
 
-__all__ = ["Item", "Request", "Annotator", "wav_bytes", "AnnotationBackendError"]
+__all__ = ["Item", "Request", "Annotator", "AnnotationBackendError"]
 
 
 class AnnotationBackendError(RuntimeError):
@@ -71,12 +70,3 @@ class Annotator(Protocol):
     def score_batch(self, items: Sequence[Item]) -> np.ndarray: ...
 
     def provenance(self) -> dict[str, Any]: ...
-
-
-def wav_bytes(audio: np.ndarray, sampling_rate: int) -> bytes:
-    """16-bit PCM WAV file bytes of a mono float array (what hosted APIs accept as audio input)."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.asarray(audio, dtype=np.float32), sampling_rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()

@@ -31,8 +31,9 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from hf_ambiguity.alm.base import AnnotationBackendError, Item, Request, wav_bytes
+from hf_ambiguity.alm.base import AnnotationBackendError, Item, Request
 from hf_ambiguity.alm.prompts import SYSTEM_INSTRUCTION, user_prompt
+from hf_ambiguity.audio import encode_wav
 
 __all__ = ["RetryPolicy", "RateLimiter", "OpenAICompatibleAnnotator", "GeminiAnnotator", "TransientError"]
 
@@ -179,7 +180,7 @@ class OpenAICompatibleAnnotator(_HostedBase):
 
     def _payload(self, request: Request) -> dict[str, Any]:
         it = request.item
-        audio_b64 = base64.b64encode(wav_bytes(it.audio, it.sampling_rate)).decode("ascii")
+        audio_b64 = base64.b64encode(encode_wav(it.audio, it.sampling_rate)).decode("ascii")
         return {
             "model": self.model,
             "temperature": request.spec.temperature,
@@ -267,7 +268,7 @@ class GeminiAnnotator(_HostedBase):
 
         it, t = request.item, self._types
         contents = [
-            t.Part.from_bytes(data=wav_bytes(it.audio, it.sampling_rate), mime_type="audio/wav"),
+            t.Part.from_bytes(data=encode_wav(it.audio, it.sampling_rate), mime_type="audio/wav"),
             user_prompt(it.transcript, it.speaker, it.class_names, request.spec.focus),
         ]
         config = t.GenerateContentConfig(system_instruction=SYSTEM_INSTRUCTION, temperature=request.spec.temperature)

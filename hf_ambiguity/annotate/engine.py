@@ -82,22 +82,6 @@ class AnnotateReport:
     n_corrupt_cache_records: int = 0  # complete but unreadable cache lines: ignored, their requests redone
 
 
-def _audio_array(value: Any) -> tuple[np.ndarray, int]:
-    """Mono float32 samples + rate from a decoded ``Audio`` value (torchcodec decoder or ``{"array", ...}`` dict)."""
-    if hasattr(value, "get_all_samples"):
-        s = value.get_all_samples()
-        data = s.data.numpy()
-        return data.mean(axis=0).astype(np.float32) if data.ndim == 2 else data.astype(np.float32), int(s.sample_rate)
-    if isinstance(value, dict) and "array" in value:
-        arr = np.asarray(value["array"], dtype=np.float32)
-        return (arr.mean(axis=0) if arr.ndim == 2 else arr), int(value["sampling_rate"])
-    if isinstance(value, dict) and (value.get("bytes") or value.get("path")):  # Audio(decode=False)
-        from hf_ambiguity.audio import SAMPLING_RATE, decode_audio
-
-        return decode_audio(value), SAMPLING_RATE
-    raise TypeError(f"cannot read audio from {type(value).__name__}; cast the column to datasets.Audio(16000)")
-
-
 def _check_ids(ids: Sequence[str]) -> None:
     seen: set[str] = set()
     for i, x in enumerate(ids):
@@ -116,7 +100,7 @@ def _items(dataset: Any, rows: Sequence[int], classes: tuple[str, ...]) -> list[
     """
     from datasets import Audio
 
-    from hf_ambiguity.audio import SAMPLING_RATE, decode_audio
+    from hf_ambiguity.audio import waveform
 
     sub = dataset.select(rows)
     undecoded = isinstance(sub.features.get("audio"), Audio)
@@ -124,7 +108,7 @@ def _items(dataset: Any, rows: Sequence[int], classes: tuple[str, ...]) -> list[
         sub = sub.cast_column("audio", Audio(decode=False))
     out = []
     for r, row in zip(rows, sub):
-        audio, sr = (decode_audio(row["audio"]), SAMPLING_RATE) if undecoded else _audio_array(row["audio"])
+        audio, sr = waveform(row["audio"])
         if audio.size == 0:
             raise ValueError(f"row {r} (id {row['id']!r}): empty audio; drop or fix the clip")
         out.append(Item(str(row["id"]), audio, sr, str(row.get("transcript") or ""), str(row.get("speaker") or ""),

@@ -2,7 +2,7 @@
 
 The reference method (arXiv 2601.14620), reproduced as the default:
 
-1. It runs on the **training portion only**: take the validation split out first (:func:`split_train_validation`)
+1. It runs on the **training portion only**: take the validation split out first (:func:`hf_ambiguity.splits.split_train_validation`)
    and pass ``dsdict["train"]``; validation and test stay real. :func:`dime_aug` refuses a ``DatasetDict`` so that
    no other split can become a source by accident.
 2. Utterances are grouped by dominant emotion, the argmax of the target distribution (ties: the first class in
@@ -66,11 +66,11 @@ import numpy as np
 
 from hf_ambiguity.audio import SAMPLING_RATE, decode_audio, encode_wav
 from hf_ambiguity.augment.dime_features import row_features, single_threaded_blas, standardise
-from hf_ambiguity.distributions import DIST_ATOL
+from hf_ambiguity.distributions import distribution_problems
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
 __all__ = [
-    "AugmentReport", "dime_aug", "mark_originals", "split_train_validation", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
+    "AugmentReport", "dime_aug", "mark_originals", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
     "UNOBSERVED_SUFFIXES", "BalanceBy",
 ]
 
@@ -154,47 +154,11 @@ class AugmentReport:
         return "\n".join(lines).rstrip() + "\n"
 
 
-def split_train_validation(dataset: Any, validation_fraction: float = 0.1, seed: int = 42) -> Any:
-    """Take a validation split out of a training ``Dataset`` *before* augmentation: ``DatasetDict(train, validation)``.
-
-    Random utterance split with ``Dataset.train_test_split(seed=seed)``; augment only the returned ``"train"``.
-    """
-    import datasets
-
-    if isinstance(dataset, datasets.DatasetDict):
-        raise TypeError("split_train_validation takes the training Dataset (e.g. dsdict['train']), not a DatasetDict")
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    if len(dataset) < 2:
-        raise ValueError(f"cannot split {len(dataset)} row(s) into train and validation; at least 2 are needed")
-    parts = dataset.train_test_split(test_size=validation_fraction, seed=seed, shuffle=True)
-    return datasets.DatasetDict({"train": parts["train"], "validation": parts["test"]})
-
-
 # ------------------------------------------------------------------------------------------------------ validation
 
 def _column(ds: Any, name: str) -> list[Any]:
     """One column as Python values without decoding audio, respecting an indices mapping."""
     return ds.select_columns([name]).with_format("arrow")[:][name].to_pylist()
-
-
-def _row_problem(value: Any, n_classes: int) -> str | None:
-    """Why ``value`` is not a probability vector of length ``n_classes`` (``None`` when it is one)."""
-    if value is None:
-        return "is missing"
-    try:
-        p = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"is not a list of numbers: {value!r}"
-    if p.ndim != 1 or p.shape[0] != n_classes:
-        return f"has {p.size} entries but the class set has {n_classes}: {value!r}"
-    if not np.isfinite(p).all():
-        return f"contains NaN or infinity: {p.tolist()}"
-    if (p < 0).any():
-        return f"has a negative entry: {p.tolist()}"
-    if abs(p.sum() - 1.0) > DIST_ATOL:
-        return f"does not sum to 1 (tolerance {DIST_ATOL}): {p.tolist()}"
-    return None
 
 
 def _distribution_columns(ds: Any, target: str, given: Sequence[str] | None) -> list[str]:
@@ -221,7 +185,7 @@ def _check_inputs(ds: Any, target: str, audio_column: str, id_column: str, ratio
     if isinstance(ds, datasets.DatasetDict):
         raise TypeError(
             "dime_aug takes the training portion only (a Dataset), not a DatasetDict: take the validation split out "
-            "with split_train_validation(dsdict['train']) and pass its 'train' split, so that validation and test "
+            "with hf_ambiguity.splits.split_train_validation(dsdict['train']) and pass its 'train' split, so that validation and test "
             "rows can never become sources")
     if not isinstance(ds, datasets.Dataset):
         raise TypeError(f"dime_aug needs a datasets.Dataset, got {type(ds).__name__}")
@@ -268,11 +232,8 @@ def _usable_rows(values: Mapping[str, list[Any]], target_column: str, ids: Seque
     usable = np.ones(len(ids), dtype=bool)
     invalid: list[tuple[str, str]] = []
     for c, column in values.items():
-        for r, v in enumerate(column):
-            if v is None and c != target_column:
-                continue
-            why = _row_problem(v, n_classes)
-            if why is None:
+        for r, why in enumerate(distribution_problems(column, n_classes)):
+            if why is None or (column[r] is None and c != target_column):
                 continue
             if not lenient:
                 raise ValueError(f"row {r} (id {ids[r]!r}): {c} {why}; fix the distribution or pass lenient=True "

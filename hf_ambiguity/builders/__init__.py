@@ -21,14 +21,14 @@ import datasets
 
 from hf_ambiguity import __version__
 from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig, corpus_fingerprint
-from hf_ambiguity.builders.features import CORPORA, SAMPLING_RATE, utterance_features
+from hf_ambiguity.builders.features import CORPORA, utterance_features
 from hf_ambiguity.builders.iemocap import IEMOCAP_CLASS_SETS, IemocapAmbig, IemocapAmbigConfig
 from hf_ambiguity.builders.msp_podcast import MSP_CLASS_SETS, MSP_SPLITS, MspPodcastAmbig, MspPodcastAmbigConfig
 
 __all__ = [
     "AmbiguityBuilder", "AmbiguityBuilderConfig", "IemocapAmbig", "IemocapAmbigConfig", "MspPodcastAmbig",
     "MspPodcastAmbigConfig", "BUILDERS", "DEFAULT_CLASS_SET", "BuildReport", "build_dataset", "get_builder",
-    "utterance_features", "ambiguity_description", "corpus_fingerprint", "CORPORA", "SAMPLING_RATE",
+    "utterance_features", "ambiguity_description", "corpus_fingerprint", "CORPORA",
     "IEMOCAP_CLASS_SETS", "MSP_CLASS_SETS", "MSP_SPLITS",
 ]
 

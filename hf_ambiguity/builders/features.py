@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hf_ambiguity.audio import SAMPLING_RATE
 from hf_ambiguity.labels import get_class_set
 
-__all__ = ["utterance_features", "CORPORA", "SAMPLING_RATE"]
+__all__ = ["utterance_features", "CORPORA"]
 
 #: Corpora that have a builder, by the name used everywhere (CLI, card, ``corpus`` column).
 CORPORA = ("iemocap", "msp-podcast")
-#: Every built dataset's audio is decoded at this rate (both corpora are recorded/released at 16 kHz).
-SAMPLING_RATE = 16000
 
 
 def _spec(corpus: str, class_names: list[str]) -> list[tuple[str, Any]]:

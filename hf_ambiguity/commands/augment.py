@@ -5,7 +5,7 @@
 
 ``DATASET`` is a folder ``datasets.load_dataset(DATASET)`` loads (e.g. the output of ``hf-ambiguity build``). Its own
 splits are used as they are, or ``--protocol random|speaker`` first makes train/test splits the way training does
-(:func:`hf_ambiguity.training.data.make_splits`: the reference random 80/20 utterance split, seed 42, or IEMOCAP
+(:func:`hf_ambiguity.splits.make_splits`: the reference random 80/20 utterance split, seed 42, or IEMOCAP
 leave-one-session-out / MSP-Podcast partitions), e.g. for a built IEMOCAP folder whose splits are sessions; train
 the result with ``--split dataset``. When there is no ``validation`` split, one is taken out of ``--split`` first
 (``--validation-fraction``, seed ``--validation-seed``), so that validation rows are never DiME-Aug sources; other
@@ -95,7 +95,8 @@ def run_augment(args: argparse.Namespace) -> int:
     """Load, split off validation, augment, export, report. Returns 0 ok, 1 bad input, 2 bad usage."""
     import datasets
 
-    from hf_ambiguity.augment import dime_aug, mark_originals, split_train_validation
+    from hf_ambiguity.augment import dime_aug, mark_originals
+    from hf_ambiguity.splits import make_splits, split_train_validation
     from hf_ambiguity.augment.balanced_eval import balanced_eval_view
     from hf_ambiguity.hub.card import add_provenance
     from hf_ambiguity.hub import export_to_hub_layout
@@ -113,8 +114,6 @@ def run_augment(args: argparse.Namespace) -> int:
     dsdict = datasets.load_dataset(str(args.dataset))
     protocol = "the dataset's own splits"
     if args.protocol != "none":
-        from hf_ambiguity.training.data import make_splits
-
         try:
             parts, protocol = make_splits(dsdict, kind=args.protocol, test_fraction=args.test_fraction,
                                           seed=args.split_seed, test_session=args.test_session,

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["voiced_signal", "espeak_available", "espeak_speech", "SAMPLE_RATE"]
+from hf_ambiguity.audio import SAMPLING_RATE
 
-SAMPLE_RATE = 16000
+__all__ = ["voiced_signal", "espeak_available", "espeak_speech"]
+
 
 
 def voiced_signal(duration: float, *, f0: float = 140.0, rate: float = 4.0, amplitude: float = 0.3,
-                  sample_rate: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
+                  sample_rate: int = SAMPLING_RATE, seed: int = 0) -> np.ndarray:
     """A speech-like voiced signal: harmonics of a drifting ``f0`` with ``rate`` syllables per second.
 
     >>> x = voiced_signal(0.5, seed=1)
@@ -44,7 +45,7 @@ def espeak_available() -> bool:
 
 
 def espeak_speech(text: str, *, pitch: int = 50, speed: int = 160, amplitude: int = 100, voice: str = "en-us",
-                  sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+                  sample_rate: int = SAMPLING_RATE) -> np.ndarray:
     """Synthesise ``text`` with ``espeak-ng`` (pitch 0-99, speed in words/min, amplitude 0-200), as float32 mono
     at ``sample_rate``. Raises ``RuntimeError`` when espeak-ng is missing or fails."""
     import soundfile

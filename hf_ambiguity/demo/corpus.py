@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_ambiguity.demo.audio import SAMPLE_RATE, espeak_available, espeak_speech, voiced_signal
+from hf_ambiguity.audio import SAMPLING_RATE
+from hf_ambiguity.demo.audio import espeak_available, espeak_speech, voiced_signal
 from hf_ambiguity.demo.layouts import Evaluation, IemocapTurn, write_iemocap_layout
 
 __all__ = ["make_demo_corpus", "demo_turns", "DEMO_VERSION"]
@@ -152,7 +153,7 @@ def make_demo_corpus(out_dir: str | Path, n_utterances: int = 48, seed: int = 0,
         warnings.warn("espeak-ng is not installed: the demo corpus uses generated voiced signals instead of "
                       "synthetic speech (install it with apt-get install espeak-ng)", stacklevel=2)
     config = {"version": DEMO_VERSION, "n_utterances": int(n_utterances), "seed": int(seed),
-              "audio": "espeak-ng" if espeak else "generated voiced signal", "sample_rate": SAMPLE_RATE}
+              "audio": "espeak-ng" if espeak else "generated voiced signal", "sample_rate": SAMPLING_RATE}
     marker = out / "demo_corpus.json"
     if marker.is_file():
         try:
@@ -180,7 +181,7 @@ def make_demo_corpus(out_dir: str | Path, n_utterances: int = 48, seed: int = 0,
 
     staging = out.parent / f".{out.name}.incomplete"  # a killed call leaves only this, removed by the next one
     shutil.rmtree(staging, ignore_errors=True)
-    write_iemocap_layout(staging, [t for t, _ in turns], quirks=True, sample_rate=SAMPLE_RATE, audio=audio)
+    write_iemocap_layout(staging, [t for t, _ in turns], quirks=True, sample_rate=SAMPLING_RATE, audio=audio)
     out.mkdir(parents=True, exist_ok=True)
     for child in sorted(staging.iterdir()):
         os.replace(child, out / child.name)

@@ -21,7 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hf_ambiguity.demo.audio import SAMPLE_RATE, voiced_signal
+from hf_ambiguity.audio import SAMPLING_RATE
+from hf_ambiguity.demo.audio import voiced_signal
 
 __all__ = [
     "Evaluation", "IemocapTurn", "write_iemocap_layout", "example_iemocap_turns",
@@ -86,7 +87,7 @@ def write_iemocap_layout(
     utterances: Sequence[IemocapTurn] | None = None,
     *,
     quirks: bool = True,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int = SAMPLING_RATE,
     audio: AudioFn | None = None,
 ) -> Path:
     """Write ``utterances`` (default :func:`example_iemocap_turns`) as an ``IEMOCAP_full_release`` folder at
@@ -205,7 +206,7 @@ def write_msp_layout(
     *,
     quirks: bool = True,
     consensus_spelling: str = "consensus",
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int = SAMPLING_RATE,
     audio: AudioFn | None = None,
 ) -> Path:
     """Write ``utterances`` (default :func:`example_msp_utterances`) in the MSP-Podcast v1.10+ layout at ``root``:

@@ -106,7 +106,7 @@ class SplitConfig:
 
     ``random``: utterance-level random split (the reference: 80/20, seed 42). ``speaker``: speaker-independent
     (IEMOCAP: session ``test_session`` held out; MSP-Podcast: the official partitions, ``test_partition`` as test).
-    Both come from :func:`hf_ambiguity.training.data.make_splits`, the same code the training script uses.
+    Both come from :func:`hf_ambiguity.splits.train_validation_test`, the same code the training script uses.
     """
 
     kind: Literal["random", "speaker"] = "speaker"

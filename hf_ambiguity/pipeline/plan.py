@@ -34,7 +34,7 @@ REQUIREMENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "alignment": (("hf_ambiguity.analysis.alignment", "alignment_statistics"),
                   ("hf_ambiguity.analysis.significance", "paired_comparison"),
                   ("hf_ambiguity.analysis.agreement", "krippendorff_alpha")),
-    "augment": (("hf_ambiguity.augment", "dime_aug"), ("hf_ambiguity.training.data", "make_splits")),
+    "augment": (("hf_ambiguity.augment", "dime_aug"), ("hf_ambiguity.splits", "train_validation_test")),
     "train": (("hf_ambiguity.training.train", "main"),),
     "evaluate": (("hf_ambiguity.training", "predict_distributions"),),
     "export": (("hf_ambiguity.hub", "export_to_hub_layout"),),

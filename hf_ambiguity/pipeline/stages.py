@@ -17,10 +17,11 @@ import numpy as np
 
 from hf_ambiguity.pipeline.runner import RUN_INFO_FILE, StageContext
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, class_names
+from hf_ambiguity.splits import pool_splits
 
 __all__ = ["stage_model", "stage_build", "stage_annotate", "stage_merge", "stage_alignment", "stage_augment",
            "stage_train", "stage_evaluate", "stage_export", "corpus_statistics",
-           "leave_one_label_out", "train_command", "read_training_log", "make_annotator", "pooled", "write_json",
+           "leave_one_label_out", "train_command", "read_training_log", "make_annotator", "write_json",
            "load_dataset_dir", "DATASET_DIR"]
 
 #: Folder name of the dataset inside a stage folder.
@@ -90,16 +91,6 @@ def corpus_statistics(ds: Any) -> dict[str, Any]:
     }
 
 
-def pooled(dsdict: Any) -> Any:
-    """All splits of a ``DatasetDict`` as one ``Dataset`` (splits in name order)."""
-    import datasets
-
-    if isinstance(dsdict, datasets.Dataset):
-        return dsdict
-    parts = [dsdict[k] for k in sorted(dsdict)]
-    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-
-
 def stage_build(ctx: StageContext) -> Mapping[str, Any]:
     """Raw corpus (or the generated demo corpus) → the corpus' ``DatasetDict`` (IEMOCAP: one split per session,
     MSP-Podcast: its partitions) with every annotator's answer and the human distributions."""
@@ -119,11 +110,11 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
     dsdict, report = build_dataset(corpus, data_dir, class_set=opt["class_set"], cache_dir=ctx.cache_dir / "hf",
                                    ambiguity=opt["ambiguity"], strict=not opt["lenient"], **extra)
     if opt["max_utterances"] is not None:
-        keep = set(sorted(pooled(dsdict)["id"])[: opt["max_utterances"]])
+        keep = set(sorted(pool_splits(dsdict)["id"])[: opt["max_utterances"]])
         dsdict = dsdict.filter(lambda ids: [i in keep for i in ids], input_columns="id", batched=True)
         dsdict = type(dsdict)({k: v for k, v in dsdict.items() if len(v)})
     dsdict.save_to_disk(str(ctx.out_dir / DATASET_DIR))
-    stats = corpus_statistics(pooled(dsdict))
+    stats = corpus_statistics(pool_splits(dsdict))
     stats["ambiguity_definition"] = ambiguity_description(report.options)
     rr = report.read_report
     stats["build_report"] = {"utterances read": rr.utterances_read, "kept": rr.utterances_kept,
@@ -213,12 +204,12 @@ def stage_merge(ctx: StageContext) -> Mapping[str, Any]:
     if opt["strategy"] == "adaptive":
         from hf_ambiguity.annotate.merge import fit_adaptive_merge
 
-        allrows = pooled(dsdict)
+        allrows = pool_splits(dsdict)
         adaptive = fit_adaptive_merge(_matrix(allrows, "human_votes"), _matrix(allrows, f"{opt['name']}_votes"))
     out = datasets.DatasetDict({k: merge_dataset(v, synthetic=opt["name"], strategy=opt["strategy"], weight=opt["weight"],
                                          adaptive=adaptive) for k, v in dsdict.items()})
     out.save_to_disk(str(ctx.out_dir / DATASET_DIR))
-    syn_w = _matrix(pooled(out), f"{opt['name']}_votes").sum(axis=1)
+    syn_w = _matrix(pool_splits(out), f"{opt['name']}_votes").sum(axis=1)
     return {"strategy": opt["strategy"], "mean synthetic votes": round(float(syn_w.mean()), 3)}
 
 
@@ -299,7 +290,7 @@ def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
     from hf_ambiguity.analysis.significance import paired_comparison
 
     opt = ctx.options
-    ds = pooled(load_dataset_dir(ctx.input(opt["base"]) / DATASET_DIR))
+    ds = pool_splits(load_dataset_dir(ctx.input(opt["base"]) / DATASET_DIR))
     classes = class_names(ds)
     k = len(classes)
     human = _matrix(ds, "human_dist")
@@ -422,25 +413,21 @@ def _null_empty_synthetic(dsdict: Any, column: str) -> tuple[Any, int]:
 
 
 def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
-    """Train / validation / test split (the training script's own ``make_splits``), then DiME-Aug of the training
+    """Train / validation / test split (:func:`hf_ambiguity.splits.train_validation_test`, as the training script), then DiME-Aug of the training
     part once per training target; validation and test stay real. One ``DatasetDict`` per target."""
     import datasets
 
-    from hf_ambiguity.augment import dime_aug, split_train_validation
-    from hf_ambiguity.training.data import make_splits
+    from hf_ambiguity.augment import dime_aug
+    from hf_ambiguity.splits import train_validation_test
 
     opt = ctx.options
     sp, au = opt["split"], opt["augment"]
     dsdict = datasets.load_from_disk(str(ctx.input(opt["base"]) / DATASET_DIR))
     syn_col = f"{opt['name']}_dist"
     dsdict, n_unlabelled = _null_empty_synthetic(dsdict, syn_col)
-    splits, description = make_splits(dsdict, kind=sp["kind"], test_fraction=sp["test_fraction"], seed=sp["seed"],
-                                      test_session=sp["test_session"], test_partition=sp["test_partition"])
-    if "validation" not in splits:
-        parts = split_train_validation(splits["train"], validation_fraction=sp["validation_fraction"],
-                                       seed=sp["seed"])
-        splits["train"], splits["validation"] = parts["train"], parts["validation"]
-        description += f"; {sp['validation_fraction']:.0%} of the training part held out for validation"
+    splits, description = train_validation_test(
+        dsdict, kind=sp["kind"], test_fraction=sp["test_fraction"], seed=sp["seed"], test_session=sp["test_session"],
+        test_partition=sp["test_partition"], validation_fraction=sp["validation_fraction"])
     record: dict[str, Any] = {
         "split": {"kind": sp["kind"], "description": description,
                   **{k: len(v) for k, v in splits.items()}},

@@ -1,16 +1,8 @@
 """Training data: load the dataset, split it, check the target column, and batch utterances for the model.
 
-Splits (``--split``; the run's report names the one used):
-
-- ``random`` (the reference, ``--preset paper``): every row of every split pooled, then 80/20 by utterance with
-  ``datasets.Dataset.train_test_split(seed=42)``.
-- ``speaker`` (the default outside the paper preset): IEMOCAP leave-one-session-out (``session == --test_session``
-  is the test set) or MSP-Podcast's official partitions (``split`` column: Train / Development (or Validation) /
-  ``--test_partition``).
-- ``dataset``: the dataset's own ``train`` / ``validation`` / ``test`` splits.
-
-Then, unless a validation split is already defined, ``--validation_fraction`` of the training part is held out
-(:func:`hf_ambiguity.augment.split_train_validation`), and DiME-Aug runs on what remains (training part only).
+Splits (``--split`` ``random`` / ``speaker`` / ``dataset``, then a validation hold-out of the training part) are
+:func:`hf_ambiguity.splits.train_validation_test`, the same code the pipeline and ``hf-ambiguity augment`` use; the
+run's report names the one used. DiME-Aug then runs on the training part only.
 
 Bad input is refused here, before any model is loaded: a missing target column, rows whose target is missing, has
 the wrong length or is not a distribution (:func:`hf_ambiguity.distributions.validate_distributions`), an empty
@@ -19,23 +11,25 @@ split, a class count different from ``--num_classes``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from hf_ambiguity.audio import waveform
 from hf_ambiguity.distributions import validate_distributions
+from hf_ambiguity.errors import DataError, DistributionError, SplitError
+from hf_ambiguity.splits import train_validation_test
 from hf_ambiguity.schema import class_names as dataset_class_names
 
 __all__ = [
-    "TrainingDataError", "SplitInfo", "load_any_dataset", "make_splits", "validate_target", "prepare_data",
-    "DistributionRows", "DistributionCollator", "waveform_of",
+    "TrainingDataError", "SplitInfo", "load_any_dataset", "validate_target", "prepare_data",
+    "DistributionRows", "DistributionCollator",
 ]
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(DataError):
     """The training data cannot be used as asked; the message says which split/column/row and what to do."""
 
 
@@ -77,66 +71,6 @@ def load_any_dataset(name: str, config_name: str | None = None):
     return ds
 
 
-def _pool(dsdict) -> Any:
-    from datasets import concatenate_datasets
-
-    parts = [dsdict[k] for k in sorted(dsdict)]
-    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-
-
-def make_splits(dsdict, *, kind: str, test_fraction: float = 0.2, seed: int = 42, test_session: int = 5,
-                test_partition: str = "Test1") -> tuple[dict[str, Any], str]:
-    """``({"train": ..., "test": ..., ["validation": ...]}, description)`` for split ``kind``."""
-    if kind == "random":
-        pooled = _pool(dsdict)
-        if len(pooled) < 2:
-            raise TrainingDataError(f"the dataset has {len(pooled)} row(s); a random split needs at least 2")
-        parts = pooled.train_test_split(test_size=test_fraction, seed=seed, shuffle=True)
-        return ({"train": parts["train"], "test": parts["test"]},
-                f"random {round((1 - test_fraction) * 100)}/{round(test_fraction * 100)} split by utterance "
-                f"(seed {seed}) of all {len(pooled)} rows (reference protocol; speakers overlap train and test)")
-    if kind == "speaker":
-        pooled = _pool(dsdict)
-        cols = pooled.column_names
-        if "session" in cols:
-            sessions = np.asarray(pooled["session"])
-            if not (sessions == test_session).any():
-                raise TrainingDataError(
-                    f"--test_session {test_session}: no row has session {test_session} "
-                    f"(sessions present: {sorted(set(sessions.tolist()))})")
-            test_idx = np.flatnonzero(sessions == test_session).tolist()
-            train_idx = np.flatnonzero(sessions != test_session).tolist()
-            return ({"train": pooled.select(train_idx), "test": pooled.select(test_idx)},
-                    f"speaker-independent: IEMOCAP leave-one-session-out, session {test_session} is the test set")
-        if "split" in cols:
-            parts = np.asarray(pooled["split"])
-            present = sorted(set(parts.tolist()))
-            val_name = next((v for v in ("Development", "Validation") if v in present), None)
-            if "Train" not in present or test_partition not in present:
-                raise TrainingDataError(
-                    f"MSP-Podcast partitions: need 'Train' and --test_partition {test_partition!r} in column "
-                    f"'split', found {present}")
-            out = {"train": pooled.select(np.flatnonzero(parts == "Train").tolist()),
-                   "test": pooled.select(np.flatnonzero(parts == test_partition).tolist())}
-            if val_name:
-                out["validation"] = pooled.select(np.flatnonzero(parts == val_name).tolist())
-            return out, (f"speaker-independent: MSP-Podcast official partitions (Train / {val_name or 'held-out'} "
-                         f"/ {test_partition})")
-        raise TrainingDataError(
-            "--split speaker needs a 'session' column (IEMOCAP) or a 'split' column (MSP-Podcast partitions); "
-            "this dataset has neither: use --split random or --split dataset")
-    if kind == "dataset":
-        if "train" not in dsdict or "test" not in dsdict:
-            raise TrainingDataError(
-                f"--split dataset needs 'train' and 'test' splits, the dataset has {sorted(dsdict)}; "
-                "use --split random or --split speaker")
-        out = {"train": dsdict["train"], "test": dsdict["test"]}
-        if "validation" in dsdict:
-            out["validation"] = dsdict["validation"]
-        return out, f"the dataset's own splits {sorted(out)}"
-    raise ValueError(f"split must be one of ['random', 'speaker', 'dataset'], got {kind!r}")
-
-
 def validate_target(ds, *, split: str, column: str, n_classes: int, option: str = "--target") -> np.ndarray:
     """The column as a float64 ``(n_rows, n_classes)`` array, or :class:`TrainingDataError` naming the bad row.
 
@@ -163,10 +97,8 @@ def validate_target(ds, *, split: str, column: str, n_classes: int, option: str 
                 "follow the dataset's class order (majority_label names)")
     try:
         return validate_distributions(np.asarray(values, dtype=np.float64), n_classes=n_classes, name=column)
-    except ValueError as err:
-        m = re.search(r"row (\d+)", str(err))
-        loc = where(int(m.group(1))) if m else f"split {split!r}"
-        raise TrainingDataError(f"{loc}: {err}; fix or drop the row, or renormalise the column") from None
+    except DistributionError as err:
+        raise TrainingDataError(f"{where(err.row)}: {err}; fix or drop the row, or renormalise the column") from None
 
 
 def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
@@ -187,21 +119,13 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
             f"the dataset has {len(names)} classes {list(names)} but --num_classes is {cfg.num_classes} "
             "(the paper preset uses the 4-class subset); build the dataset with a 4-class set or pass "
             "--num_classes to match")
-    splits, description = make_splits(dsdict, kind=cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed,
-                                      test_session=cfg.test_session, test_partition=cfg.test_partition)
-    for name, part in splits.items():
-        if len(part) == 0:
-            raise TrainingDataError(f"split {name!r} is empty ({description}): nothing to train or evaluate on; "
-                                    "check the split options")
-    if "validation" not in splits:
-        from hf_ambiguity.augment import split_train_validation
-
-        if len(splits["train"]) < 2:
-            raise TrainingDataError(f"split 'train' has {len(splits['train'])} row(s): too few to hold out validation")
-        parts = split_train_validation(splits["train"], validation_fraction=cfg.validation_fraction,
-                                       seed=cfg.split_seed)
-        splits["train"], splits["validation"] = parts["train"], parts["validation"]
-        description += f"; {cfg.validation_fraction:.0%} of the training part held out for validation"
+    try:
+        splits, description = train_validation_test(
+            dsdict, kind=cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed,
+            test_session=cfg.test_session, test_partition=cfg.test_partition,
+            validation_fraction=cfg.validation_fraction)
+    except SplitError as err:
+        raise TrainingDataError(str(err)) from None
     if cfg.max_train_samples:
         splits["train"] = splits["train"].select(range(min(cfg.max_train_samples, len(splits["train"]))))
     if cfg.max_eval_samples:
@@ -247,23 +171,6 @@ def _jsonable(obj: Any) -> Any:
         return json.loads(json.dumps(obj, default=str))
 
 
-def waveform_of(value: Any, sampling_rate: int) -> np.ndarray:
-    """Mono float32 samples of a decoded ``Audio`` value (torchcodec decoder or ``{"array", "sampling_rate"}``)."""
-    if hasattr(value, "get_all_samples"):
-        samples = value.get_all_samples()
-        data, sr = samples.data.numpy(), int(samples.sample_rate)
-    elif isinstance(value, dict) and "array" in value:
-        data, sr = np.asarray(value["array"]), int(value["sampling_rate"])
-    else:
-        raise TrainingDataError(f"cannot decode audio value of type {type(value).__name__}; cast the column to "
-                                "datasets.Audio")
-    if sr != sampling_rate:
-        raise TrainingDataError(f"audio decoded at {sr} Hz but {sampling_rate} Hz is needed; cast the column to "
-                                f"Audio(sampling_rate={sampling_rate})")
-    data = data.astype(np.float32)
-    return data.mean(axis=0) if data.ndim == 2 else data
-
-
 class DistributionRows:
     """A torch-style dataset over a split: ``row i -> {"index", "audio", "transcript", "target"[, "human"]}``.
 
@@ -287,7 +194,7 @@ class DistributionRows:
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         row = self.ds[int(i)]
-        y = waveform_of(row["audio"], self.sampling_rate)[: self.max_samples]
+        y = waveform(row["audio"], expected_rate=self.sampling_rate)[0][: self.max_samples]
         if self.augment is not None:
             item_seed = int(np.random.SeedSequence([self.seed, self.epoch, int(i)]).generate_state(1)[0])
             y = self.augment(y, item_seed)

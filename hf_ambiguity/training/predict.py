@@ -115,7 +115,8 @@ def predict_distributions(model: TrainedModel, dataset: Any, *, batch_size: int 
     from tqdm.auto import tqdm
 
     from hf_ambiguity.schema import class_names as dataset_class_names
-    from hf_ambiguity.training.data import DistributionCollator, TrainingDataError, waveform_of
+    from hf_ambiguity.audio import waveform
+    from hf_ambiguity.training.data import DistributionCollator, TrainingDataError
     from hf_ambiguity.training.model import MODEL_INPUT_KEYS
 
     if not isinstance(model, TrainedModel):
@@ -146,7 +147,7 @@ def predict_distributions(model: TrainedModel, dataset: Any, *, batch_size: int 
             rows = []
             for i in range(start, min(start + batch_size, len(ds))):
                 r = ds[i]
-                rows.append({"index": i, "audio": waveform_of(r["audio"], sr)[:max_samples],
+                rows.append({"index": i, "audio": waveform(r["audio"], expected_rate=sr)[0][:max_samples],
                              "transcript": r.get("transcript") or "",
                              "target": np.zeros(len(model.class_names), dtype=np.float32)})
             batch = collator(rows)

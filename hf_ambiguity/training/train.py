@@ -15,13 +15,13 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     from hf_ambiguity.training.checkpoints import CheckpointMismatchError
     from hf_ambiguity.training.config import parse_args
-    from hf_ambiguity.training.data import TrainingDataError
+    from hf_ambiguity.errors import DataError
     from hf_ambiguity.training.loop import train
 
     cfg = parse_args(argv)
     try:
         train(cfg)
-    except (TrainingDataError, CheckpointMismatchError, FileNotFoundError) as err:
+    except (DataError, CheckpointMismatchError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
     return 0
