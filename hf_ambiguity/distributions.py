@@ -21,10 +21,11 @@ array([[0.5 , 0.25, 0.  , 0.25]])
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 
 from hf_ambiguity.errors import DistributionError
 
@@ -35,11 +36,16 @@ __all__ = [
     "votes_to_distribution", "normalized_entropy", "validate_distributions", "raise_first_bad_row", "DIST_ATOL",
     "distribution_checks", "distribution_problems", "validate_votes", "as_table",
     "votes_from_answers", "reference_label_entropy", "tercile_levels", "fixed_levels", "majority",
-    "MULTI_LABEL_MODES", "TIE_MODES",
+    "MULTI_LABEL_MODES", "TIE_MODES", "AMBIGUITY_DEFINITIONS", "DEFAULT_AMBIGUITY_CUTS", "AmbiguityDefinition",
+    "check_multi_label",
 ]
 
 MULTI_LABEL_MODES = ("fractional", "whole")
 TIE_MODES = ("together", "rank")
+#: The ambiguity definitions (see :class:`AmbiguityDefinition`); ``reference`` is the default of every command.
+AMBIGUITY_DEFINITIONS = ("reference", "fixed")
+#: Cut points of the ``fixed`` definition on the class-count-normalised entropy.
+DEFAULT_AMBIGUITY_CUTS = (0.33, 0.66)
 
 #: Tolerance for "sums to one" used everywhere a probability vector is checked.
 DIST_ATOL = 1e-4
@@ -190,6 +196,12 @@ def as_table(x: Any, name: str) -> np.ndarray:
         return np.stack([np.asarray(row, dtype=np.float64) for row in rows])  # e.g. an object array of rows
 
 
+def check_multi_label(multi_label: str) -> None:
+    """Refuse an unknown multi-label counting mode up front (a typo fails before a long parse)."""
+    if multi_label not in MULTI_LABEL_MODES:
+        raise ValueError(f"multi_label must be one of {list(MULTI_LABEL_MODES)}, got {multi_label!r}")
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Votes from raw per-annotator answers
 # --------------------------------------------------------------------------------------------------------------
@@ -229,8 +241,7 @@ def votes_from_answers(
     from hf_ambiguity.labels import get_class_set
 
     cs = get_class_set(class_set) if isinstance(class_set, str) else class_set
-    if multi_label not in MULTI_LABEL_MODES:
-        raise ValueError(f"multi_label must be one of {list(MULTI_LABEL_MODES)}, got {multi_label!r}")
+    check_multi_label(multi_label)
     votes = np.zeros(cs.num_classes, dtype=np.float64)
     kept: list[str] = []
     dropped: list[str] = []
@@ -325,7 +336,8 @@ def _scores_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     return v
 
 
-def fixed_levels(entropy: Sequence[float] | np.ndarray, cuts: tuple[float, float] = (0.33, 0.66)) -> list[str]:
+def fixed_levels(entropy: Sequence[float] | np.ndarray,
+                 cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS) -> list[str]:
     """Levels from fixed cut points on a normalised entropy in [0, 1]: ``low`` if ``e <= cuts[0]``, ``medium`` if
     ``e <= cuts[1]``, else ``high``. Use with :func:`normalized_entropy` of the human distribution (entropy divided
     by ``log(n_classes)``), which, unlike terciles, gives an utterance the same level in every subset.
@@ -333,11 +345,80 @@ def fixed_levels(entropy: Sequence[float] | np.ndarray, cuts: tuple[float, float
     >>> fixed_levels([0.0, 0.33, 0.5, 0.9])
     ['low', 'low', 'medium', 'high']
     """
-    if len(cuts) != 2 or not (0.0 <= cuts[0] < cuts[1] <= 1.0):
-        raise ValueError(f"ambiguity cuts must be two numbers 0 <= low < high <= 1, got {tuple(cuts)}")
+    _check_cuts(cuts)
     e = _scores_1d(entropy, "entropy")
     names = ("low", "medium", "high")
     return [names[i] for i in np.where(e <= cuts[0], 0, np.where(e <= cuts[1], 1, 2))]
+
+
+def _check_cuts(cuts: Sequence[float]) -> None:
+    if len(cuts) != 2 or not (0.0 <= cuts[0] < cuts[1] <= 1.0):
+        raise ValueError(f"ambiguity_cuts must be two numbers 0 <= low < high <= 1, got {tuple(cuts)}")
+
+
+@dataclass(frozen=True)
+class AmbiguityDefinition:
+    """How an utterance's ambiguity score and level are computed: the one definition every reader, builder, card
+    and report uses.
+
+    - ``kind="reference"`` (the reference method's): the score is :func:`reference_label_entropy` of the human
+      label list; levels are :func:`tercile_levels` over the evaluated set (``ties`` says how ties at a cut are
+      handled), so they are relative to that set.
+    - ``kind="fixed"``: the score is :func:`normalized_entropy` of the distribution (over all classes); levels are
+      :func:`fixed_levels` with ``cuts``, so an utterance keeps its level in every subset.
+
+    >>> d = AmbiguityDefinition("fixed", cuts=(0.2, 0.5))
+    >>> d.levels(d.scores([["a"], ["a", "b"]], np.array([[1.0, 0.0], [0.5, 0.5]]), n_classes=2))
+    ['low', 'high']
+    >>> AmbiguityDefinition("fuzzy")
+    Traceback (most recent call last):
+    ...
+    ValueError: ambiguity must be one of ['reference', 'fixed'], got 'fuzzy'
+    """
+
+    kind: str = "reference"
+    cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS
+    ties: str = "together"
+
+    def __post_init__(self) -> None:
+        if self.kind not in AMBIGUITY_DEFINITIONS:
+            raise ValueError(f"ambiguity must be one of {list(AMBIGUITY_DEFINITIONS)}, got {self.kind!r}")
+        if self.ties not in TIE_MODES:
+            raise ValueError(f"ties must be one of {list(TIE_MODES)}, got {self.ties!r}")
+        _check_cuts(tuple(self.cuts))
+        object.__setattr__(self, "cuts", tuple(float(c) for c in self.cuts))
+
+    @classmethod
+    def from_options(cls, options: "Mapping[str, Any]") -> "AmbiguityDefinition":
+        """From build options (``ambiguity``, ``ambiguity_cuts``), defaults for what is absent."""
+        return cls(options.get("ambiguity", "reference"), tuple(options.get("ambiguity_cuts", DEFAULT_AMBIGUITY_CUTS)))
+
+    def scores(self, labels: Sequence[Sequence[str]], dist: np.ndarray, *, n_classes: int) -> np.ndarray:
+        """One score per item: from the label lists (``reference``) or the ``(n_items, n_classes)`` distributions
+        (``fixed``)."""
+        if self.kind == "reference":
+            return np.array([reference_label_entropy(x) for x in labels], dtype=np.float64)
+        return normalized_entropy(dist, n_classes=n_classes)
+
+    def levels(self, scores: Sequence[float] | np.ndarray) -> list[str]:
+        """``low`` / ``medium`` / ``high`` per item."""
+        if self.kind == "reference":
+            return tercile_levels(scores, ties=self.ties)
+        return fixed_levels(scores, self.cuts)
+
+    def describe(self) -> str:
+        """One paragraph saying how ``entropy`` and ``ambiguity`` were computed (for cards and reports)."""
+        if self.kind == "fixed":
+            lo, hi = self.cuts
+            return ("Ambiguity definition `fixed`: `entropy` is the Shannon entropy of `human_dist` divided by the "
+                    f"log of the number of classes; `ambiguity` is low when entropy <= {lo}, medium when <= {hi}, "
+                    "high otherwise. An utterance keeps its level in every subset.")
+        ties = ("ties share a level, so levels can differ in size" if self.ties == "together" else
+                "exactly equal thirds by rank, ties split by row order")
+        return ("Ambiguity definition `reference` (the reference method's): `entropy` is the Shannon entropy of the "
+                "utterance's human label list divided by the log of the number of *distinct* labels present (0 when "
+                "only one label is present); `ambiguity` is the equal-size tercile of that score over all utterances "
+                f"of this build ({ties}).")
 
 
 def majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

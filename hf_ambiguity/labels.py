@@ -1,4 +1,6 @@
-"""Emotion class sets as named configurations, and the mapping from corpus label spellings onto them.
+"""The corpora and their emotion class sets: the one place where corpus names, class sets, each corpus' default
+class set, licence, card template, split protocol and reference number of synthetic annotators are defined
+(:class:`CorpusSpec`, :data:`CORPORA`), and the mapping from corpus label spellings onto class sets.
 
 Corpora spell the same emotion many ways: IEMOCAP's evaluation files write ``Neutral`` (``Neutral state`` in the
 ``Categorical/`` files), the turn headers write ``neu``; MSP-Podcast writes ``Neutral`` in ``labels_detailed.csv``
@@ -25,7 +27,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-__all__ = ["ClassSet", "UnknownLabelError", "CLASS_SETS", "get_class_set", "normalise_spelling"]
+__all__ = ["ClassSet", "UnknownLabelError", "CLASS_SETS", "get_class_set", "normalise_spelling", "CorpusSpec", "Licence",
+           "CORPORA", "get_corpus", "corpus_of_kind"]
 
 
 class UnknownLabelError(ValueError):
@@ -177,3 +180,121 @@ def get_class_set(name: str) -> ClassSet:
         return CLASS_SETS[name]
     except KeyError:
         raise ValueError(f"class set must be one of {sorted(CLASS_SETS)}, got {name!r}") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Corpora
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Licence:
+    """The licence a corpus is distributed under: Hub card metadata and the notice shown to users."""
+
+    name: str        # card ``license_name`` (``license: other``)
+    link: str
+    notice: str      # the paragraph of the dataset card
+    summary: str     # one line, e.g. for a builder's ``LICENSE``
+    licensed: bool = True  # redistribution needs the licence holder's acknowledgement
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Everything the package knows about one corpus, by the name used everywhere (CLI, config, ``corpus`` column).
+
+    ``class_sets`` are the names of its class sets (:data:`CLASS_SETS`), ``default_class_set`` the one every command
+    uses unless told otherwise; ``reference_n_annotators`` is the reference protocol's number of synthetic annotators
+    (8 IEMOCAP, 10 MSP-Podcast); ``split_protocol`` says what the speaker-independent split is.
+    """
+
+    name: str
+    pretty_name: str
+    class_sets: tuple[str, ...]
+    default_class_set: str
+    reference_n_annotators: int
+    licence: Licence
+    card_template: str
+    homepage: str
+    citation: str
+    split_protocol: str
+
+
+_IEMOCAP_CITATION = """@article{busso2008iemocap,
+  title={{IEMOCAP}: Interactive emotional dyadic motion capture database},
+  author={Busso, Carlos and Bulut, Murtaza and Lee, Chi-Chun and Kazemzadeh, Abe and Mower, Emily and Kim, Samuel
+          and Chang, Jeannette N. and Lee, Sungbok and Narayanan, Shrikanth S.},
+  journal={Language Resources and Evaluation}, volume={42}, number={4}, pages={335--359}, year={2008}}
+"""
+
+_MSP_CITATION = """@article{lotfian2019podcast,
+  title={Building Naturalistic Emotionally Balanced Speech Corpus by Retrieving Emotional Speech from Existing
+         Podcast Recordings},
+  author={Lotfian, Reza and Busso, Carlos},
+  journal={IEEE Transactions on Affective Computing}, volume={10}, number={4}, pages={471--483}, year={2019}}
+"""
+
+CORPORA: Mapping[str, CorpusSpec] = MappingProxyType({
+    "iemocap": CorpusSpec(
+        name="iemocap",
+        pretty_name="IEMOCAP with every evaluator's emotion labels",
+        class_sets=("iemocap-4", "paper-4class", "iemocap-full"),
+        default_class_set="iemocap-4",
+        reference_n_annotators=8,
+        licence=Licence(
+            name="iemocap-license",
+            link="https://sail.usc.edu/iemocap/",
+            notice=(
+                "IEMOCAP is distributed by the SAIL lab (University of Southern California) under a licence "
+                "agreement that does not allow redistribution (https://sail.usc.edu/iemocap/). This dataset contains "
+                "its audio and annotations: keep it in a **private** repository, shared only with people who hold "
+                "their own IEMOCAP licence. `hf-ambiguity` pushes privately by default and refuses a public push "
+                "unless the licence holder explicitly acknowledges the licence."
+            ),
+            summary="IEMOCAP licence agreement (USC SAIL); redistribution is not allowed",
+        ),
+        card_template="iemocap_ambig.md",
+        homepage="https://sail.usc.edu/iemocap/",
+        citation=_IEMOCAP_CITATION,
+        split_protocol="leave one session out (sessions 1-5)",
+    ),
+    "msp-podcast": CorpusSpec(
+        name="msp-podcast",
+        pretty_name="MSP-Podcast with every worker's emotion labels",
+        class_sets=("msp-8", "msp-4"),
+        default_class_set="msp-8",
+        reference_n_annotators=10,
+        licence=Licence(
+            name="msp-podcast-license",
+            link="https://ecs.utdallas.edu/research/researchgroups/msp-lab/MSP-Podcast.html",
+            notice=(
+                "MSP-Podcast is distributed by the MSP Lab (The University of Texas at Dallas) under an academic "
+                "licence agreement that does not allow redistribution. This dataset contains its audio and "
+                "annotations: keep it in a **private** repository, shared only with people who hold their own "
+                "MSP-Podcast licence. `hf-ambiguity` pushes privately by default and refuses a public push unless the "
+                "licence holder explicitly acknowledges the licence."
+            ),
+            summary="MSP-Podcast academic licence (UT Dallas MSP Lab); redistribution is not allowed",
+        ),
+        card_template="msp_podcast_ambig.md",
+        homepage="https://ecs.utdallas.edu/research/researchgroups/msp-lab/MSP-Podcast.html",
+        citation=_MSP_CITATION,
+        split_protocol="the official partitions (Train / Development / Test1 / Test2)",
+    ),
+})
+
+
+def get_corpus(name: str) -> CorpusSpec:
+    """The :class:`CorpusSpec` called ``name``; the error lists the known corpora.
+
+    >>> get_corpus("msp-podcast").reference_n_annotators
+    10
+    """
+    try:
+        return CORPORA[name]
+    except KeyError:
+        raise ValueError(f"corpus must be one of {sorted(CORPORA)}, got {name!r}") from None
+
+
+def corpus_of_kind(kind: str) -> CorpusSpec:
+    """The corpus behind a pipeline ``corpus.kind``: the bundled ``demo`` is generated in the IEMOCAP layout."""
+    return get_corpus("iemocap" if kind == "demo" else kind)

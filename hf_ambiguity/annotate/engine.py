@@ -33,6 +33,7 @@ from hf_ambiguity.alm.base import AnnotationBackendError, Annotator, Item, Reque
 from hf_ambiguity.alm.parsing import parse_answer
 from hf_ambiguity.alm.prompts import annotator_specs, prompt_hash
 from hf_ambiguity.annotate.store import ResultStore, run_key_hash
+from hf_ambiguity.labels import CORPORA
 from hf_ambiguity.provenance import attach_provenance, library_versions
 from hf_ambiguity.schema import class_names as dataset_class_names
 
@@ -41,7 +42,7 @@ __all__ = ["annotate", "AnnotateReport", "MODES", "REFERENCE_N_ANNOTATORS", "def
 MODES = ("sample", "score")
 
 #: The reference protocol's number of synthetic annotators per corpus (the ``corpus`` column's value).
-REFERENCE_N_ANNOTATORS: dict[str, int] = {"iemocap": 8, "msp-podcast": 10}
+REFERENCE_N_ANNOTATORS: dict[str, int] = {name: spec.reference_n_annotators for name, spec in CORPORA.items()}
 _FALLBACK_N_ANNOTATORS = 8
 
 

@@ -22,31 +22,20 @@ import datasets
 from hf_ambiguity import __version__
 from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig, corpus_fingerprint
 from hf_ambiguity.builders.features import CORPORA, utterance_features
+from hf_ambiguity.distributions import AmbiguityDefinition
+from hf_ambiguity.labels import CORPORA as CORPORA_SPECS
 from hf_ambiguity.builders.iemocap import IEMOCAP_CLASS_SETS, IemocapAmbig, IemocapAmbigConfig
 from hf_ambiguity.builders.msp_podcast import MSP_CLASS_SETS, MSP_SPLITS, MspPodcastAmbig, MspPodcastAmbigConfig
 
 __all__ = [
     "AmbiguityBuilder", "AmbiguityBuilderConfig", "IemocapAmbig", "IemocapAmbigConfig", "MspPodcastAmbig",
     "MspPodcastAmbigConfig", "BUILDERS", "DEFAULT_CLASS_SET", "BuildReport", "build_dataset", "get_builder",
-    "utterance_features", "ambiguity_description", "corpus_fingerprint", "CORPORA",
+    "utterance_features", "corpus_fingerprint", "CORPORA",
     "IEMOCAP_CLASS_SETS", "MSP_CLASS_SETS", "MSP_SPLITS",
 ]
 
 BUILDERS: Mapping[str, type[AmbiguityBuilder]] = {"iemocap": IemocapAmbig, "msp-podcast": MspPodcastAmbig}
-DEFAULT_CLASS_SET = {"iemocap": "iemocap-4", "msp-podcast": "msp-8"}
-
-
-def ambiguity_description(options: Mapping[str, Any]) -> str:
-    """One paragraph saying how ``entropy`` and ``ambiguity`` were computed under the given build options."""
-    if options.get("ambiguity", "reference") == "fixed":
-        lo, hi = options.get("ambiguity_cuts", (0.33, 0.66))
-        return ("Ambiguity definition `fixed`: `entropy` is the Shannon entropy of `human_dist` divided by the log of "
-                f"the number of classes; `ambiguity` is low when entropy <= {lo}, medium when <= {hi}, high "
-                "otherwise. An utterance keeps its level in every subset.")
-    return ("Ambiguity definition `reference` (the reference method's): `entropy` is the Shannon entropy of the "
-            "utterance's human label list divided by the log of the number of *distinct* labels present (0 when "
-            "only one label is present); `ambiguity` is the equal-size tercile of that score over all utterances "
-            "of this build (ties share a level, so levels can differ in size).")
+DEFAULT_CLASS_SET = {name: spec.default_class_set for name, spec in CORPORA_SPECS.items()}
 
 
 @dataclass(frozen=True)
@@ -92,7 +81,7 @@ class BuildReport:
 
         return make_card_info(self.corpus, self.class_set, options=dict(self.options),
                               build_report_markdown=self.read_report.as_markdown(),
-                              ambiguity_description=ambiguity_description(self.options), **kwargs)
+                              ambiguity_description=AmbiguityDefinition.from_options(self.options).describe(), **kwargs)
 
 
 def get_builder(corpus: str, data_dir: str | Path, *, class_set: str | None = None, cache_dir: str | Path | None = None,

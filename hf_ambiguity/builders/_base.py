@@ -26,6 +26,7 @@ import datasets
 from datasets.builder import Key
 
 from hf_ambiguity.builders.features import utterance_features
+from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS
 
 __all__ = ["AmbiguityBuilderConfig", "AmbiguityBuilder", "READ_REPORT_FILE", "corpus_fingerprint"]
 
@@ -48,7 +49,7 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
     """
 
     ambiguity: str = "reference"
-    ambiguity_cuts: tuple[float, float] = (0.33, 0.66)
+    ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS
     consensus_in_set: bool | None = None
     strict: bool = True
     check_audio: bool = True

@@ -16,12 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from hf_ambiguity.audio import SAMPLING_RATE
+from hf_ambiguity.labels import CORPORA as CORPUS_SPECS
 from hf_ambiguity.labels import get_class_set
 
 __all__ = ["utterance_features", "CORPORA"]
 
 #: Corpora that have a builder, by the name used everywhere (CLI, card, ``corpus`` column).
-CORPORA = ("iemocap", "msp-podcast")
+CORPORA = tuple(CORPUS_SPECS)
 
 
 def _spec(corpus: str, class_names: list[str]) -> list[tuple[str, Any]]:

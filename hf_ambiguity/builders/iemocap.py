@@ -19,19 +19,12 @@ from typing import Any
 import datasets
 
 from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig
-from hf_ambiguity.labels import get_class_set
+from hf_ambiguity.labels import get_class_set, get_corpus
 
 __all__ = ["IemocapAmbig", "IemocapAmbigConfig", "IEMOCAP_CLASS_SETS"]
 
-IEMOCAP_CLASS_SETS = ("iemocap-4", "paper-4class", "iemocap-full")
-
-_CITATION = """@article{busso2008iemocap,
-  title={{IEMOCAP}: Interactive emotional dyadic motion capture database},
-  author={Busso, Carlos and Bulut, Murtaza and Lee, Chi-Chun and Kazemzadeh, Abe and Mower, Emily and Kim, Samuel
-          and Chang, Jeannette N. and Lee, Sungbok and Narayanan, Shrikanth S.},
-  journal={Language Resources and Evaluation}, volume={42}, number={4}, pages={335--359}, year={2008}}
-"""
-
+_SPEC = get_corpus("iemocap")
+IEMOCAP_CLASS_SETS = _SPEC.class_sets
 
 @dataclass
 class IemocapAmbigConfig(AmbiguityBuilderConfig):
@@ -63,9 +56,9 @@ class IemocapAmbig(AmbiguityBuilder):
     CORPUS = "iemocap"
     DESCRIPTION = ("IEMOCAP with every evaluator's categorical emotion answer, per-utterance vote counts, emotion "
                    "distribution and ambiguity level (hf-ambiguity).")
-    HOMEPAGE = "https://sail.usc.edu/iemocap/"
-    CITATION = _CITATION
-    LICENSE = "IEMOCAP licence agreement (USC SAIL); redistribution is not allowed"
+    HOMEPAGE = _SPEC.homepage
+    CITATION = _SPEC.citation
+    LICENSE = _SPEC.licence.summary
     ANNOTATION_GLOBS = ("Session*/dialog/EmoEvaluation/*.txt", "Session*/dialog/transcriptions/*.txt",
                         "IEMOCAP_full_release/Session*/dialog/EmoEvaluation/*.txt",
                         "IEMOCAP_full_release/Session*/dialog/transcriptions/*.txt")
@@ -77,7 +70,7 @@ class IemocapAmbig(AmbiguityBuilder):
                                description=get_class_set(name).description)
         for name in IEMOCAP_CLASS_SETS
     ]
-    DEFAULT_CONFIG_NAME = "iemocap-4"
+    DEFAULT_CONFIG_NAME = _SPEC.default_class_set
 
     def _read(self, data_dir: str) -> Any:
         from hf_ambiguity.corpora.iemocap import read_iemocap

@@ -18,21 +18,14 @@ from typing import Any
 import datasets
 
 from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig
-from hf_ambiguity.labels import get_class_set
+from hf_ambiguity.labels import get_class_set, get_corpus
 
 __all__ = ["MspPodcastAmbig", "MspPodcastAmbigConfig", "MSP_CLASS_SETS", "MSP_SPLITS"]
 
-MSP_CLASS_SETS = ("msp-8", "msp-4")
+_SPEC = get_corpus("msp-podcast")
+MSP_CLASS_SETS = _SPEC.class_sets
 #: Split names of the built dataset, in order (the release's Train / Development / Test1 / Test2 / Test3).
 MSP_SPLITS = ("train", "development", "test1", "test2", "test3")
-
-_CITATION = """@article{lotfian2019podcast,
-  title={Building Naturalistic Emotionally Balanced Speech Corpus by Retrieving Emotional Speech from Existing
-         Podcast Recordings},
-  author={Lotfian, Reza and Busso, Carlos},
-  journal={IEEE Transactions on Affective Computing}, volume={10}, number={4}, pages={471--483}, year={2019}}
-"""
-
 
 @dataclass
 class MspPodcastAmbigConfig(AmbiguityBuilderConfig):
@@ -56,9 +49,9 @@ class MspPodcastAmbig(AmbiguityBuilder):
     CORPUS = "msp-podcast"
     DESCRIPTION = ("MSP-Podcast with every worker's primary emotion answer (secondary answers kept separately), "
                    "per-utterance vote counts, emotion distribution and ambiguity level (hf-ambiguity).")
-    HOMEPAGE = "https://ecs.utdallas.edu/research/researchgroups/msp-lab/MSP-Podcast.html"
-    CITATION = _CITATION
-    LICENSE = "MSP-Podcast academic licence (UT Dallas MSP Lab); redistribution is not allowed"
+    HOMEPAGE = _SPEC.homepage
+    CITATION = _SPEC.citation
+    LICENSE = _SPEC.licence.summary
     ANNOTATION_GLOBS = ("Labels/*.csv", "Labels/*.txt", "Partitions.txt", "Partition.txt", "Transcripts/*.txt")
     AUDIO_GLOBS = ("Audios/*",)
     NEEDS_DATA_DIR = ("MSP-Podcast cannot be downloaded automatically; request it from the MSP Lab (UT Dallas) and "
@@ -68,7 +61,7 @@ class MspPodcastAmbig(AmbiguityBuilder):
                               description=get_class_set(name).description)
         for name in MSP_CLASS_SETS
     ]
-    DEFAULT_CONFIG_NAME = "msp-8"
+    DEFAULT_CONFIG_NAME = _SPEC.default_class_set
 
     def _read(self, data_dir: str) -> Any:
         from hf_ambiguity.corpora.msp_podcast import read_msp_podcast

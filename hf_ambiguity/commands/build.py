@@ -19,26 +19,27 @@ from typing import Any
 
 __all__ = ["register", "run_build"]
 
-_CLASS_SETS = {"iemocap": ("iemocap-4", "paper-4class", "iemocap-full"), "msp-podcast": ("msp-8", "msp-4")}
-
-
 def register(subparsers: Any) -> None:
     """Add ``build`` with one sub-command per corpus."""
     parser = subparsers.add_parser("build", help="build a corpus into a Hub-layout dataset with human distributions",
                                    description=__doc__.splitlines()[0])
     corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
-    for corpus, sets in _CLASS_SETS.items():
+    from hf_ambiguity.distributions import AMBIGUITY_DEFINITIONS, DEFAULT_AMBIGUITY_CUTS
+    from hf_ambiguity.labels import CORPORA
+
+    for corpus, spec in CORPORA.items():
+        sets, default = spec.class_sets, spec.default_class_set
         p = corpora.add_parser(corpus, help=f"build {corpus}")
         p.add_argument("--data-dir", required=True, type=Path, help="the raw corpus release folder")
         p.add_argument("--out", required=True, type=Path, help="output folder (Hub layout: data/ + README.md)")
-        p.add_argument("--class-set", choices=sets, default=sets[0], help=f"class set (default {sets[0]})")
+        p.add_argument("--class-set", choices=sets, default=default, help=f"class set (default {default})")
         p.add_argument("--lenient", action="store_true",
                        help="skip bad input and count it in the report instead of stopping at the first problem")
-        p.add_argument("--ambiguity", choices=("reference", "fixed"), default="reference",
+        p.add_argument("--ambiguity", choices=AMBIGUITY_DEFINITIONS, default="reference",
                        help="ambiguity definition: reference (label-list entropy, terciles; default) or fixed "
                             "(entropy / log K with --ambiguity-cuts)")
-        p.add_argument("--ambiguity-cuts", nargs=2, type=float, metavar=("LOW", "HIGH"), default=(0.33, 0.66),
-                       help="cut points of --ambiguity fixed (default 0.33 0.66)")
+        p.add_argument("--ambiguity-cuts", nargs=2, type=float, metavar=("LOW", "HIGH"), default=DEFAULT_AMBIGUITY_CUTS,
+                       help="cut points of --ambiguity fixed (default %(default)s)")
         p.add_argument("--consensus-in-set", action=argparse.BooleanOptionalAction, default=None,
                        help="keep only utterances whose consensus label is in the class set "
                             "(default: only for paper-4class)")
@@ -83,7 +84,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Build, export, report, and optionally push. Returns the exit code (0 ok, 1 bad input, 2 bad usage)."""
     from hf_ambiguity.builders import build_dataset
     from hf_ambiguity.corpora import CorpusFormatError
-    from hf_ambiguity.corpora.rows import check_ambiguity_options
+    from hf_ambiguity.distributions import AmbiguityDefinition
     from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
 
     if args.public and not args.push:
@@ -92,7 +93,7 @@ def run_build(args: argparse.Namespace) -> int:
         return _fail(f"refusing a public push of licensed {args.corpus} data; keep the default private push, or add "
                      "--i-have-a-license if your licence allows a public release", 2)
     try:  # before any reading: a bad cut point would otherwise surface as a traceback from inside datasets
-        check_ambiguity_options(args.ambiguity, tuple(args.ambiguity_cuts))
+        AmbiguityDefinition(args.ambiguity, tuple(args.ambiguity_cuts))
     except ValueError as err:
         return _fail(f"--ambiguity-cuts: {err}", 2)
     out: Path = args.out

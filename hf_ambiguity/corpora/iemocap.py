@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from hf_ambiguity.corpora.report import ReadResult, ReportBuilder
-from hf_ambiguity.corpora.rows import Pending, audio_problem, check_ambiguity_options, finish_rows, map_or_fail
+from hf_ambiguity.corpora.rows import Pending, audio_problem, finish_rows, map_or_fail
+from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS, AmbiguityDefinition, check_multi_label
 from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set
 
@@ -131,7 +132,7 @@ def read_iemocap(
     include_self_evaluations: bool = False,
     multi_label: Literal["fractional", "whole"] = "fractional",
     ambiguity: Literal["reference", "fixed"] = "reference",
-    ambiguity_cuts: tuple[float, float] = (0.33, 0.66),
+    ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS,
     consensus_in_set: bool | None = None,
     strict: bool = True,
     sessions: Iterable[int] | None = None,
@@ -165,7 +166,8 @@ def read_iemocap(
     if cs.corpus != "iemocap":
         raise ValueError(f"class set {class_set!r} is for {cs.corpus}, not IEMOCAP; use iemocap-4, paper-4class "
                          "or iemocap-full")
-    check_ambiguity_options(ambiguity, ambiguity_cuts, multi_label)
+    definition = AmbiguityDefinition(ambiguity, ambiguity_cuts)
+    check_multi_label(multi_label)
     if consensus_in_set is None:
         consensus_in_set = cs.name == "paper-4class"
     root = _resolve_root(data_dir)
@@ -202,7 +204,7 @@ def read_iemocap(
                         check_audio, pending)
         per_session[session] += n
 
-    rows = finish_rows(pending, cs, report, multi_label=multi_label, ambiguity=ambiguity, cuts=ambiguity_cuts)
+    rows = finish_rows(pending, cs, report, multi_label=multi_label, ambiguity=definition)
     for s in session_ids:
         report.notes[f"kept in Session{s}"] = sum(1 for r in rows if r["session"] == s)
     if set(session_ids) == set(KNOWN_SESSION_TOTALS) and report.read != KNOWN_TOTAL:

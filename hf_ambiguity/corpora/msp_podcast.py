@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from hf_ambiguity.corpora.report import ReadResult, ReportBuilder
-from hf_ambiguity.corpora.rows import Pending, audio_problem, check_ambiguity_options, finish_rows, map_or_fail
+from hf_ambiguity.corpora.rows import Pending, audio_problem, finish_rows, map_or_fail
+from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS, AmbiguityDefinition, check_multi_label
 from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set, normalise_spelling
 
@@ -127,7 +128,7 @@ def read_msp_podcast(
     *,
     class_set: str = "msp-8",
     ambiguity: Literal["reference", "fixed"] = "reference",
-    ambiguity_cuts: tuple[float, float] = (0.33, 0.66),
+    ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS,
     duplicate_workers: Literal["first", "all"] = "first",
     consensus_in_set: bool = False,
     strict: bool = True,
@@ -155,7 +156,7 @@ def read_msp_podcast(
     cs = get_class_set(class_set)
     if cs.corpus != "msp-podcast":
         raise ValueError(f"class set {class_set!r} is for {cs.corpus}, not MSP-Podcast; use msp-8 or msp-4")
-    check_ambiguity_options(ambiguity, ambiguity_cuts)
+    definition = AmbiguityDefinition(ambiguity, ambiguity_cuts)
     if duplicate_workers not in ("first", "all"):
         raise ValueError(f"duplicate_workers must be one of ['first', 'all'], got {duplicate_workers!r}")
     wanted: set[str] | None = None
@@ -231,7 +232,7 @@ def read_msp_podcast(
             extra={"secondary_answers": [w["secondary"] for w in votes]},
             where=where,
         ))
-    rows = finish_rows(pending, cs, report, multi_label="whole", ambiguity=ambiguity, cuts=ambiguity_cuts)
+    rows = finish_rows(pending, cs, report, multi_label="whole", ambiguity=definition)
     for split, n in Counter(r["split"] for r in rows).items():
         report.notes[f"kept in {split}"] = n
     options = {"class_set": cs.name, "ambiguity": ambiguity, "duplicate_workers": duplicate_workers,

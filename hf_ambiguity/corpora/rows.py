@@ -14,20 +14,10 @@ from typing import Any, Literal
 import numpy as np
 
 from hf_ambiguity.corpora.report import ReportBuilder
-from hf_ambiguity.distributions import (
-    fixed_levels,
-    majority,
-    normalized_entropy,
-    reference_label_entropy,
-    tercile_levels,
-    votes_from_answers,
-    votes_to_distribution,
-)
+from hf_ambiguity.distributions import AmbiguityDefinition, majority, votes_from_answers, votes_to_distribution
 from hf_ambiguity.labels import ClassSet, UnknownLabelError
 
-__all__ = ["AMBIGUITY_MODES", "Pending", "finish_rows", "check_ambiguity_options", "map_or_fail", "audio_problem"]
-
-AMBIGUITY_MODES = ("reference", "fixed")
+__all__ = ["Pending", "finish_rows", "map_or_fail", "audio_problem"]
 
 
 @dataclass
@@ -41,16 +31,6 @@ class Pending:
     other_text: list[str]         # free text per annotator ("" when none)
     extra: dict[str, Any] = field(default_factory=dict)  # corpus columns that come after other_text
     where: str = ""               # "file:line" of the utterance, for messages
-
-
-def check_ambiguity_options(ambiguity: str, cuts: tuple[float, float], multi_label: str = "fractional") -> None:
-    """Validate option strings up front, so a typo fails before a long parse."""
-    if ambiguity not in AMBIGUITY_MODES:
-        raise ValueError(f"ambiguity must be one of {list(AMBIGUITY_MODES)}, got {ambiguity!r}")
-    if multi_label not in ("fractional", "whole"):
-        raise ValueError(f"multi_label must be one of ['fractional', 'whole'], got {multi_label!r}")
-    if len(cuts) != 2 or not (0.0 <= cuts[0] < cuts[1] <= 1.0):
-        raise ValueError(f"ambiguity_cuts must be two numbers 0 <= low < high <= 1, got {tuple(cuts)}")
 
 
 def map_or_fail(class_set: ClassSet, raw: str, report: ReportBuilder, where: str) -> tuple[bool, str | None]:
@@ -94,15 +74,13 @@ def finish_rows(
     report: ReportBuilder,
     *,
     multi_label: Literal["fractional", "whole"],
-    ambiguity: Literal["reference", "fixed"],
-    cuts: tuple[float, float],
+    ambiguity: AmbiguityDefinition,
 ) -> list[dict[str, Any]]:
     """Votes, distribution, entropy, ambiguity level and majority for every pending utterance.
 
     Utterances whose votes all fall outside the class set are skipped and counted (``"no in-set votes"``; with no
     answer at all: ``"no evaluator answers"``), never given a NaN distribution. ``entropy`` holds the score the
-    chosen ``ambiguity`` definition ranks: the reference label-list entropy (:func:`reference_label_entropy`) or the
-    class-count-normalised entropy of ``human_dist``.
+    chosen ``ambiguity`` definition (:class:`~hf_ambiguity.distributions.AmbiguityDefinition`) ranks.
     """
     kept: list[tuple[Pending, np.ndarray, list[str], list[str]]] = []
     for p in pending:
@@ -117,12 +95,8 @@ def finish_rows(
         return []
     votes_all = np.stack([k[1] for k in kept])
     dist_all = votes_to_distribution(votes_all)
-    if ambiguity == "reference":
-        entropy = np.array([reference_label_entropy(k[2]) for k in kept])
-        levels = tercile_levels(entropy)
-    else:
-        entropy = normalized_entropy(dist_all, n_classes=class_set.num_classes)
-        levels = fixed_levels(entropy, cuts)
+    entropy = ambiguity.scores([k[2] for k in kept], dist_all, n_classes=class_set.num_classes)
+    levels = ambiguity.levels(entropy)
     idx, strict = majority(votes_all)
     rows = []
     for i, (p, votes, labels, dropped) in enumerate(kept):

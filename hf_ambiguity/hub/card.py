@@ -36,58 +36,18 @@ from typing import Any, Mapping
 import numpy as np
 
 from hf_ambiguity import __version__
+from hf_ambiguity.labels import get_corpus
 from hf_ambiguity.provenance import read_provenance
 from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
 __all__ = [
-    "CardInfo", "CORPUS_CARDS", "make_card_info", "add_provenance", "add_provenance_to_card", "render_card",
+    "CardInfo", "make_card_info", "add_provenance", "add_provenance_to_card", "render_card",
     "read_card_info",
     "template_path",
 ]
 
 #: Front-matter key under which the machine-readable card information is stored.
 CARD_KEY = "hf_ambiguity"
-
-
-@dataclass(frozen=True)
-class _CorpusCard:
-    template: str
-    pretty_name: str
-    license_name: str
-    license_link: str
-    license_notice: str
-    licensed: bool = True
-
-
-#: Per-corpus card defaults: template file, name, and the licence the corpus is distributed under.
-CORPUS_CARDS: Mapping[str, _CorpusCard] = {
-    "iemocap": _CorpusCard(
-        template="iemocap_ambig.md",
-        pretty_name="IEMOCAP with every evaluator's emotion labels",
-        license_name="iemocap-license",
-        license_link="https://sail.usc.edu/iemocap/",
-        license_notice=(
-            "IEMOCAP is distributed by the SAIL lab (University of Southern California) under a licence agreement "
-            "that does not allow redistribution (https://sail.usc.edu/iemocap/). This dataset contains its audio and "
-            "annotations: keep it in a **private** repository, shared only with people who hold their own IEMOCAP "
-            "licence. `hf-ambiguity` pushes privately by default and refuses a public push unless the licence holder "
-            "explicitly acknowledges the licence."
-        ),
-    ),
-    "msp-podcast": _CorpusCard(
-        template="msp_podcast_ambig.md",
-        pretty_name="MSP-Podcast with every worker's emotion labels",
-        license_name="msp-podcast-license",
-        license_link="https://ecs.utdallas.edu/research/researchgroups/msp-lab/MSP-Podcast.html",
-        license_notice=(
-            "MSP-Podcast is distributed by the MSP Lab (The University of Texas at Dallas) under an academic licence "
-            "agreement that does not allow redistribution. This dataset contains its audio and annotations: keep it "
-            "in a **private** repository, shared only with people who hold their own MSP-Podcast licence. "
-            "`hf-ambiguity` pushes privately by default and refuses a public push unless the licence holder "
-            "explicitly acknowledges the licence."
-        ),
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -151,14 +111,12 @@ def make_card_info(corpus: str, class_set: str, *, options: Mapping[str, Any] | 
                    build_report_markdown: str = "", ambiguity_description: str = "", summary: str = "",
                    tags: tuple[str, ...] = ()) -> CardInfo:
     """Card information with the corpus' defaults (template, pretty name, licence) filled in."""
-    if corpus not in CORPUS_CARDS:
-        raise ValueError(f"corpus must be one of {sorted(CORPUS_CARDS)}, got {corpus!r}")
-    c = CORPUS_CARDS[corpus]
+    spec = get_corpus(corpus)
     base_tags = ("speech-emotion-recognition", "emotion-distribution", "ambiguity", "audio", corpus)
     return CardInfo(
-        corpus=corpus, class_set=class_set, pretty_name=f"{c.pretty_name} ({class_set})",
-        license_name=c.license_name, license_link=c.license_link, license_notice=c.license_notice,
-        licensed=c.licensed, template=c.template, summary=summary, ambiguity_description=ambiguity_description,
+        corpus=corpus, class_set=class_set, pretty_name=f"{spec.pretty_name} ({class_set})",
+        license_name=spec.licence.name, license_link=spec.licence.link, license_notice=spec.licence.notice,
+        licensed=spec.licence.licensed, template=spec.card_template, summary=summary, ambiguity_description=ambiguity_description,
         options=dict(options or {}), build_report_markdown=build_report_markdown,
         tags=tuple(dict.fromkeys(base_tags + tuple(tags))),
     )

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hf_ambiguity.config import build_config, config_to_dict, read_yaml_mapping
+from hf_ambiguity.distributions import AMBIGUITY_DEFINITIONS
 from hf_ambiguity.errors import ConfigError
+from hf_ambiguity.labels import CLASS_SETS, corpus_of_kind
 
 __all__ = [
     "ConfigError", "CorpusConfig", "AnnotateConfig", "MergeConfig", "AnalysisConfig", "SplitConfig",
@@ -45,9 +47,10 @@ class CorpusConfig:
     kind: Literal["demo", "iemocap", "msp-podcast"] = "demo"
     #: Root of the raw release (``IEMOCAP_full_release`` or the MSP-Podcast folder); unused for ``demo``.
     data_dir: str | None = None
-    class_set: str = "iemocap-4"
+    #: ``null`` = the corpus' default class set (``iemocap-4`` for IEMOCAP and the demo, ``msp-8`` for MSP-Podcast).
+    class_set: str | None = None
     #: Ambiguity definition: ``reference`` (entropy / log(#distinct labels), terciles) or ``fixed`` cut points.
-    ambiguity: Literal["reference", "fixed"] = "reference"
+    ambiguity: str = "reference"
     #: An IEMOCAP evaluator naming several emotions ("Frustration; Anger"): ``fractional`` splits their one vote
     #: among them; ``whole`` counts one vote per emotion named, as the reference counts the label list. (MSP-Podcast
     #: has one primary vote per worker, so both give the same votes there.)
@@ -198,18 +201,17 @@ class PipelineConfig:
 
 def _check_values(cfg: PipelineConfig, where: str) -> None:
     """Cross-field and range checks that types alone cannot express."""
-    from hf_ambiguity.labels import CLASS_SETS
-
     def bad(key: str, msg: str) -> ConfigError:
         return ConfigError(f"{where}: {key} {msg}", key=key)
 
     if cfg.corpus.class_set not in CLASS_SETS:
         raise bad("corpus.class_set", f"must be one of {sorted(CLASS_SETS)}, got {cfg.corpus.class_set!r}")
-    corpus = "iemocap" if cfg.corpus.kind == "demo" else cfg.corpus.kind
-    if CLASS_SETS[cfg.corpus.class_set].corpus != corpus:
-        fitting = sorted(k for k, v in CLASS_SETS.items() if v.corpus == corpus)
+    spec = corpus_of_kind(cfg.corpus.kind)
+    if cfg.corpus.class_set not in spec.class_sets:
         raise bad("corpus.class_set", f"{cfg.corpus.class_set!r} is a class set of another corpus; for "
-                                      f"{cfg.corpus.kind!r} use one of {fitting}")
+                                      f"{cfg.corpus.kind!r} use one of {sorted(spec.class_sets)}")
+    if cfg.corpus.ambiguity not in AMBIGUITY_DEFINITIONS:
+        raise bad("corpus.ambiguity", f"must be one of {list(AMBIGUITY_DEFINITIONS)}, got {cfg.corpus.ambiguity!r}")
     if cfg.corpus.kind != "demo" and not cfg.corpus.data_dir:
         raise bad("corpus.data_dir", f"is required for corpus.kind {cfg.corpus.kind!r}: the root of the raw release")
     if cfg.corpus.max_utterances is not None and cfg.corpus.max_utterances < 1:
@@ -256,11 +258,11 @@ def config_from_dict(data: Any, *, where: str = "<dict>") -> PipelineConfig:
     """Validate a parsed mapping into a :class:`PipelineConfig` (``where`` names the source in errors)."""
     cfg = build_config(PipelineConfig, data, where=where)
     if cfg.annotate.n_annotators is None:
-        from hf_ambiguity.annotate.engine import REFERENCE_N_ANNOTATORS
-
-        corpus = "iemocap" if cfg.corpus.kind == "demo" else cfg.corpus.kind
-        cfg = dataclasses.replace(
-            cfg, annotate=dataclasses.replace(cfg.annotate, n_annotators=REFERENCE_N_ANNOTATORS[corpus]))
+        n = corpus_of_kind(cfg.corpus.kind).reference_n_annotators
+        cfg = dataclasses.replace(cfg, annotate=dataclasses.replace(cfg.annotate, n_annotators=n))
+    if cfg.corpus.class_set is None:
+        default = corpus_of_kind(cfg.corpus.kind).default_class_set
+        cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, class_set=default))
     _check_values(cfg, where)
     return cfg
 

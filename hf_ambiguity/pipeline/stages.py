@@ -94,7 +94,8 @@ def corpus_statistics(ds: Any) -> dict[str, Any]:
 def stage_build(ctx: StageContext) -> Mapping[str, Any]:
     """Raw corpus (or the generated demo corpus) → the corpus' ``DatasetDict`` (IEMOCAP: one split per session,
     MSP-Podcast: its partitions) with every annotator's answer and the human distributions."""
-    from hf_ambiguity.builders import ambiguity_description, build_dataset
+    from hf_ambiguity.builders import build_dataset
+    from hf_ambiguity.distributions import AmbiguityDefinition
 
     opt = ctx.options
     kind = opt["kind"]
@@ -115,7 +116,7 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
         dsdict = type(dsdict)({k: v for k, v in dsdict.items() if len(v)})
     dsdict.save_to_disk(str(ctx.out_dir / DATASET_DIR))
     stats = corpus_statistics(pool_splits(dsdict))
-    stats["ambiguity_definition"] = ambiguity_description(report.options)
+    stats["ambiguity_definition"] = AmbiguityDefinition.from_options(report.options).describe()
     rr = report.read_report
     stats["build_report"] = {"utterances read": rr.utterances_read, "kept": rr.utterances_kept,
                              "skipped": sum(rr.skipped.values()),
