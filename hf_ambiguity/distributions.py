@@ -37,7 +37,7 @@ __all__ = [
     "distribution_checks", "distribution_problems", "validate_votes", "as_table",
     "votes_from_answers", "reference_label_entropy", "tercile_levels", "fixed_levels", "majority",
     "MULTI_LABEL_MODES", "TIE_MODES", "AMBIGUITY_DEFINITIONS", "DEFAULT_AMBIGUITY_CUTS", "AmbiguityDefinition",
-    "check_multi_label",
+    "check_multi_label", "label_indices",
 ]
 
 MULTI_LABEL_MODES = ("fractional", "whole")
@@ -441,3 +441,13 @@ def majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if v.ndim == 1:
         return idx[0], strict[0]
     return idx, strict
+
+
+def label_indices(labels: Sequence[Sequence[str]], class_names: Sequence[str]) -> list[np.ndarray]:
+    """Per item, the class index of every label in its label list (``human_labels``: one entry per label named).
+
+    >>> [x.tolist() for x in label_indices([["sad", "angry"], ["sad"]], ["angry", "sad"])]
+    [[1, 0], [1]]
+    """
+    index = {c: i for i, c in enumerate(class_names)}
+    return [np.asarray([index[c] for c in item], dtype=np.int64) for item in labels]

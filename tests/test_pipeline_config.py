@@ -209,7 +209,7 @@ def test_paper_deviations_name_every_changed_reference_setting():
 
 def test_train_command_is_an_accelerate_launch_of_the_training_module(tmp_path):
     from hf_ambiguity.pipeline import config_to_dict
-    from hf_ambiguity.pipeline.stages import train_command
+    from hf_ambiguity.training.launch import train_command
 
     opt = config_to_dict(load_config("demo"))["train"]
     cmd = train_command(opt, dataset=tmp_path / "d", target="combined_dist", model="m", output_dir=tmp_path / "o",
@@ -238,7 +238,7 @@ def test_train_command_is_an_accelerate_launch_of_the_training_module(tmp_path):
 def test_rows_without_a_parsable_synthetic_answer_get_a_null_synthetic_distribution():
     import datasets
 
-    from hf_ambiguity.pipeline.stages import _null_empty_synthetic
+    from hf_ambiguity.annotate.engine import null_rows_without_synthetic_label as _null_empty_synthetic
 
     ds = datasets.Dataset.from_dict({"id": ["a", "b", "c"],
                                      "synthetic_dist": [[0.5, 0.5], [0.0, 0.0], [1.0, 0.0]]})
@@ -253,7 +253,7 @@ def test_leave_one_label_out_matches_an_explicit_loop():
     import numpy as np
     from scipy.spatial.distance import jensenshannon
 
-    from hf_ambiguity.pipeline.stages import leave_one_label_out
+    from hf_ambiguity.analysis.summary import leave_one_label_out
 
     rng = np.random.default_rng(0)
     labels = [rng.integers(0, 4, size=rng.integers(1, 6)) for _ in range(40)]
@@ -275,7 +275,7 @@ def test_leave_one_label_out_matches_an_explicit_loop():
 
 def test_published_figures_row_says_why_a_figure_is_missing(tmp_path):
     from hf_ambiguity.pipeline.published import PUBLISHED
-    from hf_ambiguity.pipeline.report import _section_evaluation
+    from hf_ambiguity.pipeline.report import _PlotDir, _section_evaluation
 
     def scored(js, bc):
         return {"reference": "x", "reference_column": "x", "by_level": {},
@@ -284,7 +284,7 @@ def test_published_figures_row_says_why_a_figure_is_missing(tmp_path):
     ev = {"description": "", "targets": {"human_dist": {"human": scored(0.31, 0.71)},      # evaluate_against: human
                                          "combined_dist": {"human": scored(0.4, 0.6)}}}
     lines: list[str] = []
-    _section_evaluation(lines, ev, tmp_path, PUBLISHED["iemocap"], "IEMOCAP")
+    _section_evaluation(lines, ev, _PlotDir(tmp_path, ""), PUBLISHED["iemocap"], "IEMOCAP")
     text = "\n".join(lines)
     assert "| human | 0.302 / 0.724 | 0.310 / 0.710 |" in text          # human = the human model's own source
     assert "| synthetic | 0.431 / 0.607 | not trained |" in text

@@ -42,6 +42,7 @@ __all__ = [
     "AnnotatorAgreement",
     "SyntheticHumanAgreement",
     "vote_counts",
+    "agreement_summary",
     "krippendorff_alpha",
     "fleiss_kappa",
     "subsample_votes",
@@ -270,3 +271,28 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
     return SyntheticHumanAgreement(alpha_human=a_h, alpha_synthetic=a_s, alpha_pooled=a_p,
                                    alpha_pooled_minus_human=a_p - a_h, plurality_agreement=plur,
                                    n_items_plurality=int(both.sum()), per_annotator=tuple(per))
+
+
+def agreement_summary(votes: np.ndarray) -> dict[str, Any]:
+    """Krippendorff's α and Fleiss' κ (subsample scheme) of an integer vote-count table; a statistic that is
+    undefined on this data (e.g. no item with two votes) is ``None`` with the reason in ``note``."""
+    from hf_ambiguity.analysis import agreement
+
+    v = np.rint(votes).astype(np.int64)
+    out: dict[str, Any] = {}
+    notes = []
+    try:
+        out["krippendorff_alpha"] = krippendorff_alpha(v).alpha
+    except ValueError as exc:
+        out["krippendorff_alpha"] = None
+        notes.append(f"α undefined: {exc}")
+    try:
+        k = fleiss_kappa(v)
+        out["fleiss_kappa"] = k.kappa
+        notes.append(f"κ on {k.n_items_used} items, {k.scheme} to {k.n_raters} raters"
+                     + (f" ({k.n_items_excluded} excluded)" if k.n_items_excluded else ""))
+    except ValueError as exc:
+        out["fleiss_kappa"] = None
+        notes.append(f"κ undefined: {exc}")
+    out["note"] = "; ".join(notes)
+    return out

@@ -37,7 +37,8 @@ from hf_ambiguity.labels import CORPORA
 from hf_ambiguity.provenance import attach_provenance, library_versions
 from hf_ambiguity.schema import class_names as dataset_class_names
 
-__all__ = ["annotate", "AnnotateReport", "MODES", "REFERENCE_N_ANNOTATORS", "default_n_annotators"]
+__all__ = ["annotate", "AnnotateReport", "MODES", "REFERENCE_N_ANNOTATORS", "default_n_annotators",
+           "null_rows_without_synthetic_label"]
 
 MODES = ("sample", "score")
 
@@ -261,3 +262,18 @@ def _add_columns(dataset: Any, name: str, votes, dist, labels, raw, invalid, pro
     for col, (values, feature) in cols.items():
         dataset = dataset.add_column(col, values, feature=feature)
     return attach_provenance(dataset, name, provenance)
+
+
+def null_rows_without_synthetic_label(dsdict: Any, column: str) -> tuple[Any, int]:
+    """``(dsdict, n)``: sample mode leaves an all-zero ``<name>_dist`` where no synthetic answer parsed; such a row has no synthetic
+    distribution, so it becomes null (DiME-Aug mixes it to null, training on that target skips it)."""
+    if column not in next(iter(dsdict.values())).column_names:
+        return dsdict, 0
+    n = sum(int(sum(1 for v in ds[column] if v is None or sum(v) == 0)) for ds in dsdict.values())
+    if n == 0:
+        return dsdict, 0
+
+    def nullify(batch: dict[str, list]) -> dict[str, list]:
+        return {column: [None if v is None or sum(v) == 0 else v for v in batch[column]]}
+
+    return type(dsdict)({k: v.map(nullify, batched=True, features=v.features) for k, v in dsdict.items()}), n

@@ -31,9 +31,9 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from hf_ambiguity.distributions import DIST_ATOL
-from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN, class_names
 
-__all__ = ["BalancedEvalView", "CellWeights", "balanced_eval_view"]
+__all__ = ["BalancedEvalView", "CellWeights", "balanced_eval_view", "balanced_view_record"]
 
 _FACTORS = ("class", "ambiguity")
 
@@ -152,3 +152,18 @@ def _composition(by: tuple[str, ...], cells: list[str], counts: np.ndarray, per_
     if weights.empty_cells:
         lines += ["", f"Empty cells (cannot be balanced): {', '.join(weights.empty_cells)}."]
     return "\n".join(lines) + "\n"
+
+
+def balanced_view_record(test: Any, *, seed: int) -> tuple[list[str], str, dict[str, Any]]:
+    """The balanced evaluation view of a test split by its human distributions (originals only; every dominant
+    human emotion × ambiguity cell equally represented): ``(ids of the view's rows, composition markdown, record)``,
+    the record holding a description, the size and the class × ambiguity table of the view."""
+    view, composition, weights = balanced_eval_view(test, "human_dist", seed=seed)
+    classes = class_names(test)
+    table = {c: {lv: 0 for lv in AMBIGUITY_LEVELS} for c in classes}
+    for p, lv in zip(view["human_dist"], view["ambiguity"]):
+        table[classes[int(np.argmax(p))]][lv] += 1
+    return [str(x) for x in view["id"]], composition, {"description": "dominant human emotion × ambiguity level, the same number of test utterances per "
+                           "non-empty cell" + (f"; empty cells: {', '.join(weights.empty_cells)}"
+                                               if weights.empty_cells else ""),
+            "n": len(view), "table": table}

@@ -15,15 +15,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hf_ambiguity.pipeline.config import ConfigError, PipelineConfig, config_to_dict
-from hf_ambiguity.pipeline.runner import Stage, StageResult, run_stages
+from hf_ambiguity.pipeline.runner import STAGE_FOLDERS, Stage, StageResult, run_stages
 
-__all__ = ["run_pipeline", "RunOutcome", "plan_stages", "STAGE_FOLDERS", "corpus_fingerprint"]
+__all__ = ["run_pipeline", "RunOutcome", "plan_stages", "corpus_fingerprint"]
 
-STAGE_FOLDERS = {
-    "model": "00_model", "build": "01_build", "annotate": "02_annotate", "merge": "03_merge",
-    "alignment": "04_alignment", "augment": "05_augment", "train": "06_train", "evaluate": "07_evaluate",
-    "export": "08_export",
-}
 
 #: What each stage needs from the project: (module, attribute).
 REQUIREMENTS: Mapping[str, tuple[tuple[str, str], ...]] = {

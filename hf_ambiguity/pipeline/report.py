@@ -10,14 +10,14 @@ reference's published figures for the paper protocol).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from hf_ambiguity.pipeline.config import PipelineConfig
 from hf_ambiguity.pipeline.published import TARGET_LABELS, published_for
+from hf_ambiguity.pipeline.runner import RUN_INFO_FILE
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
 __all__ = ["write_report", "paper_deviations", "DEMO_NOTICE"]
@@ -31,13 +31,6 @@ DEMO_NOTICE = (
 
 _METRIC_NAMES = {"js_divergence": "JS div. (base 2) ↓", "js_distance": "JS dist. (ln) ↓",
                  "bhattacharyya": "BC ↑"}
-
-
-def _load(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _fmt(x: Any, nd: int = 3) -> str:
@@ -75,11 +68,23 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out + [""]
 
 
-_TITLE_SUFFIX = {"value": ""}
+class _Plot(NamedTuple):
+    """Where one plot goes, and what every plot title of this report ends with (the demo's smoke-test note)."""
+
+    path: Path
+    title_suffix: str
 
 
-def _title(ax, text: str) -> None:
-    ax.set_title(text + _TITLE_SUFFIX["value"], fontsize=10)
+class _PlotDir(NamedTuple):
+    folder: Path
+    title_suffix: str
+
+    def __truediv__(self, name: str) -> _Plot:
+        return _Plot(self.folder / name, self.title_suffix)
+
+
+def _title(ax, text: str, plot: _Plot) -> None:
+    ax.set_title(text + plot.title_suffix, fontsize=10)
 
 
 def _plt():
@@ -95,7 +100,7 @@ def _plt():
 # ------------------------------------------------------------------------------------------------ plots
 
 
-def _plot_class_ambiguity(stats: Mapping[str, Any], path: Path) -> None:
+def _plot_class_ambiguity(stats: Mapping[str, Any], plot: _Plot) -> None:
     plt = _plt()
     table = stats["class_by_ambiguity"]
     classes = list(table)
@@ -113,14 +118,14 @@ def _plot_class_ambiguity(stats: Mapping[str, Any], path: Path) -> None:
     ax.set_ylim(0, max(max(bottom), 1) * 1.15)
     if len(classes) > 5:
         ax.tick_params(axis="x", labelrotation=30)
-    _title(ax, "Majority class × ambiguity level")
+    _title(ax, "Majority class × ambiguity level", plot)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(plot.path, dpi=110)
     plt.close(fig)
 
 
-def _plot_by_level(series: Mapping[str, Mapping[str, Any]], metric: str, title: str, path: Path) -> None:
+def _plot_by_level(series: Mapping[str, Mapping[str, Any]], metric: str, title: str, plot: _Plot) -> None:
     """Grouped bars: x = ambiguity level (+ overall), one bar per series, with CI whiskers."""
     plt = _plt()
     groups = [*AMBIGUITY_LEVELS, "overall"]
@@ -141,17 +146,17 @@ def _plot_by_level(series: Mapping[str, Mapping[str, Any]], metric: str, title: 
         ax.bar(xs, means, width=width * 0.95, yerr=[lo, hi], capsize=3, label=name)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(_METRIC_NAMES.get(metric, metric))
-    _title(ax, title)
+    _title(ax, title, plot)
     if len(names) > 2:
         ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(plot.path, dpi=110)
     plt.close(fig)
 
 
-def _plot_augment(aug: Mapping[str, Any], path: Path) -> None:
+def _plot_augment(aug: Mapping[str, Any], plot: _Plot) -> None:
     plt = _plt()
     targets = list(aug["targets"])
     fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 3.2), squeeze=False)
@@ -169,13 +174,13 @@ def _plot_augment(aug: Mapping[str, Any], path: Path) -> None:
         ax.tick_params(axis="x", labelsize=8)
     axes[0][0].set_ylabel("training utterances")
     axes[0][0].legend(frameon=False, fontsize=8)
-    fig.suptitle("Training set composition by dominant emotion" + _TITLE_SUFFIX["value"], fontsize=10)
+    fig.suptitle("Training set composition by dominant emotion" + plot.title_suffix, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(plot.path, dpi=110)
     plt.close(fig)
 
 
-def _plot_training(train: Mapping[str, Any], path: Path) -> bool:
+def _plot_training(train: Mapping[str, Any], plot: _Plot) -> bool:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     drawn = False
@@ -196,11 +201,11 @@ def _plot_training(train: Mapping[str, Any], path: Path) -> bool:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
-    _title(ax, "Training curves")
+    _title(ax, "Training curves", plot)
     if drawn:
         ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(plot.path, dpi=110)
     plt.close(fig)
     return drawn
 
@@ -218,7 +223,7 @@ def _level_rows(res: Mapping[str, Any], metrics: tuple[str, ...]) -> list[list[A
     return rows
 
 
-def _section_corpus(lines: list[str], stats: Mapping[str, Any], plots: Path) -> None:
+def _section_corpus(lines: list[str], stats: Mapping[str, Any], plots: _PlotDir) -> None:
     lines += ["## Corpus", ""]
     ann = stats.get("annotators", {})
     lines += _table(["utterances", "speakers", "annotators / utterance (mean, min–max)", "labels outside the "
@@ -239,7 +244,7 @@ def _section_corpus(lines: list[str], stats: Mapping[str, Any], plots: Path) -> 
     lines += ["![class by ambiguity](plots/class_by_ambiguity.png)", ""]
 
 
-def _section_alignment(lines: list[str], al: Mapping[str, Any], plots: Path) -> None:
+def _section_alignment(lines: list[str], al: Mapping[str, Any], plots: _PlotDir) -> None:
     lines += ["## Human vs synthetic alignment by ambiguity level", ""]
     lines += [al.get("description", ""), ""]
     metrics = ("js_divergence", "js_distance", "bhattacharyya")
@@ -267,7 +272,7 @@ def _section_alignment(lines: list[str], al: Mapping[str, Any], plots: Path) -> 
         lines += _table(["annotators", "Krippendorff's α (nominal)", "Fleiss' κ", "note"], rows)
 
 
-def _section_augment(lines: list[str], aug: Mapping[str, Any], plots: Path) -> None:
+def _section_augment(lines: list[str], aug: Mapping[str, Any], plots: _PlotDir) -> None:
     lines += ["## Splits and DiME-Aug", ""]
     sp = aug["split"]
     lines += [f"Split: {sp['description']} — train {sp['train']}, validation {sp['validation']}, "
@@ -298,7 +303,7 @@ def _section_augment(lines: list[str], aug: Mapping[str, Any], plots: Path) -> N
             lines += _table(["class", *levels], [[c, *[by[lv] for lv in levels]] for c, by in view["table"].items()])
 
 
-def _section_training(lines: list[str], train: Mapping[str, Any], plots: Path,
+def _section_training(lines: list[str], train: Mapping[str, Any], plots: _PlotDir,
                       timings: Mapping[str, Any]) -> None:
     lines += ["## Fine-tuning", ""]
     rows = []
@@ -315,7 +320,7 @@ def _section_training(lines: list[str], train: Mapping[str, Any], plots: Path,
         lines += ["![training curves](plots/training_curve.png)", ""]
 
 
-def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: Path,
+def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: _PlotDir,
                         published: Mapping[str, tuple[float, float]] | None, corpus: str) -> None:
     lines += ["## Fine-tuned models by ambiguity level", ""]
     lines += [ev.get("description", ""), ""]
@@ -386,11 +391,10 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
     ``results`` maps stage keys to :class:`~hf_ambiguity.pipeline.runner.StageResult` (status, timing, folder);
     ``unavailable`` maps stage keys to why they were left out of this run.
     """
-    plots = run_dir / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
     demo = cfg.protocol == "demo"
-    _TITLE_SUFFIX["value"] = "\n(demo: smoke test with a random-weight model, not results)" if demo else ""
-    for old in plots.glob("*.png"):
+    plots = _PlotDir(run_dir / "plots", "\n(demo: smoke test with a random-weight model, not results)" if demo else "")
+    plots.folder.mkdir(parents=True, exist_ok=True)
+    for old in plots.folder.glob("*.png"):
         old.unlink()
     lines = [f"# hf-ambiguity run: {cfg.name}", ""]
     lines += [f"Protocol: **{cfg.protocol}** · corpus: `{cfg.corpus.kind}`"
@@ -418,25 +422,28 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
     if unavailable:
         lines += [f"- not available: {why}" for why in unavailable.values()] + [""]
 
-    stats = _load(run_dir / "01_build" / "corpus_stats.json") if "build" in results else None
+    def record(key: str) -> Any:
+        return results[key].record() if key in results else None
+
+    stats = record("build")
     if stats:
         _section_corpus(lines, stats, plots)
-    al = _load(run_dir / "04_alignment" / "alignment.json") if "alignment" in results else None
+    al = record("alignment")
     if al:
         _section_alignment(lines, al, plots)
-    aug = _load(run_dir / "05_augment" / "augment.json") if "augment" in results else None
+    aug = record("augment")
     if aug:
         _section_augment(lines, aug, plots)
-    train = _load(run_dir / "06_train" / "train.json") if "train" in results else None
+    train = record("train")
     if train:
-        _section_training(lines, train, plots, _load(run_dir / "06_train" / "run_info.json") or {})
-    ev = _load(run_dir / "07_evaluate" / "evaluation.json") if "evaluate" in results else None
+        _section_training(lines, train, plots, results["train"].read(RUN_INFO_FILE) or {})
+    ev = record("evaluate")
     published = published_for(cfg.corpus.kind, cfg.report.reference_figures, cfg.protocol)
     if ev:
         _section_evaluation(lines, ev, plots, published,
                             "MSP-Podcast" if cfg.corpus.kind == "msp-podcast" or
                             cfg.report.reference_figures == "msp-podcast" else "IEMOCAP")
-    exp = _load(run_dir / "08_export" / "export.json") if "export" in results else None
+    exp = record("export")
     if exp:
         hub = run_dir / exp["folder"]
         lines += ["## Export", "", f"Hub layout: `{hub}` (load with "

@@ -24,9 +24,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ["Stage", "StageContext", "StageResult", "StageError", "run_stages", "hash_json", "hash_folder",
-           "read_stage_json", "STAGE_FILE", "RUN_INFO_FILE"]
+from hf_ambiguity.files import read_json, write_json, write_text
 
+__all__ = ["Stage", "StageContext", "StageResult", "StageError", "run_stages", "hash_json", "hash_folder",
+           "read_stage_json", "STAGE_FILE", "RUN_INFO_FILE", "STAGE_FOLDERS", "STAGE_RECORDS", "DATASET_DIR"]
+
+#: Every stage's folder in the run folder, in run order: the one place these names are defined.
+STAGE_FOLDERS = {
+    "model": "00_model", "build": "01_build", "annotate": "02_annotate", "merge": "03_merge",
+    "alignment": "04_alignment", "augment": "05_augment", "train": "06_train", "evaluate": "07_evaluate",
+    "export": "08_export",
+}
+#: The JSON record a stage writes for the report (:meth:`StageContext.write_record`, :meth:`StageResult.record`).
+STAGE_RECORDS = {
+    "build": "corpus_stats.json", "annotate": "annotate_stats.json", "alignment": "alignment.json",
+    "augment": "augment.json", "train": "train.json", "evaluate": "evaluation.json", "export": "export.json",
+}
+#: Folder of a stage's output dataset (``save_to_disk``) inside its stage folder.
+DATASET_DIR = "dataset"
 STAGE_FILE = "stage.json"
 #: A stage's timings and resume counters: written beside its outputs but left out of the output hash, because they
 #: differ between a resumed and an uninterrupted run whose outputs are identical.
@@ -87,10 +102,34 @@ class StageContext:
     cache_dir: Path
     options: Mapping[str, Any]
     runtime: Mapping[str, Any] = field(default_factory=dict)
+    #: The stage's folder name in the run folder (``out_dir`` is a temporary sibling until the stage finishes).
+    folder: str = ""
 
     def input(self, key: str) -> Path:
         """The finished folder of the upstream stage ``key``."""
         return self.inputs[key]
+
+    def input_dataset(self, key: str) -> Any:
+        """The ``DatasetDict`` the upstream stage ``key`` saved."""
+        import datasets
+
+        return datasets.load_from_disk(str(self.inputs[key] / DATASET_DIR))
+
+    def save_dataset(self, dsdict: Any) -> None:
+        """Save this stage's output ``DatasetDict`` (audio embedded: the stage folder is self-contained)."""
+        dsdict.save_to_disk(str(self.out_dir / DATASET_DIR))
+
+    def write_json(self, name: str, obj: Any) -> None:
+        """Write one JSON file of this stage's outputs (atomically; NaN as null)."""
+        write_json(self.out_dir / name, obj)
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write one text file of this stage's outputs."""
+        write_text(self.out_dir / name, text)
+
+    def write_record(self, key: str, obj: Any) -> None:
+        """Write the JSON record the report reads for stage ``key`` (:data:`STAGE_RECORDS`)."""
+        self.write_json(STAGE_RECORDS[key], obj)
 
 
 @dataclass(frozen=True)
@@ -126,6 +165,17 @@ class StageResult:
     input_hash: str
     output_hash: str
     summary: Mapping[str, Any]
+
+    def record(self) -> Any:
+        """The JSON record this stage wrote for the report (:data:`STAGE_RECORDS`), or None."""
+        return self.read(STAGE_RECORDS.get(self.key, ""))
+
+    def read(self, name: str) -> Any:
+        """A JSON file of this stage's folder, or None when absent or unreadable."""
+        try:
+            return read_json(self.folder / name) if name else None
+        except (OSError, ValueError):
+            return None
 
 
 class StageError(RuntimeError):
@@ -187,7 +237,8 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
         cache = run_dir / ".cache" / stage.folder / input_hash[:16]
         cache.mkdir(parents=True, exist_ok=True)
         ctx = StageContext(out_dir=tmp, run_dir=run_dir, inputs={k: results[k].folder for k in stage.depends},
-                           cache_dir=cache, options=stage.options, runtime=stage.runtime)
+                           cache_dir=cache, options=stage.options, runtime=stage.runtime,
+                           folder=stage.folder)
         t0 = time.perf_counter()
         try:
             summary = dict(stage.func(ctx) or {})
@@ -202,7 +253,7 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
             "depends": {k: results[k].output_hash for k in stage.depends},
             "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
         }
-        (tmp / STAGE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        write_json(tmp / STAGE_FILE, json.loads(json.dumps(record, default=str)), sort_keys=True)
         if final.exists():
             old = run_dir / f".old-{stage.folder}"
             shutil.rmtree(old, ignore_errors=True)
