@@ -2,16 +2,11 @@
 
 Corpus readers (IEMOCAP, MSP-Podcast) that keep every annotator's answer, human and ALM-generated emotion
 distributions, distribution-alignment statistics, DiME-Aug balancing and distribution fine-tuning of
-audio-language models (arXiv 2601.14620, "Scaling Ambiguity").
+audio-language models (arXiv 2601.14620, "Scaling Ambiguity"). The package reads in the order data flows: the base
+(``labels``, ``distributions``, ``audio``, ``splits``, ``config``, ``errors``, ``files``, ``provenance``,
+``schema``), then ``corpora`` → ``builders`` / ``hub`` → ``alm`` / ``annotate`` → ``analysis`` → ``augment`` →
+``training`` → ``simulate``, and the glue (``pipeline``, ``commands``, ``cli``). A fine-tuned model is used through
+:func:`hf_ambiguity.training.load_trained` and :func:`hf_ambiguity.training.predict_distributions`.
 """
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    """Lazy top-level access to the fine-tuned model API (torch/transformers load only when it is used)."""
-    if name in ("predict_distributions", "load_trained"):
-        from hf_ambiguity.training import predict as _predict
-
-        return getattr(_predict, name)
-    raise AttributeError(f"module 'hf_ambiguity' has no attribute {name!r}")

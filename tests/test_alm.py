@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _annotate_fixtures import CLASSES, one_torch_thread, tiny_annotator, tiny_model  # noqa: F401
+from helpers import CLASSES
 from hf_ambiguity.alm import prompts
 from hf_ambiguity.alm.parsing import parse_answer
 from hf_ambiguity.alm.prompts import AnnotatorSpec, annotator_specs, annotator_temperature, build_messages

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from _annotate_fixtures import CLASSES, make_dataset
+from helpers import CLASSES, make_dataset
 from hf_ambiguity.alm.base import AnnotationBackendError, Item, Request
 from hf_ambiguity.alm.hosted import GeminiAnnotator, OpenAICompatibleAnnotator, RetryPolicy
 from hf_ambiguity.alm.prompts import FOCI, SYSTEM_INSTRUCTION, annotator_specs

@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _annotate_fixtures import (  # noqa: F401 (fixtures)
-    CLASSES, make_dataset, one_torch_thread, tiny_annotator, tiny_model,
-)
+from helpers import CLASSES, make_dataset
 from hf_ambiguity.annotate import annotate, merge_dataset
 from hf_ambiguity.provenance import read_provenance
 
@@ -102,7 +100,7 @@ def test_merge_is_the_reference_concatenation(tiny_annotator):
 
 def test_default_n_is_the_reference_n_of_the_corpus(tiny_annotator):
     """Without ``n_annotators``: 10 synthetic annotators for MSP-Podcast, 8 for IEMOCAP (and unknown corpora)."""
-    ds = make_dataset(2)
+    ds = make_dataset(2).remove_columns("corpus")  # the corpus column is set below; absent = unknown corpus
     msp = ds.add_column("corpus", ["msp-podcast"] * 2)
     out, report = annotate(msp.select([0]), tiny_annotator, progress=False)
     assert report.n_annotators == 10 and len(out["synthetic_raw"][0]) == 10
@@ -144,14 +142,14 @@ def test_bad_inputs_are_refused(tiny_annotator):
     ds = make_dataset(2)
     with pytest.raises(ValueError, match="mode must be one of"):
         annotate(ds, tiny_annotator, mode="vote")
-    with pytest.raises(ValueError, match="id 'utt000' occurs twice"):
+    with pytest.raises(ValueError, match="id 'utt0000' occurs twice"):
         annotate(concatenate_datasets([ds, ds]), tiny_annotator, progress=False)
 
 
 _KILL_SCRIPT = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from _annotate_fixtures import make_dataset
+from helpers import make_dataset
 from hf_ambiguity.alm.local import TransformersAnnotator
 from hf_ambiguity.annotate import annotate
 
@@ -286,6 +284,6 @@ def test_cli_refuses_an_id_shared_by_two_splits(tiny_model, tmp_path, capsys):
             "--mode", "score", "--no-progress", "--out", str(tmp_path / "out")]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "split 'test' row 0: id 'utt000' also occurs in split 'train'" in err
+    assert "split 'test' row 0: id 'utt0000' also occurs in split 'train'" in err
     assert not (tmp_path / "out.annotate-cache").exists()  # refused before anything was annotated
     assert main(args[:2] + ["--split", "train"] + args[2:]) == 0  # one split at a time is fine

@@ -8,7 +8,7 @@ import datasets
 import numpy as np
 import pytest
 
-from _augment_fixtures import CLASSES, make_dataset, decode
+from helpers import CLASSES, make_dataset, decode
 from hf_ambiguity.augment import dime_aug
 from hf_ambiguity.splits import split_train_validation
 from hf_ambiguity.augment.dime_features import TEXT_FEATURE_NAMES, row_features, standardise
@@ -20,7 +20,7 @@ RATIO = 0.5
 
 @pytest.fixture(scope="module")
 def augmented():
-    ds, waves = make_dataset(COUNTS, seed=1)
+    ds, waves = make_dataset(COUNTS, seed=1, return_waves=True)
     out, report = dime_aug(ds, "human_dist", ratio=RATIO, k=3, seed=7, progress=False)
     return ds, waves, out, report
 
@@ -83,7 +83,7 @@ def test_audio_is_alpha_mix_cut_to_shorter(augmented):
 def test_neighbours_are_nearest_within_class(augmented, k):
     ds, waves, out, _ = augmented
     if k == 1:  # with one neighbour the partner must be *the* nearest utterance of the class
-        ds, waves = make_dataset([12, 7, 0, 0], seed=11)
+        ds, waves = make_dataset([12, 7, 0, 0], seed=11, return_waves=True)
         out, _ = dime_aug(ds, "human_dist", ratio=1.0, k=1, seed=0, progress=False)
     ids = ds["id"]
     labels = np.array(ds["majority_label"])
@@ -115,7 +115,7 @@ def test_class_counts_follow_the_rule(augmented):
 
 def test_same_seed_identical_output_other_seed_differs():
     def run(seed, num_proc=None):
-        ds, _ = make_dataset([38, 3, 2, 0], seed=3)  # a fresh Dataset object each time (own fingerprint)
+        ds, _ = make_dataset([38, 3, 2, 0], seed=3, return_waves=True)  # a fresh Dataset object each time (own fingerprint)
         out, _ = dime_aug(ds, "human_dist", ratio=0.1, seed=seed, num_proc=num_proc, progress=False)
         return out.cast_column("audio", datasets.Audio(decode=False)).to_list()
 
@@ -127,7 +127,7 @@ def test_same_seed_identical_output_other_seed_differs():
 
 
 def test_validation_rows_are_never_sources():
-    ds, _ = make_dataset([20, 8, 8, 4], seed=4)
+    ds, _ = make_dataset([20, 8, 8, 4], seed=4, return_waves=True)
     parts = split_train_validation(ds, validation_fraction=0.25, seed=42)
     val_ids = set(parts["validation"]["id"])
     assert len(val_ids) == 10 and not val_ids & set(parts["train"]["id"])
@@ -139,7 +139,7 @@ def test_validation_rows_are_never_sources():
 
 
 def test_balance_by_class_and_ambiguity_cells():
-    ds, _ = make_dataset([12, 3, 0, 6], seed=5)  # ambiguity cycles low/medium/high within a class
+    ds, _ = make_dataset([12, 3, 0, 6], seed=5, return_waves=True)  # ambiguity cycles low/medium/high within a class
     out, report = dime_aug(ds, "human_dist", ratio=1.0, balance_by="class_ambiguity", seed=0, progress=False)
     assert report.target_count == 4 and len(report.groups) == 12
     rows = out.remove_columns(["audio"]).to_list()
@@ -161,7 +161,7 @@ def test_balance_by_class_and_ambiguity_cells():
 # ------------------------------------------------------------------------------------------------------ bad input
 
 def test_missing_audio_column_is_a_clear_error():
-    ds, _ = make_dataset([3, 2, 2, 2])
+    ds, _ = make_dataset([3, 2, 2, 2], return_waves=True)
     with pytest.raises(ValueError, match=r"audio column 'audio' is not in the dataset .*audio_column="):
         dime_aug(ds.remove_columns(["audio"]), "human_dist", progress=False)
     with pytest.raises(ValueError, match=r"target distribution column 'nope' is not in the dataset"):
@@ -173,7 +173,7 @@ def test_missing_audio_column_is_a_clear_error():
 
 
 def test_missing_transcript_gives_zero_text_features_and_a_flag():
-    ds, _ = make_dataset([6, 2, 2, 2], transcript=False)
+    ds, _ = make_dataset([6, 2, 2, 2], transcripts=False, return_waves=True)
     out, report = dime_aug(ds, "human_dist", ratio=0.5, progress=False)
     assert report.text_features_missing and "transcript" not in out.column_names
     assert "text features are zero" in report.to_markdown()
@@ -182,7 +182,7 @@ def test_missing_transcript_gives_zero_text_features_and_a_flag():
 
 
 def test_invalid_distribution_names_the_row_or_is_counted_when_lenient():
-    ds, _ = make_dataset([6, 3, 2, 2], dist_override={7: [0.5, 0.6, 0.0, 0.0], 8: None})
+    ds, _ = make_dataset([6, 3, 2, 2], dist_override={7: [0.5, 0.6, 0.0, 0.0], 8: None}, return_waves=True)
     with pytest.raises(ValueError, match=r"row 7 \(id 'utt0007'\): human_dist does not sum to 1.*lenient=True"):
         dime_aug(ds, "human_dist", progress=False)
     out, report = dime_aug(ds, "human_dist", ratio=1.0, lenient=True, progress=False)
@@ -194,7 +194,8 @@ def test_invalid_distribution_names_the_row_or_is_counted_when_lenient():
 
 
 def test_silent_and_zero_length_audio_are_counted_and_never_sources():
-    ds, _ = make_dataset([6, 4, 2, 2], audio_override={0: np.zeros(4000), 6: np.zeros(4000), 7: np.zeros(0)})
+    ds, _ = make_dataset([6, 4, 2, 2], audio_override={0: np.zeros(4000), 6: np.zeros(4000), 7: np.zeros(0)},
+                         return_waves=True)
     out, report = dime_aug(ds, "human_dist", ratio=1.0, progress=False)
     # utt0000 is in the majority class, which needs no new rows: it is never decoded, so not listed
     assert report.silent_ids == ("utt0006", "utt0007")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from _augment_fixtures import CLASSES, make_dataset
+from helpers import CLASSES, make_dataset
 from hf_ambiguity.augment.balanced_eval import balanced_eval_view
 from hf_ambiguity.augment.sampler import (RandomAudioAugment, class_sample_weights, dataset_sample_weights,
                                           weighted_sampler)
@@ -27,7 +27,7 @@ def test_weights_give_each_class_equal_mass_times_its_multiplier():
 
 
 def test_weighted_sampler_draws_classes_evenly():
-    ds, _ = make_dataset([30, 6, 3, 1], seed=2)
+    ds, _ = make_dataset([30, 6, 3, 1], seed=2, return_waves=True)
     w = dataset_sample_weights(ds, "human_dist", multipliers={"sad": 1.0})
     sampler = weighted_sampler(w, num_samples=20000, seed=0)
     assert isinstance(sampler, torch.utils.data.WeightedRandomSampler)
@@ -81,7 +81,7 @@ def test_audio_augment_applies_with_probability_p():
 
 @pytest.fixture(scope="module")
 def test_split():
-    ds, _ = make_dataset([30, 9, 12, 6], seed=8)
+    ds, _ = make_dataset([30, 9, 12, 6], seed=8, return_waves=True)
     flags = [False] * len(ds)
     flags[0] = flags[40] = True  # pretend two rows were DiME-Aug samples: the view must ignore them
     return ds.add_column("augmented", flags)
@@ -118,7 +118,7 @@ def test_balanced_view_by_class_only_and_errors(test_split):
         balanced_eval_view(dsdict, "human_dist")
     with pytest.raises(ValueError, match=r"by must be a non-empty subset of \['class', 'ambiguity'\]"):
         balanced_eval_view(test_split, "human_dist", by=("speaker",))
-    bad, _ = make_dataset([3, 3, 0, 0], dist_override={4: [0.2, 0.2, 0.2, 0.2]})
+    bad, _ = make_dataset([3, 3, 0, 0], dist_override={4: [0.2, 0.2, 0.2, 0.2]}, return_waves=True)
     with pytest.raises(ValueError, match=r"row 4 \(id 'utt0004'\): human_dist is not a valid 4-class distribution"):
         balanced_eval_view(bad, "human_dist")
     _, table, weights = balanced_eval_view(bad.select([0, 1, 2, 3, 5]), "human_dist")

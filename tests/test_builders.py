@@ -19,7 +19,7 @@ from hf_ambiguity.corpora import CorpusFormatError, read_iemocap
 from hf_ambiguity.corpora.iemocap import IEMOCAP_COLUMNS
 from hf_ambiguity.corpora.msp_podcast import MSP_COLUMNS, read_msp_podcast
 from hf_ambiguity.schema import class_names
-from tests._builders_fixtures import (
+from helpers import (
     IEMOCAP_BAD_FILE,
     break_iemocap,
     decoded_samples,

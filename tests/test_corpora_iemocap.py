@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
 
-from _corpora_fixtures import iemocap_corpus, line_of, replace_in_file
+from helpers import iemocap_corpus, line_of, replace_in_file
 from hf_ambiguity.corpora import IEMOCAP_COLUMNS, CorpusFormatError, read_iemocap
 from hf_ambiguity.corpora import iemocap as iemocap_module
 from hf_ambiguity.demo import Evaluation, IemocapTurn, write_iemocap_layout

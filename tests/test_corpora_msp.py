@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from _corpora_fixtures import line_of, msp_corpus, replace_in_file
+from helpers import line_of, msp_corpus, replace_in_file
 from hf_ambiguity.corpora import MSP_COLUMNS, CorpusFormatError, read_msp_podcast
 from hf_ambiguity.demo import MspUtterance, Worker, write_msp_layout
 

@@ -17,7 +17,7 @@ from hf_ambiguity import cli
 from hf_ambiguity.builders import build_dataset
 from hf_ambiguity.hub.card import add_provenance, read_card_info, template_path
 from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
-from tests._builders_fixtures import (
+from helpers import (
     IEMOCAP_BAD_FILE,
     break_iemocap,
     decoded_samples,

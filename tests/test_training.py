@@ -13,7 +13,7 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
-from _training_fixtures import CLASSES, make_dataset, save_dataset, tiny_model
+from helpers import CLASSES, make_dataset, save_dataset
 from hf_ambiguity.training.checkpoints import (
     STATE_FILE, CheckpointMismatchError, check_compatible, find_latest_checkpoint, resolve_resume,
 )
@@ -175,7 +175,7 @@ def test_bad_options_are_refused(argv, message, capsys):
 def test_random_split_is_80_20_by_utterance_and_seeded():
     from datasets import DatasetDict
 
-    ds = DatasetDict({"train": make_dataset(20)})
+    ds = DatasetDict({"train": make_dataset(20, seconds=0.5)})
     a, desc = make_splits(ds, kind="random", seed=42)
     b, _ = make_splits(ds, kind="random", seed=42)
     assert (len(a["train"]), len(a["test"])) == (16, 4) and a["test"]["id"] == b["test"]["id"]
@@ -185,7 +185,7 @@ def test_random_split_is_80_20_by_utterance_and_seeded():
 def test_speaker_split_holds_out_an_iemocap_session_or_uses_msp_partitions():
     from datasets import DatasetDict
 
-    ds = make_dataset(12)
+    ds = make_dataset(12, seconds=0.5)
     parts, desc = make_splits(DatasetDict({"train": ds}), kind="speaker", test_session=2)
     assert set(parts["test"]["session"]) == {2} and set(parts["train"]["session"]) == {1}
     assert "leave-one-session-out" in desc
@@ -212,7 +212,7 @@ def _saved(tmp_path: Path, ds) -> Path:
 
 
 def test_prepare_data_reports_the_split_and_holds_out_validation(tmp_path):
-    splits, info = prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 20)))
+    splits, info = prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 20, seconds=0.5)))
     assert info.sizes == {"train": 14, "test": 4, "validation": 2}
     assert "10% of the training part held out" in info.description and info.class_names == tuple(CLASSES)
 
@@ -221,7 +221,7 @@ def test_local_parquet_folder_loads_through_load_dataset(tmp_path):
     from hf_ambiguity.training.data import load_any_dataset
 
     (tmp_path / "hub" / "data").mkdir(parents=True)
-    make_dataset(6).to_parquet(str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet"))
+    make_dataset(6, seconds=0.5).to_parquet(str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet"))
     loaded = load_any_dataset(str(tmp_path / "hub"))
     assert list(loaded) == ["train"] and len(loaded["train"]) == 6
     assert loaded["train"].features["majority_label"].names == CLASSES
@@ -230,28 +230,29 @@ def test_local_parquet_folder_loads_through_load_dataset(tmp_path):
 
 
 def test_missing_target_column_is_refused(tmp_path):
-    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--target", "synthetic_dist")
+    ds = make_dataset(12, seconds=0.5).remove_columns("synthetic_dist")
+    cfg = _cfg(tmp_path, _saved(tmp_path, ds), "--target", "synthetic_dist")
     with pytest.raises(TrainingDataError, match="split 'train' has no column 'synthetic_dist'"):
         prepare_data(cfg)
 
 
 def test_missing_human_column_names_the_human_column_option(tmp_path):
     # every model is also scored against the human distributions: a missing one is refused before training
-    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--human_column", "gold_dist")
+    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12, seconds=0.5), "--human_column", "gold_dist")
     with pytest.raises(TrainingDataError, match=r"split 'validation' has no column 'gold_dist' .*pick --human_column"):
         prepare_data(cfg)
 
 
 def test_non_distribution_rows_are_refused_naming_split_row_and_id(tmp_path):
-    ds = make_dataset(12)
-    bad = ds.map(lambda r: {"human_dist": [0.5, 0.5, 0.5, 0.0] if r["id"] == "utt_004" else r["human_dist"]})
-    with pytest.raises(TrainingDataError, match=r"split '\w+' row \d+ \(id 'utt_004'\): human_dist row \d+ does not "
+    ds = make_dataset(12, seconds=0.5)
+    bad = ds.map(lambda r: {"human_dist": [0.5, 0.5, 0.5, 0.0] if r["id"] == "utt0004" else r["human_dist"]})
+    with pytest.raises(TrainingDataError, match=r"split '\w+' row \d+ \(id 'utt0004'\): human_dist row \d+ does not "
                                                 r"sum to 1"):
         prepare_data(_cfg(tmp_path, _saved(tmp_path, bad)))
 
 
 def test_dime_aug_input_errors_are_training_data_errors_before_the_model(tmp_path):
-    ds = make_dataset(12)
+    ds = make_dataset(12, seconds=0.5)
     ds = ds.add_column("augmented", [False] * len(ds))  # already a DiME-Aug output
     with pytest.raises(TrainingDataError, match=r"DiME-Aug on split 'train': .*already has DiME-Aug columns.*"
                                                 r"--no_dime_aug"):
@@ -263,7 +264,7 @@ def test_sampler_multiplier_of_an_unknown_class_is_refused_before_the_model_load
 
     from accelerate.state import AcceleratorState, GradientState
 
-    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--weighted_sampler", "--sampler_multipliers",
+    cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12, seconds=0.5), "--weighted_sampler", "--sampler_multipliers",
                "angry=1.3", "bored=2", "--report_to", "none", "--mixed_precision", "no")
     assert dict(x.split("=") for x in cfg.resolved_config()["sampler_multipliers"]) == {"angry": "1.3", "bored": "2"}
     try:
@@ -276,18 +277,18 @@ def test_sampler_multiplier_of_an_unknown_class_is_refused_before_the_model_load
 
 
 def test_vectors_of_the_wrong_length_are_refused(tmp_path):
-    ds = make_dataset(12).map(lambda r: {"human_dist": r["human_dist"][:3] + [0.0, 0.0]})
+    ds = make_dataset(12, seconds=0.5).map(lambda r: {"human_dist": r["human_dist"][:3] + [0.0, 0.0]})
     with pytest.raises(TrainingDataError, match=r"'human_dist' has 5 entries but the class set has 4"):
         prepare_data(_cfg(tmp_path, _saved(tmp_path, ds)))
 
 
 def test_class_count_other_than_the_preset_is_refused(tmp_path):
     with pytest.raises(TrainingDataError, match=r"the dataset has 4 classes .* but --num_classes is 3"):
-        prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 12), "--num_classes", "3"))
+        prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 12, seconds=0.5), "--num_classes", "3"))
 
 
 def test_empty_split_is_refused(tmp_path):
-    ds = make_dataset(12).map(lambda r: {"session": 2})  # every speaker in the held-out session
+    ds = make_dataset(12, seconds=0.5).map(lambda r: {"session": 2})  # every speaker in the held-out session
     with pytest.raises(TrainingDataError, match=r"split 'train' is empty \(speaker-independent: IEMOCAP "
                                                 r"leave-one-session-out, session 2 is the test set\)"):
         prepare_data(_cfg(tmp_path, _saved(tmp_path, ds), "--split", "speaker", "--test_session", "2"))
@@ -351,12 +352,12 @@ def test_epoch_sampler_order_depends_only_on_seed_and_epoch():
     assert set(w) == {9}
 
 
-def test_collator_truncates_the_transcript_to_the_text_budget(tmp_path_factory):
+def test_collator_truncates_the_transcript_to_the_text_budget(tiny_model):
     from transformers import AutoProcessor
 
     from hf_ambiguity.training.data import DistributionCollator
 
-    proc = AutoProcessor.from_pretrained(tiny_model(tmp_path_factory.getbasetemp()))
+    proc = AutoProcessor.from_pretrained(tiny_model)
     col = DistributionCollator(proc, CLASSES, max_text_tokens=400)
     rows = [{"index": i, "audio": np.zeros(8000, np.float32), "transcript": "wonderful " * (200 * i),
              "target": np.full(4, 0.25, np.float32)} for i in range(2)]
@@ -373,11 +374,11 @@ def test_collator_truncates_the_transcript_to_the_text_budget(tmp_path_factory):
 
 # ------------------------------------------------------------------------------------------- early stopping
 
-def test_early_stopping_on_validation_loss_keeps_the_best_step(tmp_path, tmp_path_factory, one_thread):
+def test_early_stopping_on_validation_loss_keeps_the_best_step(tmp_path, tiny_model, one_thread):
     from hf_ambiguity.training.loop import train
 
-    model = tiny_model(tmp_path_factory.getbasetemp())
-    cfg = parse_args(["--dataset", str(save_dataset(tmp_path / "ds", 12)), "--model", str(model),
+    model = tiny_model
+    cfg = parse_args(["--dataset", str(save_dataset(tmp_path / "ds", 12, seconds=0.5)), "--model", str(model),
                       "--output_dir", str(tmp_path / "out"), "--target", "human_dist", "--no_dime_aug",
                       "--mixed_precision", "no", "--torch_dtype", "float32", "--report_to", "none",
                       "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
@@ -391,18 +392,18 @@ def test_early_stopping_on_validation_loss_keeps_the_best_step(tmp_path, tmp_pat
 
 # ------------------------------------------------------------------------------------------- label-token head
 
-def test_label_token_head_gives_distributions_and_trains_only_lora(tmp_path_factory, one_thread):
+def test_label_token_head_gives_distributions_and_trains_only_lora(tiny_model, one_thread):
     from datasets import Audio
 
     from hf_ambiguity.training.data import DistributionCollator, DistributionRows
     from hf_ambiguity.training.model import MODEL_INPUT_KEYS, build_model
 
-    cfg = parse_args(["--dataset", "d", "--model", str(tiny_model(tmp_path_factory.getbasetemp())),
+    cfg = parse_args(["--dataset", "d", "--model", str(tiny_model),
                       "--torch_dtype", "float32", "--head", "label_token"])
     torch.manual_seed(0)
     model, processor, _ = build_model(cfg, CLASSES)
     assert model.head is None and all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
-    ds = make_dataset(3).cast_column("audio", Audio(sampling_rate=16000))
+    ds = make_dataset(3, seconds=0.5).cast_column("audio", Audio(sampling_rate=16000))
     rows = DistributionRows(ds, target="human_dist", sampling_rate=16000, max_audio_seconds=30.0)
     batch = DistributionCollator(processor, CLASSES, head="label_token")([rows[i] for i in range(3)])
     assert (batch["attention_mask"][:, -1] == 1).all()  # left padding: the answer follows the last prompt token

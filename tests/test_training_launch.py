@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _training_fixtures import save_dataset, tiny_model
+from helpers import save_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_CONFIG = REPO / "examples" / "configs" / "cpu.yaml"
@@ -53,10 +53,10 @@ def _log(out: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_model):
     root = tmp_path_factory.mktemp("training_launch")
-    model = tiny_model(tmp_path_factory.getbasetemp())
-    dataset = save_dataset(root / "ds", 12)
+    model = tiny_model
+    dataset = save_dataset(root / "ds", 12, seconds=0.5)
     a_out, b_out = root / "run_a", root / "run_b"
     a = subprocess.Popen(_command(dataset, model, a_out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TrainConfig", "parse_args", "PRESETS", "train", "load_trained", "predict_distributions",
+__all__ = ["TrainingArguments", "parse_args", "PRESETS", "train", "load_trained", "predict_distributions",
            "AttentionPoolingHead", "get_loss"]
 
 _LAZY = {
-    "TrainConfig": "config", "parse_args": "config", "PRESETS": "config", "train": "loop",
+    "TrainingArguments": "config", "parse_args": "config", "PRESETS": "config", "train": "loop",
     "load_trained": "predict", "predict_distributions": "predict", "AttentionPoolingHead": "head",
     "get_loss": "losses",
 }

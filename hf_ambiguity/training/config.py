@@ -30,15 +30,15 @@ from typing import Any, Literal, Sequence, get_args, get_origin, get_type_hints
 from hf_ambiguity.training.head import HEAD_KINDS
 from hf_ambiguity.training.losses import LOSS_NAMES
 
-__all__ = ["TrainConfig", "PRESETS", "PRESET_NAMES", "SPLIT_KINDS", "parse_args", "build_parser",
+__all__ = ["TrainingArguments", "PRESETS", "PRESET_NAMES", "SPLIT_KINDS", "parse_args", "build_parser",
            "sampler_multipliers"]
 
-SPLIT_KINDS = ("random", "speaker", "dataset")
+from hf_ambiguity.splits import SPLIT_KINDS  # noqa: E402  (the split protocols are defined once)
 PRESET_NAMES = ("paper", "project", "none")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainingArguments:
     """Every option of a training run. Field docs are the ``--help`` texts."""
 
     # --- data -------------------------------------------------------------------------------------------------
@@ -170,13 +170,13 @@ def _field_type(tp: Any) -> tuple[Any, tuple[str, ...] | None, bool]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """An argparse parser with one option per :class:`TrainConfig` field; unset options stay unset (SUPPRESS)."""
+    """An argparse parser with one option per :class:`TrainingArguments` field; unset options stay unset (SUPPRESS)."""
     parser = argparse.ArgumentParser(
         prog="train", description="Fine-tune an audio-language model to predict emotion distributions.",
         argument_default=argparse.SUPPRESS,
     )
-    hints = get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
+    hints = get_type_hints(TrainingArguments)
+    for f in fields(TrainingArguments):
         help_text = f.metadata.get("help", "")
         if f.name in PRESETS["paper"] and PRESETS["paper"][f.name] != f.default:
             default = f"default {PRESETS['paper'][f.name]} with --preset paper, {f.default} with --preset none"
@@ -193,11 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
-    """Parse the command line into a :class:`TrainConfig` (defaults < preset < command line)."""
+def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
+    """Parse the command line into a :class:`TrainingArguments` (defaults < preset < command line)."""
     parser = build_parser()
     given = vars(parser.parse_args(argv))
-    preset = given.get("preset", TrainConfig.preset)
+    preset = given.get("preset", TrainingArguments.preset)
     values: dict[str, Any] = dict(PRESETS[preset])
     values.update(given)
     for name in ("lora_target_modules", "sampler_multipliers"):
@@ -205,12 +205,12 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
             values[name] = tuple(values[name])
     if not values.get("dataset"):
         parser.error("--dataset is required (a Hub dataset id, a local dataset folder or a save_to_disk folder)")
-    cfg = TrainConfig(**values)
+    cfg = TrainingArguments(**values)
     _check(cfg, parser)
     return cfg
 
 
-def sampler_multipliers(cfg: TrainConfig) -> dict[str, float]:
+def sampler_multipliers(cfg: TrainingArguments) -> dict[str, float]:
     """``--sampler_multipliers neutral=0.8 angry=1.3`` as ``{"neutral": 0.8, "angry": 1.3}`` (``ValueError`` if
     malformed; class names are checked against the dataset when the weights are computed)."""
     out: dict[str, float] = {}
@@ -227,7 +227,7 @@ def sampler_multipliers(cfg: TrainConfig) -> dict[str, float]:
     return out
 
 
-def _check(cfg: TrainConfig, parser: argparse.ArgumentParser) -> None:
+def _check(cfg: TrainingArguments, parser: argparse.ArgumentParser) -> None:
     """Option values that argparse cannot check (ranges, combinations)."""
     if cfg.head not in HEAD_KINDS or cfg.loss not in LOSS_NAMES or cfg.split not in SPLIT_KINDS:  # pragma: no cover
         parser.error("invalid --head/--loss/--split")

@@ -102,7 +102,7 @@ def validate_target(ds, *, split: str, column: str, n_classes: int, option: str 
 
 
 def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
-    """Load, split, hold out validation, check and DiME-Aug the data of a :class:`TrainConfig`.
+    """Load, split, hold out validation, check and DiME-Aug the data of a :class:`TrainingArguments`.
 
     Returns ``({"train", "validation", "test"} datasets, SplitInfo)``. Every check runs before DiME-Aug.
     """

@@ -1,6 +1,6 @@
 """The training loop (Accelerate): seeded, resumable, evaluated per ambiguity level.
 
-One call, :func:`train`, does the whole run for a :class:`~hf_ambiguity.training.config.TrainConfig`:
+One call, :func:`train`, does the whole run for a :class:`~hf_ambiguity.training.config.TrainingArguments`:
 
 1. data: load, split, check (every bad-input error is raised here, before the model is loaded), DiME-Aug;
 2. a resumed run checks ``step_N/training_state.json`` against the current options (model architecture, head,
@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Sampler
 from hf_ambiguity.training.checkpoints import (
     STATE_FILE, check_compatible, read_state, resolve_resume, restore_best_snapshot, snapshot_best,
 )
-from hf_ambiguity.training.config import TrainConfig
+from hf_ambiguity.training.config import TrainingArguments
 from hf_ambiguity.training.data import DistributionCollator, DistributionRows, TrainingDataError, prepare_data
 from hf_ambiguity.training.losses import get_loss
 from hf_ambiguity.training.model import MODEL_INPUT_KEYS, DistributionModel, model_fingerprint
@@ -111,7 +111,7 @@ def _flat_for_tracker(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v)) for k, v in d.items()}
 
 
-def _run_identity(cfg: TrainConfig, class_names: Sequence[str], fingerprint: dict[str, Any]) -> dict[str, Any]:
+def _run_identity(cfg: TrainingArguments, class_names: Sequence[str], fingerprint: dict[str, Any]) -> dict[str, Any]:
     head = {"kind": cfg.head}
     if cfg.head == "attention":
         head.update({"num_heads": cfg.head_num_heads, "n_classes": len(class_names)})
@@ -197,7 +197,7 @@ def _summary_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: TrainingArguments) -> dict[str, Any]:
     """Run training as configured; return the results dict also written to ``eval_results.json``."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -474,7 +474,7 @@ def _restore_best(unwrapped: DistributionModel, best_dir: Path) -> None:
         unwrapped.head.load_state_dict(load_file(str(best_dir / HEAD_FILE)))
 
 
-def _push(out: Path, cfg: TrainConfig) -> None:
+def _push(out: Path, cfg: TrainingArguments) -> None:
     """Upload the adapter, head, config and summaries (private unless ``--hub_public``); tokens never printed."""
     from huggingface_hub import HfApi
 

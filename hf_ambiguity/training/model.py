@@ -93,7 +93,7 @@ class DistributionModel(nn.Module):
 
 
 def build_model(cfg: Any, class_names: Sequence[str], *, device: str = "cpu"):
-    """``(DistributionModel, processor, base_config)`` for a :class:`TrainConfig`: base model in ``torch_dtype``,
+    """``(DistributionModel, processor, base_config)`` for a :class:`TrainingArguments`: base model in ``torch_dtype``,
     LoRA adapters (float32) from peft, and the head (float32). Seeds must be set by the caller."""
     from peft import LoraConfig, get_peft_model
 
