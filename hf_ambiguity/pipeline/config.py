@@ -18,6 +18,8 @@ hf_ambiguity.errors.ConfigError: <dict>: unknown key 'annotate.modle'; valid key
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +34,13 @@ __all__ = [
     "AugmentConfig", "TrainConfig", "ExportConfig", "ReportConfig", "PipelineConfig",
     "load_config", "config_from_dict", "config_to_dict", "bundled_config_path", "BUNDLED_CONFIGS",
 ]
+
+#: Names that become column prefixes and folder names: no separators, no ``..``.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+#: A Hub repo id.
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+#: MSP-Podcast partitions a speaker-independent split can hold out as test.
+MSP_TEST = ("Test1", "Test2", "Test3")
 
 #: Configs shipped inside the package (``hf_ambiguity/configs/<name>.yaml``).
 BUNDLED_CONFIGS = ("demo", "paper", "recommended")
@@ -228,8 +237,19 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
         raise bad("annotate.n_annotators", f"must be at least 1, got {cfg.annotate.n_annotators}")
     if cfg.annotate.batch_size < 1:
         raise bad("annotate.batch_size", f"must be at least 1, got {cfg.annotate.batch_size}")
-    if cfg.merge.weight < 0:
-        raise bad("merge.weight", f"must be non-negative, got {cfg.merge.weight}")
+    if not _NAME.fullmatch(cfg.annotate.name):
+        raise bad("annotate.name", f"must be letters, digits, '_' or '-' (it names columns and folders), got "
+                                   f"{cfg.annotate.name!r}")
+    if not (math.isfinite(cfg.merge.weight) and cfg.merge.weight >= 0):
+        raise bad("merge.weight", f"must be a finite non-negative number, got {cfg.merge.weight}")
+    for key in ("annotate.seed", "split.seed", "augment.seed", "train.seed", "analysis.seed"):
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) < 0:
+            raise bad(key, f"must be a non-negative integer, got {getattr(getattr(cfg, section), name)}")
+    if cfg.split.kind == "speaker" and cfg.corpus.kind == "iemocap" and cfg.split.test_session not in range(1, 6):
+        raise bad("split.test_session", f"must be an IEMOCAP session 1-5, got {cfg.split.test_session}")
+    if cfg.split.kind == "speaker" and cfg.corpus.kind == "msp-podcast" and cfg.split.test_partition not in MSP_TEST:
+        raise bad("split.test_partition", f"must be one of {list(MSP_TEST)}, got {cfg.split.test_partition!r}")
     if not 0 < cfg.split.test_fraction < 1:
         raise bad("split.test_fraction", f"must be between 0 and 1, got {cfg.split.test_fraction}")
     if not 0 < cfg.split.validation_fraction < 1:
@@ -248,10 +268,61 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
             raise bad(f"train.targets[{i}]", f"{target!r} needs synthetic labels but annotate.enabled is false")
     if cfg.train.enabled and not cfg.train.targets:
         raise bad("train.targets", "is empty; name at least one target or set train.enabled: false")
+    if len(set(cfg.train.targets)) != len(cfg.train.targets):
+        twice = sorted({x for x in cfg.train.targets if cfg.train.targets.count(x) > 1})
+        raise bad("train.targets", f"names {twice} more than once; each target is trained once")
+    if cfg.train.learning_rate is not None and not (math.isfinite(cfg.train.learning_rate)
+                                                    and cfg.train.learning_rate > 0):
+        raise bad("train.learning_rate", f"must be a positive number or null, got {cfg.train.learning_rate}")
+    for key in ("batch_size", "gradient_accumulation_steps"):
+        value = getattr(cfg.train, key)
+        if value is not None and value < 1:
+            raise bad(f"train.{key}", f"must be at least 1 or null, got {value}")
+    if cfg.export.enabled and cfg.export.push_to is not None and not _REPO_ID.fullmatch(cfg.export.push_to):
+        raise bad("export.push_to", f"must be a Hub repo id 'user/name', got {cfg.export.push_to!r}")
+    if (cfg.export.enabled and cfg.export.push_to and not cfg.export.private and spec.licence.licensed
+            and not cfg.export.acknowledge_license):
+        raise bad("export.private", f"is false but {spec.name} is licensed and may not be redistributed: keep "
+                                    "export.private: true (the default), or, if your licence allows a public "
+                                    "release, set export.acknowledge_license: true")
+    if cfg.train.enabled:
+        _check_training_options(cfg, where)
     if cfg.train.checkpointing_steps is not None and cfg.train.checkpointing_steps < 1:
         raise bad("train.checkpointing_steps", f"must be at least 1 or null, got {cfg.train.checkpointing_steps}")
     if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
         raise bad("train.max_steps", f"must be at least 1 or null, got {cfg.train.max_steps}")
+
+
+#: The training script's flag of each ``train`` key (what :func:`hf_ambiguity.training.launch.train_command` passes).
+_TRAIN_FLAGS = {"--preset": "train.preset", "--max_train_steps": "train.max_steps",
+                "--per_device_train_batch_size": "train.batch_size",
+                "--gradient_accumulation_steps": "train.gradient_accumulation_steps",
+                "--learning_rate": "train.learning_rate", "--seed": "train.seed", "--model": "train.model"}
+
+
+def _check_training_options(cfg: PipelineConfig, where: str) -> None:
+    """The training options the train stage will pass, checked by the training script's own parser now (one schema:
+    a preset name, a value or an ``extra_args`` flag it would refuse fails here, before any stage runs)."""
+    import contextlib
+    import io
+
+    from hf_ambiguity.training.config import parse_args
+    from hf_ambiguity.training.launch import train_command
+
+    opt = config_to_dict(cfg.train)
+    for target in cfg.train.targets:
+        cmd = train_command(opt, dataset=Path("<dataset>"), target=target, model="<model>", output_dir=Path("<out>"),
+                            resume=False)
+        args = cmd[cmd.index("hf_ambiguity.training.train") + 1:]
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                parse_args(args)
+        except SystemExit:
+            why = err.getvalue().strip().splitlines()[-1:] or ["invalid option"]
+            msg = why[0].split("error: ", 1)[-1]
+            key = next((k for flag, k in _TRAIN_FLAGS.items() if flag in msg), "train.extra_args")
+            raise ConfigError(f"{where}: {key}: the training script refuses it: {msg}", key=key) from None
 
 
 def config_from_dict(data: Any, *, where: str = "<dict>") -> PipelineConfig:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hf_ambiguity.pipeline.config import ConfigError, PipelineConfig, config_to_dict
-from hf_ambiguity.pipeline.runner import STAGE_FOLDERS, Stage, StageResult, run_stages
+from hf_ambiguity.files import write_text
+from hf_ambiguity.pipeline.runner import STAGE_FOLDERS, RunLock, Stage, StageResult, run_stages
 
 __all__ = ["run_pipeline", "RunOutcome", "plan_stages", "corpus_fingerprint"]
 
@@ -182,15 +183,16 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: str | Path | None = None, conf
     stages, unavailable = plan_stages(cfg)
     import datasets
 
-    caching = datasets.is_caching_enabled()
-    datasets.disable_caching()  # transforms must not write cache files into finished stage folders
-    try:
-        results = run_stages(stages, folder, force=force)
-    finally:
-        if caching:
-            datasets.enable_caching()
-    (folder / "config.resolved.yaml").write_text(_yaml(config_to_dict(cfg)), encoding="utf-8")
-    report = write_report(folder, cfg, results, unavailable, config_path=config_path)
+    with RunLock(folder):
+        caching = datasets.is_caching_enabled()
+        datasets.disable_caching()  # transforms must not write cache files into finished stage folders
+        try:
+            results = run_stages(stages, folder, force=force)
+        finally:
+            if caching:
+                datasets.enable_caching()
+        write_text(folder / "config.resolved.yaml", _yaml(config_to_dict(cfg)))
+        report = write_report(folder, cfg, results, unavailable, config_path=config_path)
     return RunOutcome(run_dir=folder, report=report, results=results, unavailable=unavailable,
                       unavailable_requested=bool(unavailable))
 

@@ -10,6 +10,11 @@ A stage runs in a temporary sibling folder (``.tmp-<NN_stage>``) that is renamed
 finished and ``stage.json`` was written, so a run killed at any point never leaves a half-written stage that looks
 complete; leftover temporary folders are removed on the next run. Stages that have their own fine-grained resume
 (annotation) keep their progress in ``run_dir/.cache/<NN_stage>/``, which survives a kill.
+
+``stage.json`` also lists every output file with its size; a finished stage whose outputs no longer match (a file
+deleted or truncated by hand or by a full disk) is run again instead of being trusted. One run at a time per run
+folder: :class:`RunLock` holds ``run_dir/.lock`` (pid, host, start time) for the whole run; a second run is refused
+with who holds it, and a lock left by a process that no longer exists on this host is reported and replaced.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from typing import Any, Callable, Mapping
 
 from hf_ambiguity.files import read_json, write_json, write_text
 
-__all__ = ["Stage", "StageContext", "StageResult", "StageError", "run_stages", "hash_json", "hash_folder",
-           "read_stage_json", "STAGE_FILE", "RUN_INFO_FILE", "STAGE_FOLDERS", "STAGE_RECORDS", "DATASET_DIR"]
+__all__ = ["Stage", "StageContext", "StageResult", "StageError", "RunLock", "RunFolderBusyError", "run_stages",
+           "hash_json", "hash_folder", "read_stage_json", "output_listing", "damaged_outputs", "STAGE_FILE",
+           "RUN_INFO_FILE", "STAGE_FOLDERS", "STAGE_RECORDS", "DATASET_DIR", "LOCK_FILE"]
 
 #: Every stage's folder in the run folder, in run order: the one place these names are defined.
 STAGE_FOLDERS = {
@@ -43,6 +49,8 @@ STAGE_RECORDS = {
 #: Folder of a stage's output dataset (``save_to_disk``) inside its stage folder.
 DATASET_DIR = "dataset"
 STAGE_FILE = "stage.json"
+#: Held by the run that is using a run folder (see :class:`RunLock`).
+LOCK_FILE = ".lock"
 #: A stage's timings and resume counters: written beside its outputs but left out of the output hash, because they
 #: differ between a resumed and an uninterrupted run whose outputs are identical.
 RUN_INFO_FILE = "run_info.json"
@@ -70,18 +78,49 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def hash_folder(folder: Path, *, exclude: tuple[str, ...] = (STAGE_FILE, RUN_INFO_FILE)) -> str:
-    """sha256 over the relative paths and contents of every file under ``folder`` (sorted; ``exclude`` names
-    top-level files left out)."""
-    h = hashlib.sha256()
+def _output_files(folder: Path, exclude: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """``(relative path, path)`` of a stage folder's output files, sorted; ``exclude`` names top-level files left
+    out, and so are tensorboard event files (they carry wall-clock times) and datasets' transform caches (written
+    beside a dataset by whoever reads it later)."""
+    out = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         if rel in exclude or "/events.out.tfevents" in f"/{rel}":
-            continue  # tensorboard event files carry wall-clock times
+            continue
         if path.name.startswith("cache-") and path.suffix == ".arrow":
-            continue  # datasets' transform caches, written beside a dataset by whoever reads it later
+            continue
+        out.append((rel, path))
+    return out
+
+
+def hash_folder(folder: Path, *, exclude: tuple[str, ...] = (STAGE_FILE, RUN_INFO_FILE)) -> str:
+    """sha256 over the relative paths and contents of every output file under ``folder``."""
+    h = hashlib.sha256()
+    for rel, path in _output_files(folder, exclude):
         h.update(rel.encode() + b"\0" + _file_digest(path).encode() + b"\n")
     return h.hexdigest()
+
+
+def output_listing(folder: Path) -> dict[str, int]:
+    """``{relative path: size in bytes}`` of every output file of a stage folder (recorded in ``stage.json``)."""
+    return {rel: path.stat().st_size for rel, path in _output_files(folder, (STAGE_FILE,))}
+
+
+def damaged_outputs(folder: Path, record: Mapping[str, Any]) -> list[str]:
+    """The outputs ``stage.json`` lists that are missing or have another size (``["(no output list)"]`` for a
+    record written before outputs were listed), so a damaged finished stage is run again."""
+    listed = record.get("outputs")
+    if not isinstance(listed, Mapping):
+        return ["(no output list in stage.json)"]
+    bad = []
+    for rel, size in listed.items():
+        path = folder / rel
+        try:
+            if path.stat().st_size != size:
+                bad.append(f"{rel} (size {path.stat().st_size}, expected {size})")
+        except OSError:
+            bad.append(f"{rel} (missing)")
+    return bad
 
 
 def read_stage_json(folder: Path) -> dict[str, Any] | None:
@@ -223,7 +262,11 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
         final = run_dir / stage.folder
         input_hash = _input_hash(stage, results)
         previous = read_stage_json(final) if final.is_dir() else None
-        if previous and previous.get("input_hash") == input_hash and stage.key not in force:
+        damaged = damaged_outputs(final, previous) if previous else []
+        if damaged and previous.get("input_hash") == input_hash and stage.key not in force:
+            _log(f"{stage.folder}: outputs damaged ({', '.join(damaged[:3])}"
+                 + (f" and {len(damaged) - 3} more" if len(damaged) > 3 else "") + "): running it again")
+        elif previous and previous.get("input_hash") == input_hash and stage.key not in force:
             _log(f"{stage.folder}: up to date, skipped")
             results[stage.key] = StageResult(stage.key, final, "skipped", float(previous.get("seconds", 0.0)),
                                              input_hash,
@@ -252,6 +295,7 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
             "output_hash": output_hash, "options": stage.options,
             "depends": {k: results[k].output_hash for k in stage.depends},
             "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "summary": summary,
+            "outputs": output_listing(tmp),
         }
         write_json(tmp / STAGE_FILE, json.loads(json.dumps(record, default=str)), sort_keys=True)
         if final.exists():
@@ -266,3 +310,73 @@ def run_stages(stages: list[Stage], run_dir: Path, *, force: tuple[str, ...] = (
         _log(f"{stage.folder}: done in {seconds:.1f} s")
         results[stage.key] = StageResult(stage.key, final, "ran", seconds, input_hash, output_hash, summary)
     return results
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another run holds the run folder's lock."""
+
+
+class RunLock:
+    """``run_dir/.lock`` for the duration of a run: one run per run folder.
+
+    The lock file holds the holder's pid, host and start time and is created exclusively (``O_EXCL``). A second run
+    is refused with :class:`RunFolderBusyError` naming the holder. A lock whose holder is on this host and no longer
+    running (a killed run) is stale: it is replaced, and :attr:`stale` says whose it was. A lock from another host
+    cannot be checked from here and is refused with how to remove it.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self.stale: dict[str, Any] | None = None
+        self._held = False
+
+    def __enter__(self) -> "RunLock":
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder.get("host") == me["host"] and not _pid_alive(holder.get("pid")):
+                    self.stale = holder
+                    _log(f"removed a stale lock of pid {holder.get('pid')} (not running) from {self.path}")
+                    self.path.unlink(missing_ok=True)
+                    continue
+                where = (f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}"
+                         if holder else "an unreadable lock file")
+                raise RunFolderBusyError(
+                    f"run folder {self.path.parent} is in use by {where}; wait for that run to finish, use another "
+                    f"--run-dir, or, if that run is gone, delete {self.path}") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(me, fh)
+            self._held = True
+            return self
+        raise RunFolderBusyError(f"could not take the lock {self.path}; delete it if no run uses the folder")
+
+    def _holder(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._held:
+            self.path.unlink(missing_ok=True)
+            self._held = False
+
+
+def _pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` exists on this host (a pid we may not signal still exists)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

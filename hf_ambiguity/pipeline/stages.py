@@ -221,7 +221,7 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
     Training writes into the stage's cache folder (kept across a kill) and resumes from its latest ``step_N``
     checkpoint; the finished model (adapter + head), metrics and logs are copied into the stage folder.
     """
-    from hf_ambiguity.files import read_json
+    from hf_ambiguity.files import read_json, write_text
     from hf_ambiguity.training.launch import read_training_log, train_command
 
     opt = ctx.options
@@ -230,29 +230,48 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
     timings: dict[str, Any] = {}
     for target in opt["targets"]:
         work = ctx.cache_dir / target
-        resume = work.is_dir() and any(work.glob("step_*/training_state.json"))
-        if not resume:
+        done = _finished_training(work)
+        resume = not done and work.is_dir() and any(work.glob("step_*/training_state.json"))
+        if not done and not resume:
             shutil.rmtree(work, ignore_errors=True)  # a killed attempt without a checkpoint: start clean
         cmd = train_command(opt, dataset=ctx.input("augment") / target, target=target, model=model,
                             output_dir=work, resume=resume,
                             checkpointing_steps=ctx.runtime.get("checkpointing_steps"))
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        seconds = time.perf_counter() - t0
-        ctx.write_text(f"train_{target}.log", proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            raise RuntimeError(f"training {target} failed (exit {proc.returncode}); command: {' '.join(cmd)}\n"
-                               f"last output:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        seconds = 0.0
+        if done:   # finished before a kill or a failure of a later target: never relaunched
+            log_text = (ctx.cache_dir / f"train_{target}.log").read_text(encoding="utf-8") \
+                if (ctx.cache_dir / f"train_{target}.log").is_file() else ""
+        else:
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            seconds = time.perf_counter() - t0
+            log_text = proc.stdout + proc.stderr
+            write_text(ctx.cache_dir / f"train_{target}.log", log_text)
+            if proc.returncode != 0:
+                last = next((ln for ln in reversed(log_text.splitlines()) if ln.strip()), "")
+                raise RuntimeError(f"training {target} failed (exit {proc.returncode}): {last.strip()} — full log: "
+                                   f"{ctx.cache_dir / f'train_{target}.log'}")
+        ctx.write_text(f"train_{target}.log", log_text)
         dest = ctx.out_dir / "models" / target
         shutil.copytree(work, dest, ignore=shutil.ignore_patterns("step_*"))
         record["targets"][target] = read_training_log(dest)
-        res = read_json(dest / "eval_results.json") if (dest / "eval_results.json").is_file() else {}
-        timings[target] = {"seconds": seconds, "resumed": resume,
-                           "samples_per_second": res.get("samples_per_second_this_run")}
+        res = read_json(dest / "eval_results.json")
+        timings[target] = {"seconds": seconds, "resumed": resume, "reused_finished_run": done,
+                           "samples_per_second": res.get("samples_per_second_this_run") if not done else None}
         record["command"] = " ".join(["accelerate launch", *cmd[3:]]).replace(str(ctx.run_dir), "<run_dir>")
     ctx.write_record("train", record)
     ctx.write_json(RUN_INFO_FILE, timings)
     return {t: f"{r.get('steps', '?')} steps" for t, r in record["targets"].items()}
+
+
+def _finished_training(folder: Path) -> bool:
+    """Whether a training output folder holds a finished run (its final ``eval_results.json`` is readable)."""
+    from hf_ambiguity.files import read_json
+
+    try:
+        return isinstance(read_json(folder / "eval_results.json").get("completed_steps"), int)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # ------------------------------------------------------------------------------------------------ 07_evaluate
