@@ -111,8 +111,11 @@ def test_paper_4class_selects_on_consensus_and_drops_excited(corpus):
                             "Ses05M_script01_1b_M003"]
     assert res.report.skipped == {"consensus outside class set": 3}  # fru, xxx, exc
     assert res.report.options["consensus_in_set"] is True
-    # without the consensus selection the excited turn keeps its one in-set vote
-    rows = by_id(read_iemocap(corpus, class_set="paper-4class", consensus_in_set=False))
+    # without the consensus selection, the excited turn (1 in-set vote of 3) is skipped by the default out-of-set
+    # policy and kept with its one in-set vote by out_of_set="keep"
+    res = read_iemocap(corpus, class_set="paper-4class", consensus_in_set=False)
+    assert "Ses03M_impro05a_M001" not in by_id(res) and res.report.skipped["in-set share below 0.5"] == 1
+    rows = by_id(read_iemocap(corpus, class_set="paper-4class", consensus_in_set=False, out_of_set="keep"))
     assert rows["Ses03M_impro05a_M001"]["human_votes"] == [0.0, 1.0, 0.0, 0.0]
     assert rows["Ses03M_impro05a_M001"]["n_dropped_labels"] == 2
 
@@ -190,7 +193,8 @@ def test_malformed_evaluation_line_names_file_and_line(broken):
     replace_in_file(f, "C-E2:\tNeutral;", "C-E2 Neutral;")
     n = line_of(f, "C-E2 Neutral")
     with pytest.raises(CorpusFormatError, match=rf"Session1/dialog/EmoEvaluation/Ses01F_impro01.txt:{n}: "
-                                                 r"malformed categorical line.*strict=False"):
+                                                 r"malformed categorical line.*\(pass --lenient / set corpus.lenient: "
+                                                 r"true to skip and count it\)"):
         read_iemocap(broken)
     res = read_iemocap(broken, strict=False)
     assert res.report.notes["malformed lines skipped"] == 1
@@ -242,7 +246,7 @@ def test_missing_and_unreadable_wav(broken):
                                                  r" of turn Ses01F_impro01_F000 is missing"):
         read_iemocap(broken)
     res = read_iemocap(broken, strict=False)
-    assert res.report.skipped == {"missing audio": 1, "unreadable audio": 1, "no in-set votes": 1}
+    assert res.report.skipped == {"missing audio": 1, "unusable audio": 1, "no in-set votes": 1}
     assert len(res.report.problems) == 2 and res.report.utterances_kept == 4
     assert "missing audio" in res.report.as_markdown()
     assert read_iemocap(broken, check_audio=False).report.utterances_kept == 6

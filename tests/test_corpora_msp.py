@@ -146,7 +146,7 @@ def test_missing_audio_and_label_files(broken):
     (broken / "Labels" / "labels_detailed.csv").unlink()
     with pytest.raises(CorpusFormatError, match="labels_detailed.csv' is missing"):
         read_msp_podcast(broken)
-    with pytest.raises(CorpusFormatError, match="no labels_consensus.csv"):
+    with pytest.raises(CorpusFormatError, match="has no Labels/ folder; pass the MSP-Podcast release folder"):
         read_msp_podcast(broken / "Audios")
 
 

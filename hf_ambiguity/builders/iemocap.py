@@ -59,10 +59,6 @@ class IemocapAmbig(AmbiguityBuilder):
     HOMEPAGE = _SPEC.homepage
     CITATION = _SPEC.citation
     LICENSE = _SPEC.licence.summary
-    ANNOTATION_GLOBS = ("Session*/dialog/EmoEvaluation/*.txt", "Session*/dialog/transcriptions/*.txt",
-                        "IEMOCAP_full_release/Session*/dialog/EmoEvaluation/*.txt",
-                        "IEMOCAP_full_release/Session*/dialog/transcriptions/*.txt")
-    AUDIO_GLOBS = ("Session*/sentences/wav/*/*.wav", "IEMOCAP_full_release/Session*/sentences/wav/*/*.wav")
     NEEDS_DATA_DIR = ("IEMOCAP cannot be downloaded automatically; request it from https://sail.usc.edu/iemocap/ and "
                       "pass the IEMOCAP_full_release folder")
     BUILDER_CONFIGS = [
