@@ -119,6 +119,10 @@ def _check_options(options: Mapping[str, Any]) -> None:
     from hf_ambiguity.corpora.selection import OutOfSetPolicy
 
     OutOfSetPolicy(options.get("out_of_set", "share"), options.get("min_in_set_share", 0.5))
+    if options.get("partitions") is not None:
+        from hf_ambiguity.corpora.msp_podcast import partition_map
+
+        partition_map(options["partitions"])
     if options.get("ids_file") is not None and not Path(options["ids_file"]).expanduser().is_file():
         raise CorpusFormatError(f"ids file {options['ids_file']!r} does not exist; pass a text file with one "
                                 "utterance id per line (--ids-file / corpus.ids_file)")

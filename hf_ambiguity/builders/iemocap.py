@@ -74,7 +74,8 @@ class IemocapAmbig(AmbiguityBuilder):
         return read_iemocap(data_dir, progress=self._progress, **self.config.reader_options())
 
     def _split_names(self, result: Any) -> list[str]:
-        return [f"session{s}" for s in result.report.options.get("sessions", range(1, 6))]
+        present = {int(r["session"]) for r in result.rows}  # a session the selections emptied has no split
+        return [f"session{s}" for s in result.report.options.get("sessions", range(1, 6)) if s in present]
 
     def _split_of(self, row: dict[str, Any]) -> str:
         return f"session{int(row['session'])}"

@@ -5,14 +5,15 @@ Taking the first N utterances of a corpus takes them from Session 1 only (two sp
 protocol cannot run on it and its figures say nothing about the corpus. :func:`stratified_subset` instead:
 
 1. forms the strata: one per (split, majority class) with at least one utterance;
-2. allocates ``n``: when ``n`` is at least the number of strata, every stratum gets one utterance and the rest is
-   shared in proportion to the strata's remaining sizes (largest remainders, ties to the earlier stratum), so each
-   stratum's share is its share of the corpus up to rounding; when ``n`` is smaller, not every stratum can be
-   present: each split first gets one utterance from its largest class (the largest splits first, when ``n`` is
-   smaller than the number of splits), then the remaining strata get one each, largest first; the description
-   names the strata left out;
+2. allocates ``n`` in proportion to the strata's sizes (largest remainders, ties to the earlier stratum); when ``n``
+   is at least the number of strata, a stratum whose share rounds to zero gets one utterance, taken from the
+   stratum most above its exact share, so every stratum is present and each holds its exact share give or take
+   about one utterance. When ``n`` is smaller than the number of strata not every stratum can be present: each
+   split first gets one utterance from its largest class (the largest splits first, when ``n`` is smaller than the
+   number of splits), then the remaining strata get one each, largest first; the description names the strata
+   left out;
 3. draws within each stratum from a permutation seeded by ``(seed, split, class)``, so the draw is deterministic
-   for a seed and a larger ``n`` keeps the utterances a smaller one drew (the allocation only grows).
+   for a seed.
 
 The rows keep their order within each split; splits left empty are dropped.
 """
@@ -136,7 +137,12 @@ def stratified_subset(dsdict: Any, n: int, *, seed: int = 0,
         return dsdict, SubsetDescription(n, total, total, seed, by, counts)
 
     if n >= len(strata):
-        alloc = [1 + k for k in _largest_remainder(n - len(strata), [s - 1 for s in sizes])]
+        alloc = _largest_remainder(n, sizes)
+        quota = [n * size / total for size in sizes]
+        while 0 in alloc:  # n >= number of strata, so some stratum holds two or more while one holds none
+            donor = max((k for k in range(len(alloc)) if alloc[k] >= 2), key=lambda k: (alloc[k] - quota[k], -k))
+            alloc[donor] -= 1
+            alloc[alloc.index(0)] = 1
     else:
         alloc = [0] * len(strata)
         by_split: dict[int, list[int]] = {}

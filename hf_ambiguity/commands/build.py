@@ -116,6 +116,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Build, export, report, and optionally push. Returns the exit code (0 ok, 1 bad input, 2 bad usage)."""
     from hf_ambiguity.builders import build_dataset
     from hf_ambiguity.corpora import CorpusFormatError
+    from hf_ambiguity.corpora.msp_podcast import partition_map
     from hf_ambiguity.corpora.selection import OutOfSetPolicy
     from hf_ambiguity.distributions import AmbiguityDefinition
     from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
@@ -132,6 +133,8 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         OutOfSetPolicy(args.out_of_set, args.min_in_set_share)
         options = _options(args)
+        if "partitions" in options:
+            partition_map(options["partitions"])
     except ValueError as err:
         return _fail(str(err).replace("min_in_set_share", "--min-in-set-share"), 2)
     if args.ids_file is not None and not args.ids_file.is_file():
@@ -140,13 +143,19 @@ def run_build(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         return _fail(f"{out} is not empty; pass --overwrite to replace its data/ and README.md, or choose another "
                      "--out", 2)
+    import datasets
+
+    quiet = args.no_progress and not datasets.utils.are_progress_bars_disabled()
+    if quiet:  # --no-progress also silences the "Generating ... split" bars of datasets
+        datasets.disable_progress_bars()
     try:
         dsdict, report = build_dataset(args.corpus, args.data_dir, class_set=args.class_set,
                                        cache_dir=args.cache_dir, progress=not args.no_progress, **options)
     except CorpusFormatError as err:
         return _fail(str(err))
-    except ValueError as err:  # an option value the reader refuses (e.g. a --partition target)
-        return _fail(str(err), 2)
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
     export = export_to_hub_layout(dsdict, out, card_info=report.card_info(), overwrite=args.overwrite,
                                   progress=not args.no_progress)
     markdown = report.as_markdown()

@@ -67,7 +67,8 @@ from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS, AmbiguityDefiniti
 from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set, normalise_spelling
 
-__all__ = ["read_msp_podcast", "MSP_COLUMNS", "SPLITS", "parse_emo_detail", "DETAILED_LAYOUTS", "PARTITION_IGNORE"]
+__all__ = ["read_msp_podcast", "MSP_COLUMNS", "SPLITS", "parse_emo_detail", "DETAILED_LAYOUTS", "PARTITION_IGNORE",
+           "partition_map"]
 
 #: The columns of an MSP-Podcast row, in order (see :mod:`hf_ambiguity.schema`).
 MSP_COLUMNS = (
@@ -86,8 +87,9 @@ _SPLIT_ALIASES = {"validation": "Development", **{s.lower(): s for s in SPLITS}}
 _PRIMARY_EMOTIONS = frozenset({"angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral", "other"})
 
 
-def _partition_map(partitions: Mapping[str, str | None] | None) -> dict[str, str | None]:
-    """``Split_Set`` value (lower case) → official partition, or None for "leave these files out"."""
+def partition_map(partitions: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    """``Split_Set`` value (lower case) → official partition, or None for "leave these files out"; a target that
+    is neither a partition nor ``"ignore"`` is a ``ValueError``."""
     out: dict[str, str | None] = dict(_SPLIT_ALIASES)
     for raw, target in (partitions or {}).items():
         key = str(raw).strip().lower()
@@ -147,7 +149,7 @@ def read_msp_podcast(
     policy = OutOfSetPolicy(out_of_set, min_in_set_share)
     if duplicate_workers not in ("first", "all"):
         raise ValueError(f"duplicate_workers must be one of ['first', 'all'], got {duplicate_workers!r}")
-    split_of = _partition_map(partitions)
+    split_of = partition_map(partitions)
     wanted: set[str] | None = None
     if splits is not None:
         wanted = set()
@@ -232,6 +234,15 @@ def read_msp_podcast(
             where=where,
         ))
     rows = finish_rows(pending, cs, report, multi_label="whole", ambiguity=definition, out_of_set=policy)
+    unknown = {k[len("unknown partition "):]: v for k, v in report.skipped.items()
+               if k.startswith("unknown partition ")}
+    if unknown:
+        first = next(iter(unknown)).strip("'") or "VALUE"
+        report.warnings.append(
+            f"{sum(unknown.values())} file(s) were skipped because their Split_Set is not a known partition ("
+            + ", ".join(f"{k}: {v}" for k, v in unknown.items()) + f"); map a value onto a partition with "
+            f"--partition {first}=Train (corpus.partitions: {{{first}: Train}}) or leave its files out with "
+            f"--partition {first}={PARTITION_IGNORE}")
     if ids is not None:
         finish_id_selection(ids, rows, report, "the label files read" + (f" (partitions {sorted(wanted)})"
                                                                         if wanted else ""))

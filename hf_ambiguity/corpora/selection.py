@@ -82,13 +82,14 @@ class OutOfSetPolicy:
     def describe(self) -> str:
         """One sentence for the report and the dataset card."""
         if self.name == "keep":
-            return ("out_of_set=keep: every turn with at least one vote in the class set is kept, however many of "
-                    "its votes were for emotions outside the set (those votes are dropped; `in_set_share` says "
-                    "how much of each turn's perception is represented).")
-        return (f"out_of_set=share: a turn is kept only when at least {float(self.min_in_set_share):.0%} of its "
-                f"valid votes are for emotions in the class set (`in_set_share` >= {float(self.min_in_set_share):g}); "
-                "the other turns are skipped and counted, so out-of-set perception is never turned into a "
-                "confident in-set label. Votes outside the set are dropped from `human_votes`.")
+            return ("out_of_set=keep: every utterance with at least one vote in the class set is kept, however "
+                    "many of its votes were for emotions outside the set (those votes are dropped; "
+                    "`in_set_share` says how much of each utterance's perception is represented).")
+        share = float(self.min_in_set_share)
+        return (f"out_of_set=share: an utterance is kept only when at least {share:.0%} of its valid votes are for "
+                f"emotions in the class set (`in_set_share` >= {share:g}); the others are skipped and counted, so "
+                "out-of-set perception is never turned into a confident in-set label. Votes outside the set are "
+                "dropped from `human_votes`.")
 
 
 class IdSelection:
