@@ -132,7 +132,8 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
         self._read_report = result.report
         if not result.rows:
             raise CorpusFormatError(f"{self.config.data_dir}: no utterance was kept, so there is no dataset to build; "
-                                    f"check data_dir and the options. Reader report:\n{result.report.as_markdown()}")
+                                    "check --data-dir / corpus.data_dir and the options against the reader report "
+                                    f"below (what was read and why it was skipped).\n{result.report.as_markdown()}")
         by_split: dict[str, list[dict[str, Any]]] = {name: [] for name in self._split_names(result)}
         for row in result.rows:
             by_split[self._split_of(row)].append(row)
