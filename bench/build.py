@@ -11,7 +11,10 @@ with :func:`hf_ambiguity.demo.write_iemocap_layout`; reused when already there) 
 - floor: what any exporter has to do with the parsed rows: read every wav's bytes, make one pyarrow table of the
   same columns and write it with ``pyarrow.parquet.write_table``.
 
-Prints utterances/s and each stage's time as a ratio to the floor, side by side from one run of this script.
+Prints utterances/s and each stage's time as a ratio to the floor, side by side from one run of this script. A second
+table times the parts of reading that grew with issue 15, per file: the audio check (libsndfile open + frame count +
+a 64-frame read, :func:`hf_ambiguity.corpora.audio_check.audio_problem`) against the 12-byte header read it
+replaced, and the corpus fingerprint (label and transcript files hashed by content, wavs by size and mtime).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hf_ambiguity.builders import build_dataset
+from hf_ambiguity.builders import build_dataset, corpus_fingerprint
 from hf_ambiguity.corpora import read_iemocap
+from hf_ambiguity.corpora.audio_check import audio_problem
 from hf_ambiguity.demo import Evaluation, IemocapTurn, write_iemocap_layout
 from hf_ambiguity.hub import export_to_hub_layout
 
@@ -152,6 +156,27 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(ts)
         print(f"| {name} | {med:.2f} | {n_rows / med:,.0f} | {med / floor:.2f}x | "
               f"{', '.join(f'{t:.2f}' for t in ts)} |")
+    wavs = [r["audio"] for r in result["rows"]]
+
+    def header_check() -> None:
+        for path in wavs:
+            with open(path, "rb") as fh:
+                fh.read(12)
+
+    def decode_check() -> None:
+        assert all(audio_problem(path) is None for path in wavs)
+
+    t_header = timed(header_check, args.runs)
+    t_decode = timed(decode_check, args.runs)
+    t_fp = timed(lambda: corpus_fingerprint("iemocap", corpus), args.runs)
+    parse = statistics.median(t_parse)
+    print(f"\nper-file costs, {len(wavs)} wavs; median of {args.runs} runs\n")
+    print("| part of reading | median s | ms / file | share of parse |\n|---|---:|---:|---:|")
+    for name, ts in (("12-byte header read (the old check)", t_header),
+                     ("audio check: open + frames + 64-frame decode", t_decode),
+                     ("corpus fingerprint (text by content, audio by stat)", t_fp)):
+        med = statistics.median(ts)
+        print(f"| {name} | {med:.2f} | {1000 * med / len(wavs):.3f} | {med / parse:.0%} |")
     clean()
     shutil.rmtree(work / "floor", ignore_errors=True)
     return 0

@@ -120,12 +120,12 @@ def test_options_change_rows_and_cache(corpora) -> None:
 
 def test_edited_annotation_file_rebuilds(tmp_path: Path) -> None:
     iem, _ = write_corpora(tmp_path)
-    first = corpus_fingerprint(iem, IemocapAmbig.ANNOTATION_GLOBS)
+    first = corpus_fingerprint("iemocap", iem)
     ds1, _ = build_dataset("iemocap", iem, cache_dir=tmp_path / "cache", progress=False)
     path = iem / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
     text = path.read_bytes().decode("latin-1")
     path.write_bytes(text.replace("C-E3:\tNeutral state;", "C-E3:\tSadness;", 1).encode("latin-1"))
-    assert corpus_fingerprint(iem, IemocapAmbig.ANNOTATION_GLOBS) != first
+    assert corpus_fingerprint("iemocap", iem) != first
     ds2, _ = build_dataset("iemocap", iem, cache_dir=tmp_path / "cache", progress=False)
     assert ds1["session1"][0]["human_labels"] == ["neutral", "neutral", "neutral"]
     assert ds2["session1"][0]["human_labels"] == ["neutral", "neutral", "sad"]

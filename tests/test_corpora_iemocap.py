@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,11 @@ def test_paper_4class_selects_on_consensus_and_drops_excited(corpus):
                             "Ses05M_script01_1b_M003"]
     assert res.report.skipped == {"consensus outside class set": 3}  # fru, xxx, exc
     assert res.report.options["consensus_in_set"] is True
-    # without the consensus selection the excited turn keeps its one in-set vote
-    rows = by_id(read_iemocap(corpus, class_set="paper-4class", consensus_in_set=False))
+    # without the consensus selection, the excited turn (1 in-set vote of 3) is skipped by the default out-of-set
+    # policy and kept with its one in-set vote by out_of_set="keep"
+    res = read_iemocap(corpus, class_set="paper-4class", consensus_in_set=False)
+    assert "Ses03M_impro05a_M001" not in by_id(res) and res.report.skipped["in-set share below 0.5"] == 1
+    rows = by_id(read_iemocap(corpus, class_set="paper-4class", consensus_in_set=False, out_of_set="keep"))
     assert rows["Ses03M_impro05a_M001"]["human_votes"] == [0.0, 1.0, 0.0, 0.0]
     assert rows["Ses03M_impro05a_M001"]["n_dropped_labels"] == 2
 
@@ -190,7 +194,8 @@ def test_malformed_evaluation_line_names_file_and_line(broken):
     replace_in_file(f, "C-E2:\tNeutral;", "C-E2 Neutral;")
     n = line_of(f, "C-E2 Neutral")
     with pytest.raises(CorpusFormatError, match=rf"Session1/dialog/EmoEvaluation/Ses01F_impro01.txt:{n}: "
-                                                 r"malformed categorical line.*strict=False"):
+                                                 r"malformed categorical line.*\(pass --lenient / set corpus.lenient: "
+                                                 r"true to skip and count it\)"):
         read_iemocap(broken)
     res = read_iemocap(broken, strict=False)
     assert res.report.notes["malformed lines skipped"] == 1
@@ -242,7 +247,7 @@ def test_missing_and_unreadable_wav(broken):
                                                  r" of turn Ses01F_impro01_F000 is missing"):
         read_iemocap(broken)
     res = read_iemocap(broken, strict=False)
-    assert res.report.skipped == {"missing audio": 1, "unreadable audio": 1, "no in-set votes": 1}
+    assert res.report.skipped == {"missing audio": 1, "unusable audio": 1, "no in-set votes": 1}
     assert len(res.report.problems) == 2 and res.report.utterances_kept == 4
     assert "missing audio" in res.report.as_markdown()
     assert read_iemocap(broken, check_audio=False).report.utterances_kept == 6
@@ -265,3 +270,93 @@ def test_repeated_turns_and_evaluators_and_turns_without_answers(tmp_path):
     assert any(f"appears twice (first at Session1/dialog/EmoEvaluation/Ses01F_impro01.txt:{first})" in p
                for p in res.report.problems)
     assert by_id(res)["Ses01F_impro01_F000"]["annotators"] == ["E1", "E3"]
+
+
+# ------------------------------------------------------------------------------ encodings, unreadable files (15)
+
+
+def _without_comment_header(path: Path) -> bytes:
+    """The EmoEvaluation file starting directly with its first turn header (as some release files do)."""
+    lines = path.read_bytes().split(b"\r\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith(b"["))
+    return b"\r\n".join(lines[first:])
+
+
+def test_byte_order_mark_in_evaluation_and_transcription_files(broken, corpus):
+    f = emo_file(broken, "Ses01F_impro01")
+    f.write_bytes(b"\xef\xbb\xbf" + _without_comment_header(f))
+    t = broken / "Session1" / "dialog" / "transcriptions" / "Ses01F_impro01.txt"
+    lines = t.read_bytes().split(b"\r\n")
+    t.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(line for line in lines if b"_F000 [" in line or b"_M000 [" in line))
+    for strict in (True, False):
+        res = read_iemocap(broken, strict=strict)
+        assert res.report.problems == [] and res.report.utterances_read == 7
+        rows = by_id(res)
+        assert rows["Ses01F_impro01_F000"]["transcript"] == "Excuse me."  # the first line, after the BOM
+        assert rows["Ses01F_impro01_F000"]["human_votes"] == by_id(read_iemocap(corpus))["Ses01F_impro01_F000"][
+            "human_votes"]
+
+
+def test_windows_1252_free_text_is_not_turned_into_control_characters(broken):
+    f = emo_file(broken, "Ses03M_impro05b")
+    replace_in_file(f, "(annoyed)", "(annoyed \x93again\x94 \x96 it\x92s)")  # Windows-1252 quotes, dash, apostrophe
+    t = broken / "Session1" / "dialog" / "transcriptions" / "Ses01F_impro01.txt"
+    replace_in_file(t, "Excuse me.", "Excuse me\x85")
+    res = read_iemocap(broken)
+    assert by_id(res)["Ses03M_impro05b_F002"]["other_text"][2] == "annoyed \u201cagain\u201d \u2013 it\u2019s"
+    assert by_id(res)["Ses01F_impro01_F000"]["transcript"] == "Excuse me\u2026"
+    assert res.report.notes["files decoded as Windows-1252"] == 2
+    # latin-1 text without such bytes still reads as latin-1 (the example transcript has "Café")
+    assert by_id(read_iemocap(broken, class_set="iemocap-full"))["Ses01F_impro01_F001"]["transcript"].startswith("Café")
+
+
+def _deny(monkeypatch, path: Path) -> None:
+    """Make reading ``path`` fail as a file without read permission does (chmod, unless running as root)."""
+    if os.geteuid() != 0:
+        path.chmod(0)
+        return
+    real = iemocap_module.read_bytes
+
+    def read_bytes(p):
+        if Path(p) == path:
+            raise PermissionError(13, "Permission denied", str(p))
+        return real(p)
+
+    monkeypatch.setattr(iemocap_module, "read_bytes", read_bytes)
+
+
+def test_unreadable_evaluation_file_named_or_skipped_and_counted(broken, monkeypatch):
+    f = emo_file(broken, "Ses03M_impro05b")
+    _deny(monkeypatch, f)
+    with pytest.raises(CorpusFormatError, match=r"Session3/dialog/EmoEvaluation/Ses03M_impro05b.txt: cannot be read "
+                                                r"\(Permission denied\).*--lenient / set corpus.lenient: true"):
+        read_iemocap(broken)
+    res = read_iemocap(broken, strict=False)
+    assert res.report.notes["EmoEvaluation files that could not be read"] == 1
+    assert "Ses03M_impro05b_F002" not in by_id(res) and res.report.utterances_kept == 5
+    assert res.report.problems == ["Session3/dialog/EmoEvaluation/Ses03M_impro05b.txt: cannot be read (Permission "
+                                   "denied); check the file's permissions or restore it from the release"]
+
+
+def test_unreadable_transcription_file(broken, monkeypatch):
+    t = broken / "Session5" / "dialog" / "transcriptions" / "Ses05M_script01_1b.txt"
+    _deny(monkeypatch, t)
+    with pytest.raises(CorpusFormatError, match=r"transcriptions/Ses05M_script01_1b.txt: cannot be read"):
+        read_iemocap(broken)
+    res = read_iemocap(broken, strict=False)
+    assert res.report.notes["transcription files that could not be read"] == 1
+    assert by_id(res)["Ses05M_script01_1b_F012"]["transcript"] == "" and res.report.utterances_kept == 6
+
+
+@pytest.mark.parametrize("what", ["riff-then-garbage", "header-only"])
+def test_wav_that_does_not_decode_is_caught_while_reading(broken, what):
+    wav = broken / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav"
+    data = wav.read_bytes()
+    wav.write_bytes(data[:12] + bytes(range(256)) * 4 if what == "riff-then-garbage" else data[:44])
+    assert wav.read_bytes()[:4] == b"RIFF" and wav.read_bytes()[8:12] == b"WAVE"  # passes a header check
+    why = "not decodable audio" if what == "riff-then-garbage" else r"empty \(a header with no audio samples\)"
+    with pytest.raises(CorpusFormatError, match=rf"Ses01F_impro01_F000.wav of turn Ses01F_impro01_F000 is {why}.*"
+                                                r"--no-check-audio"):
+        read_iemocap(broken)
+    res = read_iemocap(broken, strict=False)
+    assert res.report.skipped["unusable audio"] == 1 and "Ses01F_impro01_F000" not in by_id(res)

@@ -146,7 +146,7 @@ def test_missing_audio_and_label_files(broken):
     (broken / "Labels" / "labels_detailed.csv").unlink()
     with pytest.raises(CorpusFormatError, match="labels_detailed.csv' is missing"):
         read_msp_podcast(broken)
-    with pytest.raises(CorpusFormatError, match="no labels_consensus.csv"):
+    with pytest.raises(CorpusFormatError, match="has no Labels/ folder; pass the MSP-Podcast release folder"):
         read_msp_podcast(broken / "Audios")
 
 
@@ -190,3 +190,136 @@ def test_extra_cells_and_non_utf8_are_errors_naming_the_line(broken):
     n = line_of(d, "Other-caf")
     with pytest.raises(CorpusFormatError, match=rf"labels_detailed.csv:{n}: not UTF-8 text"):
         read_msp_podcast(broken)
+
+
+# ------------------------------------------------------------------------------------ release layouts (issue 15)
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k != "audio"} for r in rows]
+
+
+@pytest.mark.parametrize("layout", ["columns", "json"])
+def test_every_release_layout_gives_the_same_rows(tmp_path, corpus, layout):
+    root = write_msp_layout(tmp_path / layout, label_layout=layout)
+    if layout == "columns":  # release 2.0: one column per field, not "this reader needs the v1.7+ label files"
+        header = (root / "Labels" / "labels_detailed.csv").read_text().splitlines()[0]
+        assert header == "FileName,WorkerID,EmoClass_Major,EmoClass_Second,EmoAct,EmoVal,EmoDom"
+    res = read_msp_podcast(root)
+    assert res.report.options["label_files"].endswith(f"({layout} layout)")
+    ref = read_msp_podcast(corpus)
+    if layout == "json":  # a JSON object cannot hold a worker's repeated row, so there is nothing to drop
+        assert "duplicate worker rows dropped" not in res.report.notes
+    assert _strip(res.rows) == _strip(ref.rows)
+
+
+def test_v16_worker_column_and_lowercase_label_folder(tmp_path, corpus):
+    root = write_msp_layout(tmp_path / "v16", label_layout="columns")
+    replace_in_file(root / "Labels" / "labels_detailed.csv", "FileName,WorkerID,", "FileName,Workers,")
+    (root / "Labels").rename(root / "label")
+    assert _strip(read_msp_podcast(root).rows) == _strip(read_msp_podcast(corpus).rows)
+
+
+def test_unknown_layout_lists_the_layouts_known(broken):
+    f = broken / "Labels" / "labels_detailed.csv"
+    f.write_text("FileName,Annotator,Label\nMSP-PODCAST_0001_0001.wav,W1,Happy\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match=r"labels_detailed.csv:1: header \['FileName', 'Annotator', 'Label'\] "
+                                                r"matches no known per-worker layout; known MSP-Podcast label layouts:"
+                                                r".*EmoDetail.*WorkerID.*labels_detailed.json"):
+        read_msp_podcast(broken)
+
+
+def test_unknown_partition_strict_lenient_mapped_and_ignored(broken):
+    f = broken / "Labels" / "labels_consensus.csv"
+    replace_in_file(f, ",Test2\r\n", ",NA\r\n")
+    n = line_of(f, ",NA")
+    with pytest.raises(CorpusFormatError, match=rf"labels_consensus.csv:{n}: Split_Set 'NA' is not a known partition"
+                                                r".*--partition NA=Train.*--lenient"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)  # counted, not "read 0 / skipped 0"
+    assert res.report.utterances_read == 5 and res.report.skipped["unknown partition 'NA'"] == 1
+    res = read_msp_podcast(broken, partitions={"NA": "Test2"})
+    assert by_id(res)["MSP-PODCAST_0003_0001"]["split"] == "Test2"
+    res = read_msp_podcast(broken, partitions={"NA": "ignore"})
+    assert res.report.skipped["partition 'NA' ignored"] == 1 and "MSP-PODCAST_0003_0001" not in by_id(res)
+    with pytest.raises(ValueError, match=r"partitions: 'NA' is mapped to 'Dev'"):
+        read_msp_podcast(broken, partitions={"NA": "Dev"})
+
+
+def test_every_file_in_an_unknown_partition_is_read_and_counted(tmp_path):
+    utts = [MspUtterance(f"MSP-PODCAST_0200_000{i}.wav", "NA", "S", (Worker("W1", "Sad"),)) for i in range(3)]
+    root = write_msp_layout(tmp_path / "m", utts)
+    with pytest.raises(CorpusFormatError, match=r"(?s)no utterance was kept.*utterances read: 3.*unknown partition "
+                                                r"'NA' \| 3.*--partition NA=Train"):
+        from hf_ambiguity.builders import build_dataset
+
+        build_dataset("msp-podcast", root, cache_dir=tmp_path / "cache", progress=False, strict=False)
+
+
+def test_file_name_outside_audios_is_refused(broken, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.wav").write_bytes((broken / "Audios" / "MSP-PODCAST_0001_0002.wav").read_bytes())
+    for name in ("Labels/labels_consensus.csv", "Labels/labels_detailed.csv"):
+        text = (broken / name).read_text().replace("MSP-PODCAST_0001_0002.wav", "../../outside/x.wav")
+        (broken / name).write_text(text)
+    n = line_of(broken / "Labels/labels_consensus.csv", "outside")
+    with pytest.raises(CorpusFormatError, match=rf"labels_consensus.csv:{n}: FileName '../../outside/x.wav' leaves "
+                                                r"the Audios/ folder"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False, check_audio=False)
+    assert res.report.skipped["file name outside Audios/"] == 1
+    assert "x" not in by_id(res) and len(res.rows) == 3
+
+
+def test_secondary_only_emotion_as_primary_answer_is_flagged(broken):
+    f = broken / "Labels" / "labels_detailed.csv"
+    replace_in_file(f, "WORKER00000008; Angry;", "WORKER00000008; Frustrated;")
+    n = line_of(f, "WORKER00000008; Frustrated")
+    with pytest.raises(CorpusFormatError, match=rf"labels_detailed.csv:{n}: primary answer 'Frustrated' is a "
+                                                r"secondary emotion of MSP-Podcast"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    r = by_id(res)["MSP-PODCAST_0001_0002"]
+    assert r["n_annotators"] == 4 and r["raw_answers"][-1] == "Frustrated"  # kept as written, no vote
+    assert res.report.notes["primary answers that are not primary emotions"] == 1
+
+
+def test_unreadable_label_file_is_an_error_naming_it(broken, monkeypatch):
+    from hf_ambiguity.corpora import msp_labels
+
+    real_open = Path.open
+
+    def deny(self, *args, **kwargs):
+        if self.name == "labels_consensus.csv":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(msp_labels.Path, "open", deny)
+    for strict in (True, False):
+        with pytest.raises(CorpusFormatError, match=r"Labels/labels_consensus.csv: cannot be read \(Permission "
+                                                    r"denied\)"):
+            read_msp_podcast(broken, strict=strict)
+
+
+def test_transcript_with_bom_and_windows_1252(broken):
+    t = broken / "Transcripts" / "MSP-PODCAST_0001_0001.txt"
+    t.write_bytes(b"\xef\xbb\xbfwe had so much fun")
+    t2 = broken / "Transcripts" / "MSP-PODCAST_0001_0002.txt"
+    t2.write_bytes(b"that\x92s not \x93acceptable\x94")
+    rows = by_id(read_msp_podcast(broken))
+    assert rows["MSP-PODCAST_0001_0001"]["transcript"] == "we had so much fun"
+    assert rows["MSP-PODCAST_0001_0002"]["transcript"] == "that\u2019s not \u201cacceptable\u201d"
+
+
+@pytest.mark.parametrize("content", [b"RIFF\x24\x00\x00\x00WAVE" + bytes(range(200)), "header-only"])
+def test_audio_that_does_not_decode_is_caught_while_reading(broken, content):
+    wav = broken / "Audios" / "MSP-PODCAST_0001_0001.wav"
+    if content == "header-only":
+        content = wav.read_bytes()[:44]  # a RIFF/WAVE header with no samples
+    wav.write_bytes(content)
+    with pytest.raises(CorpusFormatError, match=r"labels_consensus.csv:2: audio file Audios/MSP-PODCAST_0001_0001.wav "
+                                                r"is (not decodable audio|empty)"):
+        read_msp_podcast(broken)
+    res = read_msp_podcast(broken, strict=False)
+    assert res.report.skipped["unusable audio"] == 1 and "MSP-PODCAST_0001_0001" not in by_id(res)

@@ -20,9 +20,12 @@ from typing import Any, Mapping
 import datasets
 
 from hf_ambiguity import __version__
-from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig, corpus_fingerprint
+from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig
 from hf_ambiguity.builders.features import CORPORA, utterance_features
+from hf_ambiguity.builders.fingerprint import corpus_fingerprint
+from hf_ambiguity.builders.subset import SubsetDescription, stratified_subset
 from hf_ambiguity.distributions import AmbiguityDefinition
+from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import CORPORA as CORPORA_SPECS
 from hf_ambiguity.builders.iemocap import IEMOCAP_CLASS_SETS, IemocapAmbig, IemocapAmbigConfig
 from hf_ambiguity.builders.msp_podcast import MSP_CLASS_SETS, MSP_SPLITS, MspPodcastAmbig, MspPodcastAmbigConfig
@@ -30,7 +33,7 @@ from hf_ambiguity.builders.msp_podcast import MSP_CLASS_SETS, MSP_SPLITS, MspPod
 __all__ = [
     "AmbiguityBuilder", "AmbiguityBuilderConfig", "IemocapAmbig", "IemocapAmbigConfig", "MspPodcastAmbig",
     "MspPodcastAmbigConfig", "BUILDERS", "DEFAULT_CLASS_SET", "BuildReport", "build_dataset", "get_builder",
-    "utterance_features", "corpus_fingerprint", "CORPORA",
+    "utterance_features", "corpus_fingerprint", "CORPORA", "stratified_subset", "SubsetDescription",
     "IEMOCAP_CLASS_SETS", "MSP_CLASS_SETS", "MSP_SPLITS",
 ]
 
@@ -101,8 +104,28 @@ def get_builder(corpus: str, data_dir: str | Path, *, class_set: str | None = No
         raise ValueError(f"unknown option(s) {unknown} for {corpus}; valid options: {sorted(fields)}")
     if "ambiguity_cuts" in options:
         options["ambiguity_cuts"] = tuple(float(x) for x in options["ambiguity_cuts"])
+    if options.get("partitions") is not None:
+        options["partitions"] = {str(k): str(v) for k, v in dict(options["partitions"]).items()}
+    if options.get("ids_file") is not None:
+        options["ids_file"] = str(options["ids_file"])
+    _check_options(options)
     return cls(config_name=class_set, data_dir=str(data_dir), cache_dir=None if cache_dir is None else str(cache_dir),
                progress=progress, **options)
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Refuse a bad selection option before any reading (a typo fails before a long parse, and not as a traceback
+    from inside ``datasets``)."""
+    from hf_ambiguity.corpora.selection import OutOfSetPolicy
+
+    OutOfSetPolicy(options.get("out_of_set", "share"), options.get("min_in_set_share", 0.5))
+    if options.get("partitions") is not None:
+        from hf_ambiguity.corpora.msp_podcast import partition_map
+
+        partition_map(options["partitions"])
+    if options.get("ids_file") is not None and not Path(options["ids_file"]).expanduser().is_file():
+        raise CorpusFormatError(f"ids file {options['ids_file']!r} does not exist; pass a text file with one "
+                                "utterance id per line (--ids-file / corpus.ids_file)")
 
 
 def build_dataset(corpus: str, data_dir: str | Path, *, class_set: str | None = None,
@@ -111,14 +134,24 @@ def build_dataset(corpus: str, data_dir: str | Path, *, class_set: str | None = 
     """Build ``corpus`` from its raw release at ``data_dir``: ``(DatasetDict, BuildReport)``.
 
     ``options`` are the builder config options: ``strict``, ``ambiguity``, ``ambiguity_cuts``,
-    ``consensus_in_set``, ``check_audio``; IEMOCAP ``include_self_evaluations``, ``multi_label``; MSP-Podcast
-    ``duplicate_workers``. A second call with the same options and unchanged annotation files reuses the prepared
-    data in ``cache_dir`` (``download_mode="force_redownload"`` rebuilds).
+    ``consensus_in_set``, ``out_of_set``, ``min_in_set_share``, ``ids_file``, ``check_audio``; IEMOCAP
+    ``include_self_evaluations``, ``multi_label``; MSP-Podcast ``duplicate_workers``, ``partitions``. A second
+    call with the same options and unchanged corpus files reuses the prepared data in ``cache_dir``
+    (``download_mode="force_redownload"`` rebuilds).
+
+    Bad input is a :class:`~hf_ambiguity.errors.CorpusFormatError` naming the file (never a ``datasets``
+    generation traceback).
     """
     if corpus not in BUILDERS:
         raise ValueError(f"corpus must be one of {sorted(BUILDERS)}, got {corpus!r}")
     builder = get_builder(corpus, data_dir, class_set=class_set, cache_dir=cache_dir, progress=progress, **options)
-    builder.download_and_prepare(download_mode=download_mode)
+    try:
+        builder.download_and_prepare(download_mode=download_mode)
+    except datasets.exceptions.DatasetGenerationError as err:
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, CorpusFormatError):
+            raise cause from None
+        raise
     dsdict = builder.as_dataset()
     cfg = builder.config
     used = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)

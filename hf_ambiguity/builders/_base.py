@@ -7,28 +7,32 @@ local absolute path), so the prepared dataset and anything exported from it no l
 The reader's :class:`~hf_ambiguity.corpora.ReadReport` is saved as ``read_report.json`` in the prepared folder, so
 a dataset reused from the cache still has its report (:meth:`AmbiguityBuilder.read_report`).
 
-The cache is keyed by the config name, every option and a fingerprint of the corpus' annotation, transcript and
-audio files (paths, sizes, modification times): a changed option, an edited label file or a restored/replaced wav
-(e.g. one a lenient build skipped as missing) re-prepares instead of reusing stale data.
+The cache is keyed by the config name, every option and :func:`~hf_ambiguity.builders.fingerprint.corpus_fingerprint`
+(label and transcript files and the ids file by content, audio files by size and modification time): a changed
+option, an edited label file (even one of the same size and mtime) or a restored/replaced wav (e.g. one a lenient
+build skipped as missing) re-prepares instead of reusing stale data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterator
 
 import datasets
 from datasets.builder import Key
 
 from hf_ambiguity.builders.features import utterance_features
+from hf_ambiguity.builders.fingerprint import corpus_fingerprint
+from hf_ambiguity.corpora.report import LENIENT_HINT
+from hf_ambiguity.corpora.selection import DEFAULT_MIN_IN_SET_SHARE
 from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS
+from hf_ambiguity.errors import CorpusFormatError
 
-__all__ = ["AmbiguityBuilderConfig", "AmbiguityBuilder", "READ_REPORT_FILE", "corpus_fingerprint"]
+__all__ = ["AmbiguityBuilderConfig", "AmbiguityBuilder", "READ_REPORT_FILE"]
 
 READ_REPORT_FILE = "read_report.json"
 
@@ -43,14 +47,23 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
         ambiguity_cuts: the two cut points of ``fixed``.
         consensus_in_set: keep only utterances whose consensus label is in the class set (None: the reader's
             default, True for ``paper-4class`` only).
+        out_of_set: ``share`` (default: keep an utterance only when at least ``min_in_set_share`` of its valid
+            votes are in the class set) or ``keep`` (every utterance with an in-set vote); see
+            :mod:`hf_ambiguity.corpora.selection`.
+        min_in_set_share: the threshold of ``share`` (default 0.5).
+        ids_file: keep only the utterances listed in this file (one id per line; ids not in the corpus are an
+            error).
         strict: bad input raises an error naming file and line (default); False skips it and counts it.
-        check_audio: check that every audio file exists and is readable while reading.
-        corpus_fingerprint: set automatically from the annotation files (part of the cache key).
+        check_audio: check that every audio file exists and decodes to a non-empty signal while reading.
+        corpus_fingerprint: set automatically from the corpus files (part of the cache key).
     """
 
     ambiguity: str = "reference"
     ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS
     consensus_in_set: bool | None = None
+    out_of_set: str = "share"
+    min_in_set_share: float = DEFAULT_MIN_IN_SET_SHARE
+    ids_file: str | None = None
     strict: bool = True
     check_audio: bool = True
     corpus_fingerprint: str = ""
@@ -63,23 +76,11 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
         """Keyword options for the corpus reader (subclasses add their corpus-specific ones)."""
         opts: dict[str, Any] = {"class_set": self.name, "ambiguity": self.ambiguity,
                                 "ambiguity_cuts": tuple(self.ambiguity_cuts), "strict": self.strict,
-                                "check_audio": self.check_audio}
+                                "check_audio": self.check_audio, "out_of_set": self.out_of_set,
+                                "min_in_set_share": float(self.min_in_set_share), "ids_file": self.ids_file}
         if self.consensus_in_set is not None:
             opts["consensus_in_set"] = self.consensus_in_set
         return opts
-
-
-def corpus_fingerprint(data_dir: str | os.PathLike[str], patterns: Iterable[str]) -> str:
-    """A short hash of the paths, sizes and modification times of the files matching ``patterns`` under
-    ``data_dir`` (annotation, transcript and audio files), so that changing them invalidates the builder cache."""
-    root = Path(data_dir).expanduser()
-    h = hashlib.sha256()
-    for pattern in patterns:
-        for path in sorted(root.glob(pattern)):
-            if path.is_file():
-                st = path.stat()
-                h.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
 
 
 class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
@@ -95,17 +96,17 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
     HOMEPAGE: ClassVar[str] = ""
     CITATION: ClassVar[str] = ""
     LICENSE: ClassVar[str] = ""
-    ANNOTATION_GLOBS: ClassVar[tuple[str, ...]] = ()
-    AUDIO_GLOBS: ClassVar[tuple[str, ...]] = ()
     NEEDS_DATA_DIR: ClassVar[str] = ""
 
     def __init__(self, *args: Any, progress: bool = True, **kwargs: Any) -> None:
+        if kwargs.get("ids_file") is not None:
+            kwargs["ids_file"] = str(Path(kwargs["ids_file"]).expanduser().resolve())
         data_dir = kwargs.get("data_dir")
         if data_dir is not None:
             kwargs["data_dir"] = str(Path(data_dir).expanduser().resolve())
             if not kwargs.get("corpus_fingerprint"):
-                kwargs["corpus_fingerprint"] = corpus_fingerprint(kwargs["data_dir"],
-                                                                  self.ANNOTATION_GLOBS + self.AUDIO_GLOBS)
+                kwargs["corpus_fingerprint"] = corpus_fingerprint(self.CORPUS, kwargs["data_dir"],
+                                                                  ids_file=kwargs.get("ids_file"))
         self._progress = progress
         self._read_report: Any = None
         super().__init__(*args, **kwargs)
@@ -130,10 +131,9 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
         result = self._read(self.config.data_dir)
         self._read_report = result.report
         if not result.rows:
-            from hf_ambiguity.corpora import CorpusFormatError
-
             raise CorpusFormatError(f"{self.config.data_dir}: no utterance was kept, so there is no dataset to build; "
-                                    f"check data_dir and the options. Reader report:\n{result.report.as_markdown()}")
+                                    "check --data-dir / corpus.data_dir and the options against the reader report "
+                                    f"below (what was read and why it was skipped).\n{result.report.as_markdown()}")
         by_split: dict[str, list[dict[str, Any]]] = {name: [] for name in self._split_names(result)}
         for row in result.rows:
             by_split[self._split_of(row)].append(row)
@@ -170,15 +170,19 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
 
 
 def _audio_with_bytes(path: str, utt_id: str) -> dict[str, Any]:
-    """``{"bytes", "path"}`` for the Audio feature; the stored path is the file name only (no local paths)."""
-    from hf_ambiguity.corpora import CorpusFormatError
+    """``{"bytes", "path"}`` for the Audio feature; the stored path is the file name only (no local paths).
 
+    A file that cannot be read here was not checked while reading (``check_audio=False``): the error names it and
+    says how to have the reader skip it instead (:func:`hf_ambiguity.builders.build_dataset` unwraps it from the
+    ``datasets`` generation error).
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as err:
-        raise CorpusFormatError(f"{path}: audio of utterance {utt_id!r} cannot be read ({err.strerror}); restore "
-                                "the file from the release, or rebuild in lenient mode so the reader skips it"
-                                ) from None
+        raise CorpusFormatError(
+            f"{path}: audio of utterance {utt_id!r} cannot be read ({err.strerror or type(err).__name__}); restore "
+            f"the file from the release, or keep the audio check on (do not pass --no-check-audio) and "
+            f"{LENIENT_HINT} so that the reader skips and counts it") from None
     name: str | None = os.path.basename(path)
     if os.path.exists(name):  # datasets would keep only a path that exists relative to the working directory
         name = None

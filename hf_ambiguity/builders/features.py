@@ -43,7 +43,8 @@ def _spec(corpus: str, class_names: list[str]) -> list[tuple[str, Any]]:
     if corpus == "msp-podcast":
         raw.append(("secondary_answers", strings))
     human = [("human_labels", strings), ("human_votes", Sequence(f32)), ("human_dist", Sequence(f32)),
-             ("n_annotators", i32), ("n_dropped_labels", i32), ("entropy", f32), ("ambiguity", string),
+             ("n_annotators", i32), ("n_dropped_labels", i32), ("in_set_share", f32),
+             ("entropy", f32), ("ambiguity", string),
              ("majority_label", ClassLabel(names=list(class_names))), ("has_majority", Value("bool"))]
     return identity + consensus + raw + human
 

@@ -59,10 +59,6 @@ class IemocapAmbig(AmbiguityBuilder):
     HOMEPAGE = _SPEC.homepage
     CITATION = _SPEC.citation
     LICENSE = _SPEC.licence.summary
-    ANNOTATION_GLOBS = ("Session*/dialog/EmoEvaluation/*.txt", "Session*/dialog/transcriptions/*.txt",
-                        "IEMOCAP_full_release/Session*/dialog/EmoEvaluation/*.txt",
-                        "IEMOCAP_full_release/Session*/dialog/transcriptions/*.txt")
-    AUDIO_GLOBS = ("Session*/sentences/wav/*/*.wav", "IEMOCAP_full_release/Session*/sentences/wav/*/*.wav")
     NEEDS_DATA_DIR = ("IEMOCAP cannot be downloaded automatically; request it from https://sail.usc.edu/iemocap/ and "
                       "pass the IEMOCAP_full_release folder")
     BUILDER_CONFIGS = [
@@ -78,7 +74,8 @@ class IemocapAmbig(AmbiguityBuilder):
         return read_iemocap(data_dir, progress=self._progress, **self.config.reader_options())
 
     def _split_names(self, result: Any) -> list[str]:
-        return [f"session{s}" for s in result.report.options.get("sessions", range(1, 6))]
+        present = {int(r["session"]) for r in result.rows}  # a session the selections emptied has no split
+        return [f"session{s}" for s in result.report.options.get("sessions", range(1, 6)) if s in present]
 
     def _split_of(self, row: dict[str, Any]) -> str:
         return f"session{int(row['session'])}"

@@ -33,12 +33,16 @@ class MspPodcastAmbigConfig(AmbiguityBuilderConfig):
 
     Attributes:
         duplicate_workers: ``first`` (default: a worker's repeated rows for one file count once) or ``all``.
+        partitions: ``Split_Set`` values that are not official partitions, mapped onto one (``{"NA": "Train"}``)
+            or to ``"ignore"`` to leave those files out (counted).
     """
 
     duplicate_workers: str = "first"
+    partitions: dict[str, str] | None = None
 
     def reader_options(self) -> dict[str, Any]:
-        return {**super().reader_options(), "duplicate_workers": self.duplicate_workers}
+        return {**super().reader_options(), "duplicate_workers": self.duplicate_workers,
+                "partitions": dict(self.partitions) if self.partitions else None}
 
 
 class MspPodcastAmbig(AmbiguityBuilder):
@@ -52,8 +56,6 @@ class MspPodcastAmbig(AmbiguityBuilder):
     HOMEPAGE = _SPEC.homepage
     CITATION = _SPEC.citation
     LICENSE = _SPEC.licence.summary
-    ANNOTATION_GLOBS = ("Labels/*.csv", "Labels/*.txt", "Partitions.txt", "Partition.txt", "Transcripts/*.txt")
-    AUDIO_GLOBS = ("Audios/*",)
     NEEDS_DATA_DIR = ("MSP-Podcast cannot be downloaded automatically; request it from the MSP Lab (UT Dallas) and "
                       "pass the release folder that holds Audios/ and Labels/")
     BUILDER_CONFIGS = [

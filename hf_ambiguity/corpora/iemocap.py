@@ -9,9 +9,10 @@ Layout read (``data_dir`` is ``IEMOCAP_full_release`` or a folder holding it)::
     Session{1..5}/dialog/transcriptions/<dialog>.txt     # "<utt_id> [006.2901-008.2357]: text"
     Session{1..5}/sentences/wav/<dialog>/<utt_id>.wav
 
-EmoEvaluation files are read as latin-1 with any line ending (CRLF included) and trailing whitespace ignored;
-macOS ``._*`` files and sub-folders (``Categorical/``, ``Attribute/``, ``Self-evaluation/``) are skipped; file lists
-are sorted. A block is::
+EmoEvaluation and transcription files are decoded as the release wrote them (UTF-8 when valid, else latin-1 with
+Windows-1252 punctuation; a byte-order mark is removed: :func:`hf_ambiguity.corpora.text.decode_text`), with any
+line ending (CRLF included) and trailing whitespace ignored; macOS ``._*`` files and sub-folders (``Categorical/``,
+``Attribute/``, ``Self-evaluation/``) are skipped; file lists are sorted. A block is::
 
     [6.2901 - 8.2357]	Ses01F_impro01_F000	neu	[2.5000, 2.5000, 2.5000]
     C-E2:	Neutral;	()
@@ -31,16 +32,21 @@ utterance), and the reference method's evaluator counts (about 3 per utterance) 
 ``include_self_evaluations=True`` adds them as annotators ``F<n>``/``M<n>``.
 
 Lenient mode (``strict=False``) skips and counts what strict mode refuses: a malformed line is ignored, a turn
-with a malformed header, a wrong id or a missing/unreadable wav is skipped, and an unknown label is removed from
-that evaluator's answer as if it had not been written (``raw_answers`` still shows it as written).
+with a malformed header, a wrong id or a missing/unreadable/undecodable wav is skipped, an unknown label is removed
+from that evaluator's answer as if it had not been written (``raw_answers`` still shows it as written), an
+EmoEvaluation file that cannot be read is skipped and a transcription file that cannot be read leaves its turns
+without transcripts (both counted).
 
 Speaker and gender come from the final ``_[FM]\\d{3}`` of the turn id (never a fixed character position: dialog
 names such as ``Ses03M_impro05a`` and ``Ses05M_script01_1b`` break that); the speaker id is ``Ses01F``-style.
 ``method`` is ``improvised`` or ``scripted`` from the dialog name.
 
-Selection ``consensus_in_set`` (default: True for ``paper-4class`` only): keep only turns whose header consensus
-code maps into the class set, which is how the reference method selected its 4-class subset (4,373 turns); the
-other class sets keep every turn with at least one in-set vote.
+Selection: ``ids_file`` keeps only the listed turns; ``consensus_in_set`` (default: True for ``paper-4class``
+only) keeps only turns whose header consensus code maps into the class set, which is how the reference method's
+4-class subset appears to have been selected (this gives 4,490 turns on the full release; the paper reports 4,373,
+selected by a precomputed flag that is not in the authors' code); ``out_of_set`` / ``min_in_set_share`` decide what
+happens to turns with votes outside the class set (default: keep a turn only when at least half of its valid votes
+are in the set). See :mod:`hf_ambiguity.corpora.selection`.
 """
 
 from __future__ import annotations
@@ -50,8 +56,18 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from hf_ambiguity.corpora.report import ReadResult, ReportBuilder
-from hf_ambiguity.corpora.rows import Pending, audio_problem, finish_rows, map_or_fail
+from hf_ambiguity.corpora.audio_check import audio_problem
+from hf_ambiguity.corpora.report import CHECK_AUDIO_HINT, ReadResult, ReportBuilder
+from hf_ambiguity.corpora.rows import Pending, finish_rows, map_or_fail
+from hf_ambiguity.corpora.selection import (
+    DEFAULT_MIN_IN_SET_SHARE,
+    NOT_LISTED,
+    IdSelection,
+    OutOfSetPolicy,
+    finish_id_selection,
+    selection_counts,
+)
+from hf_ambiguity.corpora.text import decode_text, read_bytes, unreadable_message
 from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS, AmbiguityDefinition, check_multi_label
 from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set
@@ -63,8 +79,8 @@ IEMOCAP_COLUMNS = (
     "id", "corpus", "session", "dialog", "method", "speaker", "gender", "start", "end", "audio", "transcript",
     "consensus_label", "consensus_class", "valence", "activation", "dominance",
     "annotators", "raw_answers", "other_text",
-    "human_labels", "human_votes", "human_dist", "n_annotators", "n_dropped_labels", "entropy", "ambiguity",
-    "majority_label", "has_majority",
+    "human_labels", "human_votes", "human_dist", "n_annotators", "n_dropped_labels", "in_set_share", "entropy",
+    "ambiguity", "majority_label", "has_majority",
 )
 #: Rated turns in the full release, and per session.
 KNOWN_TOTAL = 10039
@@ -114,11 +130,26 @@ def _resolve_root(data_dir: str | Path) -> Path:
     return root.resolve()
 
 
-def _read_transcripts(path: Path) -> dict[str, str]:
+def _read_file(path: Path, root: Path, report: ReportBuilder, what: str) -> str | None:
+    """The decoded text of a corpus file, or None (lenient) when it cannot be read; strict mode raises."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        text, encoding = decode_text(read_bytes(path))
+    except OSError as err:
+        report.problem(rel, unreadable_message(err))
+        report.notes[f"{what} files that could not be read"] += 1
+        return None
+    if encoding == "windows-1252":
+        report.notes["files decoded as Windows-1252"] += 1
+    return text
+
+
+def _read_transcripts(path: Path, root: Path, report: ReportBuilder) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
-    for line in path.read_bytes().decode("latin-1").splitlines():
+    text = _read_file(path, root, report, "transcription")
+    for line in (text or "").splitlines():
         m = _TRANSCRIPT.match(line.strip())
         if m:  # lines without an id (unrated turns such as "M: [LAUGHTER]") are not rated turns: ignored
             out[m["utt"]] = m["text"].strip()
@@ -134,6 +165,9 @@ def read_iemocap(
     ambiguity: Literal["reference", "fixed"] = "reference",
     ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS,
     consensus_in_set: bool | None = None,
+    out_of_set: Literal["share", "keep"] = "share",
+    min_in_set_share: float = DEFAULT_MIN_IN_SET_SHARE,
+    ids_file: str | Path | None = None,
     strict: bool = True,
     sessions: Iterable[int] | None = None,
     check_audio: bool = True,
@@ -153,10 +187,16 @@ def read_iemocap(
             or ``fixed`` (entropy / log(#classes) with ``ambiguity_cuts``); ``entropy`` holds that score.
         consensus_in_set: keep only turns whose header consensus maps into the class set (default: True for
             ``paper-4class``, the reference method's selection; False otherwise).
-        strict: raise :class:`CorpusFormatError` naming ``file:line`` on a malformed line, an unknown label or a
-            missing/unreadable wav; ``False`` skips such input and counts it in the report.
+        out_of_set, min_in_set_share: what happens to turns with votes outside the class set: ``share`` (default)
+            keeps a turn only when at least ``min_in_set_share`` of its valid votes are in the set, ``keep`` keeps
+            every turn with an in-set vote (:mod:`hf_ambiguity.corpora.selection`).
+        ids_file: keep only the turns listed in this file (one id per line); a listed id that is not in the
+            sessions read is an error.
+        strict: raise :class:`CorpusFormatError` naming ``file:line`` on a malformed line, an unknown label, an
+            unreadable file or an unusable wav; ``False`` skips such input and counts it in the report.
         sessions: subset of 1..5 to read (default: every ``Session*`` folder present).
-        check_audio: check that every wav exists and is readable (``soundfile.info``).
+        check_audio: check that every wav exists and decodes to a non-empty signal
+            (:func:`hf_ambiguity.corpora.audio_check.audio_problem`).
         progress: show a progress bar over the dialog files.
 
     Returns:
@@ -168,6 +208,7 @@ def read_iemocap(
                          "or iemocap-full")
     definition = AmbiguityDefinition(ambiguity, ambiguity_cuts)
     check_multi_label(multi_label)
+    policy = OutOfSetPolicy(out_of_set, min_in_set_share)
     if consensus_in_set is None:
         consensus_in_set = cs.name == "paper-4class"
     root = _resolve_root(data_dir)
@@ -186,6 +227,7 @@ def read_iemocap(
             raise CorpusFormatError(f"Session{missing[0]} not found under {str(root)!r}; check data_dir or "
                                     f"drop it from sessions")
 
+    ids = IdSelection(ids_file) if ids_file is not None else None
     report = ReportBuilder("IEMOCAP", cs, strict)
     files = [f for s in session_ids for f in _listing(root / f"Session{s}" / "dialog" / "EmoEvaluation")]
     if not files:
@@ -201,10 +243,12 @@ def read_iemocap(
     for path in files_iter:
         session = int(path.parents[2].name.removeprefix("Session"))
         n = _parse_file(path, root, session, cs, report, include_self_evaluations, consensus_in_set,
-                        check_audio, pending)
+                        check_audio, ids, pending)
         per_session[session] += n
 
-    rows = finish_rows(pending, cs, report, multi_label=multi_label, ambiguity=definition)
+    rows = finish_rows(pending, cs, report, multi_label=multi_label, ambiguity=definition, out_of_set=policy)
+    if ids is not None:
+        finish_id_selection(ids, rows, report, f"the sessions read ({session_ids})")
     for s in session_ids:
         report.notes[f"kept in Session{s}"] = sum(1 for r in rows if r["session"] == s)
     if set(session_ids) == set(KNOWN_SESSION_TOTALS) and report.read != KNOWN_TOTAL:
@@ -213,14 +257,19 @@ def read_iemocap(
                                "check for missing or extra EmoEvaluation files")
     options = {"class_set": cs.name, "include_self_evaluations": include_self_evaluations,
                "multi_label": multi_label, "ambiguity": ambiguity, "consensus_in_set": consensus_in_set,
-               "strict": strict, "sessions": session_ids}
+               "out_of_set": policy.name, "min_in_set_share": float(min_in_set_share), "strict": strict,
+               "sessions": session_ids}
+    if ids is not None:
+        options["ids_file"] = str(ids.path)
     if ambiguity == "fixed":
         options["ambiguity_cuts"] = tuple(ambiguity_cuts)
-    return ReadResult(rows=rows, report=report.freeze(rows, options), class_names=cs.names)
+    selection = selection_counts(report.skipped, ids=ids, consensus_in_set=consensus_in_set, policy=policy)
+    frozen = report.freeze(rows, options, selection=selection, policy=policy.describe())
+    return ReadResult(rows=rows, report=frozen, class_names=cs.names)
 
 
 def _parse_file(path: Path, root: Path, session: int, cs, report: ReportBuilder, include_self: bool,
-                consensus_in_set: bool, check_audio: bool, pending: list[Pending]) -> int:
+                consensus_in_set: bool, check_audio: bool, ids: IdSelection | None, pending: list[Pending]) -> int:
     """Parse one EmoEvaluation file into ``pending``; returns the number of turn headers read."""
     rel = path.relative_to(root).as_posix()
     dialog = path.stem
@@ -236,7 +285,9 @@ def _parse_file(path: Path, root: Path, session: int, cs, report: ReportBuilder,
             pending.append(cur)
         cur, cur_ok = None, False
 
-    text = path.read_bytes().decode("latin-1")
+    text = _read_file(path, root, report, "EmoEvaluation")
+    if text is None:  # lenient: counted; its turns are unknown
+        return 0
     for lineno, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         where = f"{rel}:{lineno}"
@@ -262,13 +313,13 @@ def _parse_file(path: Path, root: Path, session: int, cs, report: ReportBuilder,
             report.read += 1
             n_headers += 1
             cur, cur_ok = _start_turn(m, where, rel, root, session, dialog, cs, report, consensus_in_set,
-                                      check_audio)
+                                      check_audio, ids)
             if not cur_ok:
                 in_bad_block = True  # the turn is skipped (and counted): ignore its evaluation lines
             else:
                 if transcripts is None:
                     tpath = root / f"Session{session}" / "dialog" / "transcriptions" / f"{dialog}.txt"
-                    transcripts = _read_transcripts(tpath)
+                    transcripts = _read_transcripts(tpath, root, report)
                     if not tpath.is_file():
                         report.notes["dialogs without a transcription file"] += 1
                 utt = cur.base["id"]
@@ -334,7 +385,8 @@ def _parse_file(path: Path, root: Path, session: int, cs, report: ReportBuilder,
 
 
 def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dialog: str, cs,
-                report: ReportBuilder, consensus_in_set: bool, check_audio: bool) -> tuple[Pending | None, bool]:
+                report: ReportBuilder, consensus_in_set: bool, check_audio: bool,
+                ids: IdSelection | None) -> tuple[Pending | None, bool]:
     """Build the pending record of a turn header; returns (record, keep)."""
     utt = m["utt"]
     ident = parse_utterance_id(utt)
@@ -350,13 +402,16 @@ def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dia
         report.skip("repeated turn")
         return None, False
     report.seen_ids[utt] = where
+    if ids is not None and not ids.wants(utt):  # before anything else: a turn not asked for needs no checks
+        report.skip(NOT_LISTED, utt=utt)
+        return None, False
     code = m["code"]
     known, consensus_class = map_or_fail(cs, code, report, where)
     if not known:
-        report.skip("unknown consensus code")
+        report.skip("unknown consensus code", utt=utt)
         return None, False
     if consensus_in_set and consensus_class is None:  # before the audio check: a turn left out needs no wav
-        report.skip("consensus outside class set")
+        report.skip("consensus outside class set", utt=utt)
         return None, False
     rel_wav = f"Session{session}/sentences/wav/{dialog}/{utt}.wav"
     wav = f"{root}{os.sep}{rel_wav}"  # root is absolute and resolved: plain strings are 10x faster than Path
@@ -364,8 +419,8 @@ def _start_turn(m: re.Match, where: str, rel: str, root: Path, session: int, dia
         why = audio_problem(wav)
         if why is not None:
             report.problem(where, f"audio file {rel_wav} of turn {utt} is {why}",
-                           fix="restore the wav from the release, or pass check_audio=False to skip the check")
-            report.skip("missing audio" if why == "missing" else "unreadable audio")
+                           fix=f"restore the wav from the release ({CHECK_AUDIO_HINT})")
+            report.skip("missing audio" if why == "missing" else "unusable audio", utt=utt)
             return None, False
     base = {
         "id": utt, "corpus": "iemocap", "session": session, "dialog": dialog, "method": ident["method"],

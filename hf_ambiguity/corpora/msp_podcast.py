@@ -1,4 +1,4 @@
-"""Reader for MSP-Podcast (v1.10 and later layout; v1.7-1.9 consensus-file spelling accepted): every worker's vote.
+"""Reader for MSP-Podcast: every worker's primary vote, from the label files of the release the user holds.
 
 Corpus: R. Lotfian and C. Busso, "Building naturalistic emotionally balanced speech corpus by retrieving emotional
 speech from existing podcast recordings", IEEE Transactions on Affective Computing 10(4), 2019. Licensed by UT
@@ -8,17 +8,16 @@ Layout read (``data_dir`` is the release folder)::
 
     Audios/<FileName>                  # MSP-PODCAST_0001_0001.wav
     Labels/labels_consensus.csv        # FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set
-                                       #   (spelled labels_concensus.csv up to v1.9; both are accepted)
-    Labels/labels_detailed.csv         # FileName,EmoDetail; one row per worker and file
+    Labels/labels_detailed.csv         # one row per worker and file
     Transcripts/<stem>.txt             # optional
 
-``EmoDetail`` is ``WORKER00012345; Happy; Happy,Excited; A:5.000000; V:4.000000; D:4.000000;`` (CSV-quoted when it
-holds a comma): worker id (any width), primary emotion (``Other-<free text>`` for 'other'), secondary emotions
-(comma-separated, possibly empty), attributes. The **primary** answer of each worker is one vote; secondary answers
-are kept as written in ``secondary_answers`` (their vocabulary is wider than the primary classes, and the
-reference method uses primary labels only). ``other_text`` holds the free text of ``Other-...`` primaries.
-Free text may hold ``;`` and, when a row was written without CSV quoting, ``,``: both are read back as written
-(see :func:`parse_emo_detail`).
+The label files come in several layouts (CSV with ``EmoDetail``, CSV with one column per field as in release 2.0,
+JSON), detected from the files: see :mod:`hf_ambiguity.corpora.msp_labels`. Each worker's answer has a worker id,
+a primary emotion (``Other-<free text>`` for 'other') and secondary emotions (comma-separated, possibly empty).
+The **primary** answer of each worker is one vote; secondary answers are kept as written in ``secondary_answers``
+(their vocabulary is wider than the primary classes, and the reference method uses primary labels only); a
+secondary-only emotion (``Excited``, ``Frustrated``, ...) given as a primary answer is flagged as an error (strict)
+or skipped and counted (lenient). ``other_text`` holds the free text of ``Other-...`` primaries.
 
 Duplicate workers: the release has files where the same worker id appears on two rows. By default
 (``duplicate_workers="first"``) only the worker's first row counts, so one person never weighs twice in a
@@ -26,101 +25,83 @@ distribution; the later rows are counted in the report (``duplicate worker rows 
 every row as a separate vote.
 
 Splits: ``Split_Set`` as written (Train / Development / Test1 / Test2 / Test3; the older name ``Validation`` is read
-as ``Development``). Test3's labels are hidden in the release, so its files have no votes: they are skipped and
-counted as ``no labels (Test3)``; any other file without worker rows is skipped as ``no worker labels``.
+as ``Development``). Any other value (e.g. ``NA`` in a corpus made in MSP style) is an error in strict mode and a
+counted skip in lenient mode, unless ``partitions`` maps it onto an official partition or to ``"ignore"`` (those
+files are then left out and counted). Test3's labels are hidden in the release, so its files have no votes: they
+are skipped and counted as ``no labels (Test3)``; any other file without worker rows is skipped as
+``no worker labels``. A ``FileName`` that leaves ``Audios/`` (``../x.wav``, an absolute path) is refused.
 Speaker ids are kept as written (``Unknown`` included); gender is ``female`` / ``male`` / ``unknown``.
+
+Selection (``ids_file``, ``consensus_in_set``, ``out_of_set``): see :mod:`hf_ambiguity.corpora.selection`.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import re
 from collections import Counter
-from pathlib import Path
-from typing import Any, Iterable, Literal
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Literal, Mapping
 
-from hf_ambiguity.corpora.report import ReadResult, ReportBuilder
-from hf_ambiguity.corpora.rows import Pending, audio_problem, finish_rows, map_or_fail
-from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS, AmbiguityDefinition, check_multi_label
+from hf_ambiguity.corpora.audio_check import audio_problem
+from hf_ambiguity.corpora.msp_labels import (
+    DETAILED_LAYOUTS,
+    LabelFiles,
+    find_label_files,
+    is_other,
+    other_text,
+    parse_emo_detail,
+    read_consensus,
+    read_detailed,
+)
+from hf_ambiguity.corpora.report import CHECK_AUDIO_HINT, ReadResult, ReportBuilder
+from hf_ambiguity.corpora.rows import Pending, finish_rows, map_or_fail
+from hf_ambiguity.corpora.selection import (
+    DEFAULT_MIN_IN_SET_SHARE,
+    NOT_LISTED,
+    IdSelection,
+    OutOfSetPolicy,
+    finish_id_selection,
+    selection_counts,
+)
+from hf_ambiguity.corpora.text import decode_text, read_bytes, unreadable_message
+from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS, AmbiguityDefinition
 from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import get_class_set, normalise_spelling
 
-__all__ = ["read_msp_podcast", "MSP_COLUMNS", "SPLITS", "parse_emo_detail"]
+__all__ = ["read_msp_podcast", "MSP_COLUMNS", "SPLITS", "parse_emo_detail", "DETAILED_LAYOUTS", "PARTITION_IGNORE",
+           "partition_map"]
 
 #: The columns of an MSP-Podcast row, in order (see :mod:`hf_ambiguity.schema`).
 MSP_COLUMNS = (
     "id", "corpus", "split", "speaker", "gender", "audio", "transcript",
     "consensus_label", "consensus_class", "valence", "activation", "dominance",
     "annotators", "raw_answers", "other_text", "secondary_answers",
-    "human_labels", "human_votes", "human_dist", "n_annotators", "n_dropped_labels", "entropy", "ambiguity",
-    "majority_label", "has_majority",
+    "human_labels", "human_votes", "human_dist", "n_annotators", "n_dropped_labels", "in_set_share", "entropy",
+    "ambiguity", "majority_label", "has_majority",
 )
 #: Official partitions, in order.
 SPLITS = ("Train", "Development", "Test1", "Test2", "Test3")
+#: The ``partitions`` value that leaves a partition's files out.
+PARTITION_IGNORE = "ignore"
 _SPLIT_ALIASES = {"validation": "Development", **{s.lower(): s for s in SPLITS}}
-_CONSENSUS_COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
-_ATTR = re.compile(r"^(?P<k>[AVD])\s*:\s*(?P<v>[-+]?\d+(?:\.\d*)?)$")
-_ATTR_LIKE = re.compile(r"^[AVD]\s*:")
-#: Every MSP-Podcast emotion spelling (primary and secondary vocabulary), to find where secondary answers start.
-_MSP_VOCABULARY = frozenset(get_class_set("msp-8").canonical)
-_GENDERS = {"female": "female", "f": "female", "male": "male", "m": "male", "unknown": "unknown", "": "unknown"}
+#: The emotions a worker can give as a primary answer (the secondary vocabulary is wider).
+_PRIMARY_EMOTIONS = frozenset({"angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral", "other"})
 
 
-def parse_emo_detail(detail: str) -> dict[str, Any] | None:
-    """Split one ``EmoDetail`` field; None when it has no worker id and primary answer.
-
-    The trailing ``A:``/``V:``/``D:`` parts are the attributes; the first part is the worker id, the next the
-    primary answer, the rest the secondary answers. Free text may itself hold ``;`` (``Other-sad; tired``): after an
-    ``Other-...`` primary, the secondary answers start at the first part that begins with an emotion name (or is
-    empty); before that, the parts belong to the primary's free text. Texts are kept exactly as written.
-
-    >>> d = parse_emo_detail("WORKER00012345; Happy; Happy,Excited; A:5.000000; V:4.000000; D:4.000000;")
-    >>> d["worker"], d["primary"], d["secondary"], d["attributes"]
-    ('WORKER00012345', 'Happy', 'Happy,Excited', {'A': 5.0, 'V': 4.0, 'D': 4.0})
-    >>> parse_emo_detail("WORKER1; Other-Confused, unsure; ; A:3; V:4; D:4;")["primary"]
-    'Other-Confused, unsure'
-    >>> d = parse_emo_detail("WORKER7; Other-sad; tired; Sad,Other-bored; really; A:2; V:2; D:3;")
-    >>> d["primary"], d["secondary"]
-    ('Other-sad; tired', 'Sad,Other-bored; really')
-    >>> parse_emo_detail("WORKER7; Sad; ; A:2; V:NaN; D:3;") is None  # a malformed attribute
-    True
-    """
-    raw = detail.split(";")
-    while raw and not raw[-1].strip():
-        raw.pop()
-    attributes: dict[str, float] = {}
-    while len(raw) > 2 and (m := _ATTR.match(raw[-1].strip())):
-        attributes = {m["k"]: float(m["v"]), **attributes}
-        raw.pop()
-    if len(raw) < 2 or not raw[0].strip() or not raw[1].strip():
-        return None
-    middle = raw[1:]
-    if any(_ATTR_LIKE.match(part.strip()) for part in middle):  # e.g. "V:NaN", or an attribute before the text
-        return None
-    cut = 1
-    if _is_other(middle[0]):
-        cut = next((k for k in range(1, len(middle)) if _starts_answer(middle[k])), len(middle))
-    return {"worker": raw[0].strip(), "primary": ";".join(middle[:cut]).strip(),
-            "secondary": ";".join(middle[cut:]).strip(), "attributes": attributes}
-
-
-def _is_other(text: str) -> bool:
-    t = text.strip().lower()
-    return t == "other" or t.startswith("other-")
-
-
-def _starts_answer(part: str) -> bool:
-    """Whether a ``;``-separated piece of ``EmoDetail`` begins a list of emotion answers (or is an empty list)."""
-    first = normalise_spelling(part.split(",")[0])
-    return not first or _is_other(first) or (len(first) > 1 and first in _MSP_VOCABULARY)
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
+def partition_map(partitions: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    """``Split_Set`` value (lower case) → official partition, or None for "leave these files out"; a target that
+    is neither a partition nor ``"ignore"`` is a ``ValueError``."""
+    out: dict[str, str | None] = dict(_SPLIT_ALIASES)
+    for raw, target in (partitions or {}).items():
+        key = str(raw).strip().lower()
+        if target is None or str(target).strip().lower() == PARTITION_IGNORE:
+            out[key] = None
+            continue
+        official = _SPLIT_ALIASES.get(str(target).strip().lower())
+        if official is None:
+            raise ValueError(f"partitions: {raw!r} is mapped to {target!r}; map it to one of {list(SPLITS)} or to "
+                             f"{PARTITION_IGNORE!r} (--partition {raw}=Train / corpus.partitions)")
+        out[key] = official
+    return out
 
 
 def read_msp_podcast(
@@ -131,6 +112,10 @@ def read_msp_podcast(
     ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS,
     duplicate_workers: Literal["first", "all"] = "first",
     consensus_in_set: bool = False,
+    out_of_set: Literal["share", "keep"] = "share",
+    min_in_set_share: float = DEFAULT_MIN_IN_SET_SHARE,
+    ids_file: str | Path | None = None,
+    partitions: Mapping[str, str | None] | None = None,
     strict: bool = True,
     check_audio: bool = True,
     splits: Iterable[str] | None = None,
@@ -144,9 +129,13 @@ def read_msp_podcast(
         ambiguity, ambiguity_cuts: as in :func:`hf_ambiguity.corpora.read_iemocap`.
         duplicate_workers: ``first`` (default: a worker's repeated rows for a file count once) or ``all``.
         consensus_in_set: keep only files whose consensus class maps into the class set.
-        strict: raise :class:`CorpusFormatError` naming ``file:line`` on a CSV row with missing columns, an
-            unparsable ``EmoDetail``, an unknown label or a missing/unreadable audio file; ``False`` skips and counts.
-        check_audio: check that every audio file exists and is readable (``soundfile.info``).
+        out_of_set, min_in_set_share, ids_file: the selections of :mod:`hf_ambiguity.corpora.selection`.
+        partitions: ``Split_Set`` value → official partition (``{"NA": "Train"}``) or ``"ignore"`` to leave those
+            files out; the official names (and ``Validation``) are always known.
+        strict: raise :class:`CorpusFormatError` naming ``file:line`` on a record with missing columns, an
+            unparsable answer, an unknown label or partition, or an unusable audio file; ``False`` skips and
+            counts.
+        check_audio: check that every audio file exists and decodes to a non-empty signal.
         splits: read only these partitions (default: all).
         progress: show a progress bar over the files.
 
@@ -157,8 +146,10 @@ def read_msp_podcast(
     if cs.corpus != "msp-podcast":
         raise ValueError(f"class set {class_set!r} is for {cs.corpus}, not MSP-Podcast; use msp-8 or msp-4")
     definition = AmbiguityDefinition(ambiguity, ambiguity_cuts)
+    policy = OutOfSetPolicy(out_of_set, min_in_set_share)
     if duplicate_workers not in ("first", "all"):
         raise ValueError(f"duplicate_workers must be one of ['first', 'all'], got {duplicate_workers!r}")
+    split_of = partition_map(partitions)
     wanted: set[str] | None = None
     if splits is not None:
         wanted = set()
@@ -171,20 +162,13 @@ def read_msp_podcast(
         raise CorpusFormatError(f"MSP-Podcast data_dir {str(root)!r} does not exist; pass the release folder "
                                 "that holds Audios/ and Labels/")
     root = root.resolve()
-    labels_dir = root / "Labels"
-    consensus_path = next((labels_dir / n for n in ("labels_consensus.csv", "labels_concensus.csv")
-                           if (labels_dir / n).is_file()), None)
-    if consensus_path is None:
-        raise CorpusFormatError(f"{str(labels_dir)!r} has no labels_consensus.csv (or labels_concensus.csv); "
-                                "pass the MSP-Podcast release folder (v1.7 or later)")
-    detailed_path = labels_dir / "labels_detailed.csv"
-    if not detailed_path.is_file():
-        raise CorpusFormatError(f"{str(detailed_path)!r} is missing: per-worker votes come from it (v1.10+ "
-                                "layout); restore it from the release")
+    audios = root / "Audios"
+    files = find_label_files(root)
+    ids = IdSelection(ids_file, normalise=_stem) if ids_file is not None else None
     report = ReportBuilder("MSP-Podcast", cs, strict)
 
-    consensus = _read_consensus(consensus_path, root, report)
-    workers = _read_detailed(detailed_path, root, cs, report, duplicate_workers, set(consensus))
+    consensus = read_consensus(files.consensus, root, report)
+    workers = _read_workers(files, root, cs, report, duplicate_workers, set(consensus))
 
     pending: list[Pending] = []
     items: Iterable[tuple[str, dict[str, Any]]] = consensus.items()
@@ -192,33 +176,50 @@ def read_msp_podcast(
         from tqdm.auto import tqdm
         items = tqdm(list(items), desc="MSP-Podcast files", unit="file")
     for name, c in items:
-        if wanted is not None and c["split"] not in wanted:
+        where, raw_split = c["where"], c["split_raw"]
+        key = raw_split.strip().lower()
+        split = split_of.get(key)
+        if split is not None and wanted is not None and split not in wanted:
             report.notes["files in splits not asked for"] += 1
             continue
         report.read += 1
-        where = c["where"]
+        utt = _stem(name)
+        if key not in split_of:
+            report.problem(where, f"Split_Set {raw_split!r} is not a known partition (known: {list(SPLITS)})",
+                           fix=f"map it with --partition {raw_split or 'VALUE'}=Train (corpus.partitions: "
+                               f"{{{raw_split!r}: Train}}), or leave those files out with --partition "
+                               f"{raw_split or 'VALUE'}={PARTITION_IGNORE}")
+            report.skip(f"unknown partition {raw_split!r}", utt=utt)
+            continue
+        if split is None:
+            report.skip(f"partition {raw_split!r} ignored", utt=utt)
+            continue
+        if ids is not None and not ids.wants(utt):
+            report.skip(NOT_LISTED, utt=utt)
+            continue
+        rel_audio = _audio_name(name)
+        if rel_audio is None:
+            report.problem(where, f"FileName {name!r} leaves the Audios/ folder (an absolute path or '..'); only "
+                           "files inside the corpus folder are read", fix="correct the file name from the release")
+            report.skip("file name outside Audios/", utt=utt)
+            continue
         votes = workers.get(name, [])
         if not votes:
-            report.skip("no labels (Test3)" if c["split"] == "Test3" else "no worker labels")
+            report.skip("no labels (Test3)" if split == "Test3" else "no worker labels", utt=utt)
             continue
         known, consensus_class = map_or_fail(cs, c["code"], report, where) if c["code"] else (True, None)
         if not known:
-            report.skip("unknown consensus code")
+            report.skip("unknown consensus code", utt=utt)
             continue
         if consensus_in_set and consensus_class is None:
-            report.skip("consensus outside class set")
+            report.skip("consensus outside class set", utt=utt)
             continue
-        wav = root / "Audios" / name
-        if check_audio and not _audio_ok(wav, root, where, report):
+        wav = audios / rel_audio
+        if check_audio and not _audio_ok(wav, root, where, report, utt):
             continue
-        transcript = ""
-        tpath = root / "Transcripts" / (Path(name).stem + ".txt")
-        if tpath.is_file():
-            transcript = " ".join(tpath.read_text(encoding="utf-8", errors="replace").split())
-        else:
-            report.notes["files without a transcript"] += 1
+        transcript = _transcript(root, utt, report)
         base = {
-            "id": Path(name).stem, "corpus": "msp-podcast", "split": c["split"], "speaker": c["speaker"],
+            "id": utt, "corpus": "msp-podcast", "split": split, "speaker": c["speaker"],
             "gender": c["gender"], "audio": str(wav), "transcript": transcript,
             "consensus_label": c["code"], "consensus_class": consensus_class or "",
             "valence": c["valence"], "activation": c["activation"], "dominance": c["dominance"],
@@ -232,126 +233,85 @@ def read_msp_podcast(
             extra={"secondary_answers": [w["secondary"] for w in votes]},
             where=where,
         ))
-    rows = finish_rows(pending, cs, report, multi_label="whole", ambiguity=definition)
+    rows = finish_rows(pending, cs, report, multi_label="whole", ambiguity=definition, out_of_set=policy)
+    unknown = {k[len("unknown partition "):]: v for k, v in report.skipped.items()
+               if k.startswith("unknown partition ")}
+    if unknown:
+        first = next(iter(unknown)).strip("'") or "VALUE"
+        report.warnings.append(
+            f"{sum(unknown.values())} file(s) were skipped because their Split_Set is not a known partition ("
+            + ", ".join(f"{k}: {v}" for k, v in unknown.items()) + f"); map a value onto a partition with "
+            f"--partition {first}=Train (corpus.partitions: {{{first}: Train}}) or leave its files out with "
+            f"--partition {first}={PARTITION_IGNORE}")
+    if ids is not None:
+        finish_id_selection(ids, rows, report, "the label files read" + (f" (partitions {sorted(wanted)})"
+                                                                        if wanted else ""))
     for split, n in Counter(r["split"] for r in rows).items():
         report.notes[f"kept in {split}"] = n
-    options = {"class_set": cs.name, "ambiguity": ambiguity, "duplicate_workers": duplicate_workers,
-               "consensus_in_set": consensus_in_set, "strict": strict,
-               "splits": sorted(wanted, key=SPLITS.index) if wanted else list(SPLITS)}
+    options: dict[str, Any] = {
+        "class_set": cs.name, "ambiguity": ambiguity, "duplicate_workers": duplicate_workers,
+        "consensus_in_set": consensus_in_set, "out_of_set": policy.name, "min_in_set_share": float(min_in_set_share),
+        "strict": strict, "splits": sorted(wanted, key=SPLITS.index) if wanted else list(SPLITS),
+        "label_files": files.describe(root)}
+    if partitions:
+        options["partitions"] = {str(k): (None if v is None else str(v)) for k, v in partitions.items()}
+    if ids is not None:
+        options["ids_file"] = str(ids.path)
     if ambiguity == "fixed":
         options["ambiguity_cuts"] = tuple(ambiguity_cuts)
-    return ReadResult(rows=rows, report=report.freeze(rows, options), class_names=cs.names)
+    selection = selection_counts(report.skipped, ids=ids, consensus_in_set=consensus_in_set, policy=policy)
+    frozen = report.freeze(rows, options, selection=selection, policy=policy.describe())
+    return ReadResult(rows=rows, report=frozen, class_names=cs.names)
 
 
-def _audio_ok(wav: Path, root: Path, where: str, report: ReportBuilder) -> bool:
+def _stem(name: str) -> str:
+    """The utterance id of a ``FileName`` (``MSP-PODCAST_0001_0001.wav`` → ``MSP-PODCAST_0001_0001``)."""
+    base = name.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    return base[:-4] if base.lower().endswith(".wav") else Path(base).stem if "." in base else base
+
+
+def _audio_name(name: str) -> PurePosixPath | None:
+    """``FileName`` as a path inside ``Audios/``, or None when it would leave the folder."""
+    path = PurePosixPath(name.strip().replace("\\", "/"))
+    if not name.strip() or path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        return None
+    return path
+
+
+def _audio_ok(wav: Path, root: Path, where: str, report: ReportBuilder, utt: str) -> bool:
     why = audio_problem(str(wav))
     if why is None:
         return True
     report.problem(where, f"audio file {wav.relative_to(root).as_posix()} is {why}",
-                   fix="restore it from the release, or pass check_audio=False to skip the check")
-    report.skip("missing audio" if why == "missing" else "unreadable audio")
+                   fix=f"restore it from the release ({CHECK_AUDIO_HINT})")
+    report.skip("missing audio" if why == "missing" else "unusable audio", utt=utt)
     return False
 
 
-def _csv_rows(path: Path, root: Path, required: tuple[str, ...], report: ReportBuilder, *,
-              free_text_last: str | None = None):
-    """Yield ``(where, dict)`` per data row; a row with missing columns is an error (strict) or skipped.
-
-    A row with more cells than the header is an error too, unless the extra cells are empty (a trailing comma) or
-    the header's last column is ``free_text_last``, free text whose commas were not CSV-quoted: its cells are then
-    joined back with ``,``, which restores the text exactly. A file that is not UTF-8 is an error naming the line.
-    """
-    rel = path.relative_to(root).as_posix()
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise CorpusFormatError(f"{rel}:1: the file is empty; restore it from the release")
-            header = [h.strip() for h in header]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise CorpusFormatError(f"{rel}:1: header lacks column(s) {missing} (has {header}); this reader "
-                                        "needs the v1.7+ label files")
-            n = len(header)
-            join_tail = free_text_last is not None and header[-1] == free_text_last
-            for row in reader:
-                where = f"{rel}:{reader.line_num}"
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) > n and any(cell.strip() for cell in row[n:]):
-                    if join_tail:
-                        row = row[:n - 1] + [",".join(row[n - 1:])]
-                    else:
-                        report.problem(where, f"row has {len(row)} column(s), the header has {n} {header}",
-                                       fix="repair the row from the release (quote fields that hold commas)")
-                        report.notes[f"rows skipped in {path.name}"] += 1
-                        continue
-                if len(row) < n:
-                    report.problem(where, f"row has {len(row)} column(s), the header has {n} {header}",
-                                   fix="repair the row from the release")
-                    report.notes[f"rows skipped in {path.name}"] += 1
-                    continue
-                yield where, {h: cell.strip() for h, cell in zip(header, row)}
-        except UnicodeDecodeError:
-            raise CorpusFormatError(f"{rel}:{_first_undecodable_line(path)}: not UTF-8 text; restore the file "
-                                    "from the release or re-save it as UTF-8") from None
+def _transcript(root: Path, utt: str, report: ReportBuilder) -> str:
+    """The transcript of ``utt`` (whitespace collapsed), or "" when there is none (counted)."""
+    tpath = root / "Transcripts" / f"{utt}.txt"
+    if not tpath.is_file():
+        report.notes["files without a transcript"] += 1
+        return ""
+    rel = tpath.relative_to(root).as_posix()
+    try:
+        text, encoding = decode_text(read_bytes(tpath))
+    except OSError as err:
+        report.problem(rel, unreadable_message(err))
+        report.notes["transcript files that could not be read"] += 1
+        return ""
+    if encoding == "windows-1252":
+        report.notes["files decoded as Windows-1252"] += 1
+    return " ".join(text.split())
 
 
-def _first_undecodable_line(path: Path) -> int:
-    """1-based number of the first line of ``path`` that is not valid UTF-8 (0 when every line is)."""
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return lineno
-    return 0
-
-
-def _read_consensus(path: Path, root: Path, report: ReportBuilder) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for where, r in _csv_rows(path, root, _CONSENSUS_COLUMNS, report):
-        name = r["FileName"]
-        split = _SPLIT_ALIASES.get(r["Split_Set"].lower())
-        if not name or split is None:
-            what = "empty FileName" if not name else f"unknown Split_Set {r['Split_Set']!r} (expected {list(SPLITS)})"
-            report.problem(where, what, fix="repair the row from the release")
-            report.notes[f"rows skipped in {path.name}"] += 1
-            continue
-        if name in out:
-            report.problem(where, f"{name} is listed twice (first at {out[name]['where']})",
-                           fix="remove the duplicate row")
-            report.notes[f"rows skipped in {path.name}"] += 1
-            continue
-        bad = [k for k in ("EmoAct", "EmoVal", "EmoDom") if r[k] and math.isnan(_float(r[k]))]
-        if bad:
-            report.problem(where, f"{bad[0]} is {r[bad[0]]!r}, not a number", fix="repair the row from the release")
-            report.notes[f"rows skipped in {path.name}"] += 1
-            continue
-        if not all(r[k] for k in ("EmoAct", "EmoVal", "EmoDom")):
-            report.notes["files without consensus attributes (NaN)"] += 1
-        out[name] = {
-            "where": where, "split": split, "code": r["EmoClass"], "speaker": r["SpkrID"] or "Unknown",
-            "gender": _GENDERS.get(r["Gender"].lower(), r["Gender"].lower()),
-            "activation": _float(r["EmoAct"]), "valence": _float(r["EmoVal"]), "dominance": _float(r["EmoDom"]),
-        }
-    return out
-
-
-def _read_detailed(path: Path, root: Path, cs, report: ReportBuilder, duplicate_workers: str,
-                   known_files: set[str]) -> dict[str, list[dict[str, Any]]]:
+def _read_workers(files: LabelFiles, root: Path, cs, report: ReportBuilder, duplicate_workers: str,
+                  known_files: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """File name → its workers' answers (``worker``, ``primary``, ``known``, ``secondary``, ``other_text``)."""
     out: dict[str, list[dict[str, Any]]] = {}
     seen: set[tuple[str, str]] = set()
-    for where, r in _csv_rows(path, root, ("FileName", "EmoDetail"), report,
-                              free_text_last="EmoDetail"):
-        d = parse_emo_detail(r["EmoDetail"])
-        if d is None:
-            report.problem(where, f"EmoDetail {r['EmoDetail']!r} is not 'WORKER; Primary; Secondary,...; A:x; V:x; "
-                           "D:x;'", fix="repair the row from the release")
-            report.notes["rows skipped in labels_detailed.csv"] += 1
-            continue
-        name = r["FileName"]
+    for where, name, d in read_detailed(files, root, report):
         if name not in known_files:
             report.notes["worker rows for files without a consensus row"] += 1
             continue
@@ -362,9 +322,20 @@ def _read_detailed(path: Path, root: Path, cs, report: ReportBuilder, duplicate_
                 continue
             report.notes["duplicate worker rows kept"] += 1
         seen.add(key)
-        known, _ = map_or_fail(cs, d["primary"], report, where)
         primary = d["primary"]
-        other = primary.split("-", 1)[1].strip() if primary.lower().startswith("other-") else ""
+        known, _ = map_or_fail(cs, primary, report, where)
+        if known and not _is_primary_emotion(cs, primary):
+            report.problem(where, f"primary answer {primary!r} is a secondary emotion of MSP-Podcast, not one of the "
+                           f"primary emotions ({', '.join(sorted(_PRIMARY_EMOTIONS))})",
+                           fix="correct the answer from the release")
+            report.notes["primary answers that are not primary emotions"] += 1
+            known = False
         out.setdefault(name, []).append({"worker": d["worker"], "primary": primary, "known": known,
-                                         "secondary": d["secondary"], "other_text": other})
+                                         "secondary": d["secondary"], "other_text": other_text(primary)})
     return out
+
+
+def _is_primary_emotion(cs, answer: str) -> bool:
+    if is_other(answer):
+        return True
+    return cs.canonical.get(normalise_spelling(answer)) in _PRIMARY_EMOTIONS

@@ -13,7 +13,12 @@ from hf_ambiguity.errors import CorpusFormatError
 from hf_ambiguity.labels import ClassSet
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
-__all__ = ["ReadReport", "ReadResult", "ReportBuilder"]
+__all__ = ["ReadReport", "ReadResult", "ReportBuilder", "LENIENT_HINT", "CHECK_AUDIO_HINT"]
+
+#: How a user asks for lenient reading, on the command line and in a pipeline config.
+LENIENT_HINT = "pass --lenient / set corpus.lenient: true"
+#: How a user turns the audio check off (``hf-ambiguity build`` only).
+CHECK_AUDIO_HINT = "--no-check-audio skips the audio check"
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,10 @@ class ReadReport:
     ``skipped`` maps a reason to the number of utterances skipped for it; ``dropped_labels`` maps a raw label (as
     written) to how often it fell outside the class set; ``class_counts`` counts the kept utterances' majority
     labels; ``notes`` holds other counts (self-evaluations excluded, empty answers, lines skipped...);
-    ``warnings`` says what looks wrong about the corpus as a whole (e.g. a total that differs from the release).
+    ``warnings`` says what looks wrong about the corpus as a whole (e.g. a total that differs from the release);
+    ``selection`` counts what each selection rule removed (the id list, ``consensus_in_set``, the out-of-set
+    policy; see :mod:`hf_ambiguity.corpora.selection`) and ``policy`` says in one sentence which out-of-set policy
+    was used.
     """
 
     corpus: str
@@ -39,6 +47,8 @@ class ReadReport:
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, int] = field(default_factory=dict)
+    policy: str = ""
 
     def as_markdown(self, *, max_problems: int = 20) -> str:
         """The closing report as markdown (tables of counts, then warnings and the first ``max_problems``)."""
@@ -57,6 +67,10 @@ class ReadReport:
             out.extend([f"| {head} | count |", "|---|---:|"])
             out.extend(f"| {k} | {v} |" for k, v in counts.items())
 
+        if self.policy:
+            out.extend(["", f"Out-of-set policy: {self.policy}"])
+        if self.selection:
+            table("Selection (utterances each rule removed, in the order applied)", "rule", self.selection)
         table("Skipped utterances", "reason", self.skipped)
         table("Classes (majority label of kept utterances)", "class", self.class_counts)
         table("Ambiguity levels", "level", self.ambiguity_counts)
@@ -94,18 +108,27 @@ class ReportBuilder:
         self.warnings: list[str] = []
         self.problems: list[str] = []
         self.seen_ids: dict[str, str] = {}  # utterance id -> "file:line" where it was first read
+        self.skip_reasons: dict[str, str] = {}  # utterance id -> why it was skipped
 
     def problem(self, where: str, what: str, *, fix: str = "") -> None:
-        """A bad piece of input: raise in strict mode, record it in lenient mode (the caller then skips it)."""
+        """A bad piece of input: raise in strict mode, record it in lenient mode (the caller then skips it).
+
+        The message names the setting a user changes, as a command-line flag and as a pipeline config key (the
+        same reader serves ``hf-ambiguity build`` and ``hf-ambiguity run``).
+        """
         if self.strict:
             hint = f"; {fix}" if fix else ""
-            raise CorpusFormatError(f"{where}: {what}{hint} (or read with strict=False to skip and count it)")
+            raise CorpusFormatError(f"{where}: {what}{hint} ({LENIENT_HINT} to skip and count it)")
         self.problems.append(f"{where}: {what}")
 
-    def skip(self, reason: str, n: int = 1) -> None:
+    def skip(self, reason: str, n: int = 1, *, utt: str | None = None) -> None:
+        """Count ``n`` utterances skipped for ``reason`` (``utt``: the id, remembered for id-list reports)."""
         self.skipped[reason] += n
+        if utt is not None:
+            self.skip_reasons[utt] = reason
 
-    def freeze(self, kept_rows: list[dict[str, Any]], options: dict[str, Any]) -> ReadReport:
+    def freeze(self, kept_rows: list[dict[str, Any]], options: dict[str, Any], *,
+               selection: dict[str, int] | None = None, policy: str = "") -> ReadReport:
         classes = Counter(r["majority_label"] for r in kept_rows)
         levels = Counter(r["ambiguity"] for r in kept_rows)
         return ReadReport(
@@ -122,4 +145,6 @@ class ReportBuilder:
             problems=list(self.problems),
             # JSON-native (tuples -> lists), so a report stored with a cached build compares equal to a fresh one
             options=json.loads(json.dumps(dict(options))),
+            selection=dict(selection or {}),
+            policy=policy,
         )

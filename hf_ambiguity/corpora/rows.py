@@ -14,10 +14,11 @@ from typing import Any, Literal
 import numpy as np
 
 from hf_ambiguity.corpora.report import ReportBuilder
+from hf_ambiguity.corpora.selection import OutOfSetPolicy
 from hf_ambiguity.distributions import AmbiguityDefinition, majority, votes_from_answers, votes_to_distribution
 from hf_ambiguity.labels import ClassSet, UnknownLabelError
 
-__all__ = ["Pending", "finish_rows", "map_or_fail", "audio_problem"]
+__all__ = ["Pending", "finish_rows", "map_or_fail", "valid_weight"]
 
 
 @dataclass
@@ -44,28 +45,13 @@ def map_or_fail(class_set: ClassSet, raw: str, report: ReportBuilder, where: str
         return False, None
 
 
-def audio_problem(path: str) -> str | None:
-    """Why the audio file at ``path`` cannot be used (``"missing"`` / ``"unreadable (...)"``), or None.
-
-    A RIFF/WAVE header is checked by reading its first 12 bytes (fast enough for 100k files); anything else is
-    opened with ``soundfile.info`` so that other formats libsndfile reads are accepted.
-    """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except FileNotFoundError:
-        return "missing"
-    except OSError as exc:
-        return f"unreadable ({exc.strerror or exc})"
-    if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return None
-    try:
-        import soundfile
-
-        soundfile.info(path)
-    except Exception as exc:  # LibsndfileError / RuntimeError on corrupt or non-audio files
-        return f"unreadable ({str(exc).strip() or type(exc).__name__})"
-    return None
+def valid_weight(labels: list[list[str]], multi_label: str) -> float:
+    """The total weight of an utterance's valid votes, in the units of ``votes_from_answers``: the number of
+    annotators who named a known label (``fractional``: each annotator weighs 1), or the number of labels named
+    (``whole``: one vote per label)."""
+    if multi_label == "whole":
+        return float(sum(len(a) for a in labels))
+    return float(sum(1 for a in labels if a))
 
 
 def finish_rows(
@@ -75,22 +61,33 @@ def finish_rows(
     *,
     multi_label: Literal["fractional", "whole"],
     ambiguity: AmbiguityDefinition,
+    out_of_set: OutOfSetPolicy,
 ) -> list[dict[str, Any]]:
-    """Votes, distribution, entropy, ambiguity level and majority for every pending utterance.
+    """Votes, distribution, in-set share, entropy, ambiguity level and majority for every pending utterance.
 
-    Utterances whose votes all fall outside the class set are skipped and counted (``"no in-set votes"``; with no
-    answer at all: ``"no evaluator answers"``), never given a NaN distribution. ``entropy`` holds the score the
-    chosen ``ambiguity`` definition (:class:`~hf_ambiguity.distributions.AmbiguityDefinition`) ranks.
+    ``in_set_share`` is the in-set vote weight over the valid vote weight (:func:`valid_weight`). Utterances whose
+    votes all fall outside the class set are skipped and counted (``"no in-set votes"``; with no answer at all:
+    ``"no evaluator answers"``), never given a NaN distribution; the ``out_of_set`` policy
+    (:class:`~hf_ambiguity.corpora.selection.OutOfSetPolicy`) skips and counts those with too small an in-set
+    share. ``entropy`` holds the score the chosen ``ambiguity`` definition
+    (:class:`~hf_ambiguity.distributions.AmbiguityDefinition`) ranks, over the utterances kept.
     """
-    kept: list[tuple[Pending, np.ndarray, list[str], list[str]]] = []
+    kept: list[tuple[Pending, np.ndarray, list[str], list[str], float]] = []
     for p in pending:
         votes, labels, dropped = votes_from_answers(p.labels, class_set, multi_label=multi_label)
         # MSP-Podcast's free-text 'Other-<text>' answers are tallied together so the report stays readable
         report.dropped.update("Other-<free text>" if d.lower().startswith("other-") else d for d in dropped)
+        utt = p.base.get("id")
         if votes.sum() <= 0:
-            report.skip("no in-set votes" if any(p.labels) else "no evaluator answers")
+            report.skip("no in-set votes" if any(p.labels) else "no evaluator answers", utt=utt)
             continue
-        kept.append((p, votes, labels, dropped))
+        share = float(min(1.0, votes.sum() / valid_weight(p.labels, multi_label)))
+        if not out_of_set.keeps(share):
+            report.skip(out_of_set.skip_reason, utt=utt)
+            continue
+        if share < 1.0:
+            report.notes["kept utterances with some votes outside the class set"] += 1
+        kept.append((p, votes, labels, dropped, share))
     if not kept:
         return []
     votes_all = np.stack([k[1] for k in kept])
@@ -99,7 +96,7 @@ def finish_rows(
     levels = ambiguity.levels(entropy)
     idx, strict = majority(votes_all)
     rows = []
-    for i, (p, votes, labels, dropped) in enumerate(kept):
+    for i, (p, votes, labels, dropped, share) in enumerate(kept):
         row = dict(p.base)
         row.update(
             annotators=list(p.annotators),
@@ -113,6 +110,7 @@ def finish_rows(
             human_dist=[float(x) for x in dist_all[i]],
             n_annotators=int(sum(1 for a in p.labels if a)),
             n_dropped_labels=len(dropped),
+            in_set_share=share,
             entropy=float(entropy[i]),
             ambiguity=levels[i],
             majority_label=class_set.names[int(idx[i])],

@@ -14,6 +14,10 @@ It stands in for the real corpus (which cannot be shipped) in the demo run and t
   seeded jitter), resampled to 16 kHz. Without espeak-ng, a generated voiced signal with the same per-emotion
   pitch/rate/amplitude is used instead, and a warning says so (``demo_corpus.json`` records which).
 
+Turns go round the five sessions (two dialogs each), so a corpus of any size has all five sessions and a trial
+subset can be drawn from it the way it is drawn from IEMOCAP. For quick tests, ``clip_seconds`` gives every clip a
+fixed short length (generated signals, no espeak-ng): 2,000 turns of 0.2 s are written in a few seconds.
+
 The corpus is deterministic for a seed. ``out_dir/demo_corpus.json`` records the options; calling again with the
 same options reuses the folder, with other options it is rewritten. It is written in a hidden sibling folder and
 moved into place when complete, so a killed call leaves nothing behind that blocks the next one.
@@ -21,6 +25,7 @@ moved into place when complete, so a killed call leaves nothing behind that bloc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -139,13 +144,22 @@ def _draw_vad(rng: np.random.Generator, emotion: str) -> tuple[int, int, int]:
 
 
 def make_demo_corpus(out_dir: str | Path, n_utterances: int = 48, seed: int = 0, *,
-                     use_espeak: bool | None = None) -> Path:
+                     use_espeak: bool | None = None, clip_seconds: float | None = None) -> Path:
     """Write (or reuse) the demo corpus in the ``IEMOCAP_full_release`` layout under ``out_dir``; return it.
 
     ``use_espeak=None`` uses espeak-ng when installed (else generated voiced signals, with a warning); ``False``
-    always uses generated signals. Read it with :func:`hf_ambiguity.corpora.read_iemocap`.
+    always uses generated signals. ``clip_seconds`` makes every clip a generated signal of that length (quick test
+    corpora; it cannot be combined with ``use_espeak=True``). Read it with
+    :func:`hf_ambiguity.corpora.read_iemocap`.
     """
     out = Path(out_dir)
+    if clip_seconds is not None:
+        if use_espeak:
+            raise ValueError("clip_seconds sets the length of generated signals; it cannot be combined with "
+                             "use_espeak=True (espeak-ng speech has its own length)")
+        if not clip_seconds > 0:
+            raise ValueError(f"clip_seconds must be a positive number of seconds, got {clip_seconds!r}")
+        use_espeak = False
     espeak = espeak_available() if use_espeak is None else bool(use_espeak)
     if espeak and not espeak_available():
         raise RuntimeError("use_espeak=True but espeak-ng is not installed (Debian: apt-get install espeak-ng)")
@@ -154,6 +168,8 @@ def make_demo_corpus(out_dir: str | Path, n_utterances: int = 48, seed: int = 0,
                       "synthetic speech (install it with apt-get install espeak-ng)", stacklevel=2)
     config = {"version": DEMO_VERSION, "n_utterances": int(n_utterances), "seed": int(seed),
               "audio": "espeak-ng" if espeak else "generated voiced signal", "sample_rate": SAMPLING_RATE}
+    if clip_seconds is not None:
+        config["clip_seconds"] = float(clip_seconds)
     marker = out / "demo_corpus.json"
     if marker.is_file():
         try:
@@ -168,6 +184,8 @@ def make_demo_corpus(out_dir: str | Path, n_utterances: int = 48, seed: int = 0,
         raise ValueError(f"{str(out)!r} already holds Session folders that make_demo_corpus did not write; "
                          "choose an empty or new out_dir")
     turns = demo_turns(n_utterances, seed)
+    if clip_seconds is not None:
+        turns = [(dataclasses.replace(t, duration=float(clip_seconds)), v) for t, v in turns]
     voices = {t.utt_id: v for t, v in turns}
 
     def audio(turn: IemocapTurn, sample_rate: int) -> np.ndarray:

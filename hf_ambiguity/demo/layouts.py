@@ -3,7 +3,9 @@
 Used by the tests (no real corpus is ever committed) and by :func:`hf_ambiguity.demo.make_demo_corpus`. With
 ``quirks=True`` the files carry what the real releases carry: Windows line endings, trailing tabs, macOS ``._*``
 resource files, sub-folders the readers must ignore, latin-1 text, transcript lines of unrated turns, the
-``labels_concensus.csv`` spelling (MSP-Podcast up to v1.9), CSV-quoted ``EmoDetail`` fields.
+``labels_concensus.csv`` spelling (MSP-Podcast up to v1.9), CSV-quoted ``EmoDetail`` fields. MSP-Podcast label
+files are written in any of the release layouts (``label_layout``: v1.7-1.12 ``EmoDetail`` CSV, release 2.0
+per-column CSV, JSON; see :mod:`hf_ambiguity.corpora.msp_labels`).
 What goes *into* the files (multi-emotion answers, 'Other' with free text, empty answers, self-evaluations, 3 to
 30 evaluators, duplicate workers) is whatever the turns/utterances passed in say; :func:`example_iemocap_turns`
 and :func:`example_msp_utterances` hold one of each.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hf_ambiguity.audio import SAMPLING_RATE
+from hf_ambiguity.audio import SAMPLING_RATE, encode_wav
 from hf_ambiguity.demo.audio import voiced_signal
 
 __all__ = [
@@ -70,10 +73,9 @@ def _default_audio(item: object, sample_rate: int) -> np.ndarray:
 
 
 def _write_wav(path: Path, x: np.ndarray, sample_rate: int) -> None:
-    import soundfile
-
+    """16-bit PCM wav, encoded in memory (libsndfile syncs every file it closes to disk: 2 ms a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), np.asarray(x, dtype=np.float32), sample_rate, subtype="PCM_16")
+    path.write_bytes(encode_wav(x, sample_rate))
 
 
 def _write_text(path: Path, lines: Sequence[str], *, crlf: bool) -> None:
@@ -206,14 +208,23 @@ def write_msp_layout(
     *,
     quirks: bool = True,
     consensus_spelling: str = "consensus",
+    label_layout: str = "emodetail",
     sample_rate: int = SAMPLING_RATE,
     audio: AudioFn | None = None,
 ) -> Path:
-    """Write ``utterances`` (default :func:`example_msp_utterances`) in the MSP-Podcast v1.10+ layout at ``root``:
+    """Write ``utterances`` (default :func:`example_msp_utterances`) in an MSP-Podcast release layout at ``root``:
     ``Audios/<file>``, ``Labels/labels_<consensus_spelling>.csv`` (``"concensus"`` = the pre-1.10 spelling),
-    ``Labels/labels_detailed.csv``, ``Transcripts/<stem>.txt``. Returns ``root``."""
+    ``Labels/labels_detailed.csv``, ``Transcripts/<stem>.txt``. Returns ``root``.
+
+    ``label_layout``: ``emodetail`` (default; ``FileName,EmoDetail``, v1.7-1.12), ``columns`` (release 2.0:
+    ``FileName,WorkerID,EmoClass_Major,EmoClass_Second,EmoAct,EmoVal,EmoDom``) or ``json``
+    (``labels_<consensus_spelling>.json`` + ``labels_detailed.json``; a worker's repeated rows cannot be
+    represented in a JSON object, so only the first is written).
+    """
     if consensus_spelling not in ("consensus", "concensus"):
         raise ValueError(f"consensus_spelling must be 'consensus' or 'concensus', got {consensus_spelling!r}")
+    if label_layout not in ("emodetail", "columns", "json"):
+        raise ValueError(f"label_layout must be 'emodetail', 'columns' or 'json', got {label_layout!r}")
     root = Path(root)
     items = list(example_msp_utterances() if utterances is None else utterances)
     audio = audio or _default_audio
@@ -224,24 +235,46 @@ def write_msp_layout(
     w.writerow(["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"])
     det = io.StringIO()
     wd = csv.writer(det, lineterminator=eol)  # quotes EmoDetail exactly when it holds a comma
-    wd.writerow(["FileName", "EmoDetail"])
+    wd.writerow(["FileName", "EmoDetail"] if label_layout == "emodetail" else
+                ["FileName", "WorkerID", "EmoClass_Major", "EmoClass_Second", "EmoAct", "EmoVal", "EmoDom"])
+    cons_json: dict[str, dict] = {}
+    det_json: dict[str, dict] = {}
     for u in items:
         avd = ["" if np.isnan(x) else f"{x:.6f}" for x in u.avd]  # Test3: labels hidden, fields empty
         w.writerow([u.file_name, u.consensus, *avd, u.speaker, u.gender, u.split])
+        cons_json[u.file_name] = {"EmoClass": u.consensus, "EmoAct": _json_number(u.avd[0]),
+                                  "EmoVal": _json_number(u.avd[1]), "EmoDom": _json_number(u.avd[2]),
+                                  "SpkrID": u.speaker, "Gender": u.gender, "Split_Set": u.split}
         for wk in u.workers:
-            detail = (f"{wk.worker}; {wk.primary}; {','.join(wk.secondary)}; A:{wk.avd[0]:.6f}; "
-                      f"V:{wk.avd[1]:.6f}; D:{wk.avd[2]:.6f};")
-            wd.writerow([u.file_name, detail])
+            if label_layout == "emodetail":
+                detail = (f"{wk.worker}; {wk.primary}; {','.join(wk.secondary)}; A:{wk.avd[0]:.6f}; "
+                          f"V:{wk.avd[1]:.6f}; D:{wk.avd[2]:.6f};")
+                wd.writerow([u.file_name, detail])
+            else:
+                wd.writerow([u.file_name, wk.worker, wk.primary, ",".join(wk.secondary),
+                             *(f"{x:.6f}" for x in wk.avd)])
+            det_json.setdefault(u.file_name, {}).setdefault(wk.worker, {
+                "EmoClass_Major": wk.primary, "EmoClass_Second": ",".join(wk.secondary),
+                "EmoAct": wk.avd[0], "EmoVal": wk.avd[1], "EmoDom": wk.avd[2]})
         _write_wav(root / "Audios" / u.file_name, audio(u, sample_rate), sample_rate)
         if u.transcript is not None:
             tpath = root / "Transcripts" / (Path(u.file_name).stem + ".txt")
             tpath.parent.mkdir(parents=True, exist_ok=True)
             tpath.write_text(u.transcript + ("\n" if not quirks else ""), encoding="utf-8")
-    (root / "Labels" / f"labels_{consensus_spelling}.csv").write_text(cons.getvalue(), encoding="utf-8")
-    (root / "Labels" / "labels_detailed.csv").write_text(det.getvalue(), encoding="utf-8")
+    if label_layout == "json":
+        (root / "Labels" / f"labels_{consensus_spelling}.json").write_text(json.dumps(cons_json, indent=4),
+                                                                           encoding="utf-8")
+        (root / "Labels" / "labels_detailed.json").write_text(json.dumps(det_json, indent=4), encoding="utf-8")
+    else:
+        (root / "Labels" / f"labels_{consensus_spelling}.csv").write_text(cons.getvalue(), encoding="utf-8")
+        (root / "Labels" / "labels_detailed.csv").write_text(det.getvalue(), encoding="utf-8")
     if quirks:
         (root / "Audios" / f"._{items[0].file_name}").write_bytes(_APPLE_DOUBLE)
     return root
+
+
+def _json_number(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
 
 
 def example_msp_utterances() -> list[MspUtterance]:

@@ -8,7 +8,6 @@ stages that need its output) and named in the report as "not available"; it is n
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from hf_ambiguity.pipeline.config import ConfigError, PipelineConfig, config_to_
 from hf_ambiguity.files import write_text
 from hf_ambiguity.pipeline.runner import STAGE_FOLDERS, RunLock, Stage, StageResult, run_stages
 
-__all__ = ["run_pipeline", "RunOutcome", "plan_stages", "corpus_fingerprint"]
+__all__ = ["run_pipeline", "RunOutcome", "plan_stages"]
 
 
 #: What each stage needs from the project: (module, attribute).
@@ -39,10 +38,6 @@ REQUIREMENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
 #: Bumped when a stage's code changes what it writes, so old run folders re-run that stage.
 STAGE_VERSIONS = {k: "1" for k in STAGE_FOLDERS}
 
-#: Files of a raw corpus hashed by content (label and transcript files); audio is hashed by size and mtime.
-_TEXT_SUFFIXES = {".txt", ".csv", ".json", ".tsv"}
-
-
 #: ``annotate`` options that are runtime settings of the stage, not inputs (see ``plan_stages``).
 _ANNOTATE_RUNTIME = ("batch_size", "device")
 
@@ -61,25 +56,6 @@ def missing_requirement(stage: str, *, extra: tuple[tuple[str, str], ...] = ()) 
         except (AttributeError, ImportError):
             return f"{module}.{attr} missing"
     return None
-
-
-def corpus_fingerprint(data_dir: str | Path) -> str:
-    """Hash of a raw corpus folder: label/transcript files by content, everything else by size and mtime.
-
-    Hashing every wav's content would read the whole corpus (GBs) at each run; a changed wav changes its size or
-    modification time, which is what this catches.
-    """
-    root = Path(data_dir)
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if path.suffix.lower() in _TEXT_SUFFIXES:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            st = path.stat()
-            digest = f"{st.st_size}:{st.st_mtime_ns}"
-        h.update(f"{rel}\0{digest}\n".encode())
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -157,10 +133,12 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
             continue
         fingerprint = None
         if key == "build" and cfg.corpus.kind != "demo":
-            data_dir = cfg.corpus.data_dir
+            data_dir, kind = cfg.corpus.data_dir, cfg.corpus.kind
 
-            def fingerprint(data_dir: str = data_dir) -> str:  # type: ignore[misc]
-                return corpus_fingerprint(data_dir)
+            def fingerprint(data_dir: str = data_dir, kind: str = kind) -> str:  # type: ignore[misc]
+                from hf_ambiguity.builders.fingerprint import corpus_fingerprint  # the one owner (builders)
+
+                return corpus_fingerprint(kind, data_dir)
         stages.append(Stage(key=key, folder=STAGE_FOLDERS[key], func=func, depends=deps, options=options,
                             version=STAGE_VERSIONS[key], extra_hash=fingerprint,
                             runtime=runtime.get(key, {})))
