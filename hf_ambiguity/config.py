@@ -43,6 +43,9 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        k, v = typing.get_args(tp)
+        return f"mapping of {_type_name(k)} to {_type_name(v)}"
     return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
 
 
@@ -67,6 +70,11 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}", key=key)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}", key=key)
+        ktp, vtp = typing.get_args(tp)
+        return {_coerce(k, ktp, f"{key} key", where): _coerce(v, vtp, f"{key}.{k}", where) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: {key} must be a list, got {value!r}", key=key)

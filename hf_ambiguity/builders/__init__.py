@@ -33,7 +33,7 @@ from hf_ambiguity.builders.msp_podcast import MSP_CLASS_SETS, MSP_SPLITS, MspPod
 __all__ = [
     "AmbiguityBuilder", "AmbiguityBuilderConfig", "IemocapAmbig", "IemocapAmbigConfig", "MspPodcastAmbig",
     "MspPodcastAmbigConfig", "BUILDERS", "DEFAULT_CLASS_SET", "BuildReport", "build_dataset", "get_builder",
-    "utterance_features", "corpus_fingerprint", "CORPORA", "stratified_subset", "SubsetDescription",
+    "utterance_features", "corpus_fingerprint", "corpus_metadata", "CORPORA", "stratified_subset", "SubsetDescription",
     "IEMOCAP_CLASS_SETS", "MSP_CLASS_SETS", "MSP_SPLITS",
 ]
 
@@ -111,6 +111,13 @@ def get_builder(corpus: str, data_dir: str | Path, *, class_set: str | None = No
     _check_options(options)
     return cls(config_name=class_set, data_dir=str(data_dir), cache_dir=None if cache_dir is None else str(cache_dir),
                progress=progress, **options)
+
+
+def corpus_metadata(corpus: str, data_dir: str | Path, *, class_set: str | None = None, **options: Any) -> Any:
+    """The corpus' label columns in the build's splits, without audio (see ``AmbiguityBuilder.read_metadata``):
+    the same reader and options as :func:`build_dataset`, for checks before a long build."""
+    builder = get_builder(corpus, data_dir, class_set=class_set, progress=False, **{**options, "check_audio": False})
+    return builder.read_metadata()
 
 
 def _check_options(options: Mapping[str, Any]) -> None:

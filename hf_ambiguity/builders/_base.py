@@ -156,6 +156,25 @@ class AmbiguityBuilder(datasets.GeneratorBasedBuilder):
         raise NotImplementedError
 
     # -- extras -------------------------------------------------------------------------------------------------
+    def read_metadata(self) -> Any:
+        """The corpus' rows without audio, in this builder's splits: a ``DatasetDict`` of the label columns a
+        protocol check needs (``id``, ``session`` or ``split``, ``majority_label``, ``ambiguity``), read with the
+        same reader and options as the build (audio is not opened), in seconds instead of a full build."""
+        result = self._read(self.config.data_dir)
+        if not result.rows:
+            raise CorpusFormatError(f"{self.config.data_dir}: no utterance was kept\n{result.report.as_markdown()}")
+        names = list(utterance_features(self.CORPUS, self.config.name)["majority_label"].names)
+        keep = [c for c in ("id", "session", "split", "speaker", "ambiguity") if c in result.rows[0]]
+        by_split: dict[str, dict[str, list[Any]]] = {}
+        for row in result.rows:
+            cols = by_split.setdefault(self._split_of(row), {c: [] for c in (*keep, "majority_label")})
+            for c in keep:
+                cols[c].append(row[c])
+            cols["majority_label"].append(names.index(row["majority_label"]))
+        features = {c: utterance_features(self.CORPUS, self.config.name)[c] for c in (*keep, "majority_label")}
+        return datasets.DatasetDict({name: datasets.Dataset.from_dict(cols, features=datasets.Features(features))
+                                     for name, cols in by_split.items()})
+
     def read_report(self) -> Any:
         """The reader's report of the prepared data (from this run, or stored with a cached preparation)."""
         if self._read_report is not None:

@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     Exit codes: 0 done, 1 a stage failed for an operational reason or a requested stage was not available, 2 bad
     input (config, corpus, a busy run folder). Errors are one clear line; ``--debug`` shows the traceback.
     """
-    from hf_ambiguity.errors import ConfigError, DataError
+    from hf_ambiguity.errors import ConfigError, CorpusFormatError, DataError
     from hf_ambiguity.pipeline import bundled_config_path, load_config, run_pipeline
     from hf_ambiguity.pipeline.runner import RunFolderBusyError, StageError
 
@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(config_path)
         outcome = run_pipeline(cfg, run_dir=args.run_dir, config_path=config_path, force=tuple(args.force or ()))
-    except (ConfigError, RunFolderBusyError) as exc:
+    except (ConfigError, RunFolderBusyError, DataError, CorpusFormatError) as exc:
         if args.debug:
             raise
         print(f"hf-ambiguity run: {exc}", file=sys.stderr)

@@ -64,10 +64,23 @@ class CorpusConfig:
     #: among them; ``whole`` counts one vote per emotion named, as the reference counts the label list. (MSP-Podcast
     #: has one primary vote per worker, so both give the same votes there.)
     multi_label: Literal["fractional", "whole"] = "fractional"
+    #: Utterances with votes outside the class set: ``share`` keeps one only when at least ``min_in_set_share`` of
+    #: its valid votes are in the set (the others are skipped and counted: a 4-class set never turns out-of-set
+    #: perception into a confident in-set label); ``keep`` keeps every utterance with an in-set vote (the reference).
+    out_of_set: Literal["share", "keep"] = "share"
+    min_in_set_share: float = 0.5
+    #: A file of utterance ids (one per line) to keep, e.g. to reproduce an exact published subset.
+    ids_file: str | None = None
+    #: MSP-Podcast ``Split_Set`` values that are not official partitions, mapped to one (``{NA: Train}``) or
+    #: ``ignore``.
+    partitions: dict[str, str] | None = None
     #: Skip (and count) malformed input instead of stopping at the first error.
     lenient: bool = False
-    #: Keep only the first N utterances (in id order); ``null`` keeps all.
+    #: A trial subset: a seeded sample of this many utterances stratified by split (IEMOCAP session, MSP-Podcast
+    #: partition) and majority class (:func:`hf_ambiguity.builders.subset.stratified_subset`); ``null`` keeps all.
     max_utterances: int | None = None
+    #: Seed of the trial subset.
+    seed: int = 0
     #: Size of the generated demo corpus (``kind: demo`` only).
     demo_utterances: int = 48
 
@@ -242,7 +255,14 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
                                    f"{cfg.annotate.name!r}")
     if not (math.isfinite(cfg.merge.weight) and cfg.merge.weight >= 0):
         raise bad("merge.weight", f"must be a finite non-negative number, got {cfg.merge.weight}")
-    for key in ("annotate.seed", "split.seed", "augment.seed", "train.seed", "analysis.seed"):
+    if not 0.0 < cfg.corpus.min_in_set_share <= 1.0:
+        raise bad("corpus.min_in_set_share", f"must be in (0, 1], got {cfg.corpus.min_in_set_share}")
+    if cfg.corpus.ids_file is not None and not Path(cfg.corpus.ids_file).is_file():
+        raise bad("corpus.ids_file", f"{cfg.corpus.ids_file!r} is not a file (one utterance id per line)")
+    if cfg.corpus.partitions and cfg.corpus.kind != "msp-podcast":
+        raise bad("corpus.partitions", "maps MSP-Podcast Split_Set values; it has no meaning for "
+                                       f"corpus.kind {cfg.corpus.kind!r}")
+    for key in ("corpus.seed", "annotate.seed", "split.seed", "augment.seed", "train.seed", "analysis.seed"):
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) < 0:
             raise bad(key, f"must be a non-negative integer, got {getattr(getattr(cfg, section), name)}")

@@ -400,6 +400,15 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
     lines += [f"Protocol: **{cfg.protocol}** · corpus: `{cfg.corpus.kind}`"
               + (f" (`{cfg.corpus.data_dir}`)" if cfg.corpus.data_dir else "")
               + f" · class set: `{cfg.corpus.class_set}` · config: `{config_path or '(in memory)'}`", ""]
+    def record(key: str) -> Any:
+        return results[key].record() if key in results else None
+
+    built = record("build") or {}
+    if built.get("subset"):
+        lines += [f"**Trial subset**: this run used {built['subset']['description']} (`corpus.max_utterances`, "
+                  "`corpus.seed`); its figures describe that subset, not the whole corpus.", ""]
+    if built.get("out_of_set_policy"):
+        lines += [f"Utterance selection: {built['out_of_set_policy']}", ""]
     if cfg.protocol == "demo":
         lines += [DEMO_NOTICE, ""]
     elif cfg.protocol == "paper":
@@ -421,9 +430,6 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
     lines += _table(["stage", "this run", "seconds (when it ran)", "summary"], rows)
     if unavailable:
         lines += [f"- not available: {why}" for why in unavailable.values()] + [""]
-
-    def record(key: str) -> Any:
-        return results[key].record() if key in results else None
 
     stats = record("build")
     if stats:

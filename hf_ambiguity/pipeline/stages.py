@@ -56,17 +56,21 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
     else:
         data_dir = Path(opt["data_dir"])
         corpus = kind
-    extra = {"multi_label": opt["multi_label"]} if corpus == "iemocap" else {}
     dsdict, report = build_dataset(corpus, data_dir, class_set=opt["class_set"], cache_dir=ctx.cache_dir / "hf",
-                                   ambiguity=opt["ambiguity"], strict=not opt["lenient"], **extra)
+                                   **reader_options(opt, corpus))
+    subset = None
     if opt["max_utterances"] is not None:
-        keep = set(sorted(pool_splits(dsdict)["id"])[: opt["max_utterances"]])
-        dsdict = dsdict.filter(lambda ids: [i in keep for i in ids], input_columns="id", batched=True)
-        dsdict = type(dsdict)({k: v for k, v in dsdict.items() if len(v)})
+        from hf_ambiguity.builders.subset import stratified_subset
+
+        dsdict, subset = stratified_subset(dsdict, opt["max_utterances"], seed=opt["seed"])
     ctx.save_dataset(dsdict)
     stats = corpus_statistics(pool_splits(dsdict))
+    if subset is not None:
+        stats["subset"] = subset.to_dict()
     stats["ambiguity_definition"] = AmbiguityDefinition.from_options(report.options).describe()
     rr = report.read_report
+    stats["out_of_set_policy"] = rr.policy
+    stats["selection"] = dict(rr.selection)
     stats["build_report"] = {"utterances read": rr.utterances_read, "kept": rr.utterances_kept,
                              "skipped": sum(rr.skipped.values()),
                              "labels outside the class set": sum(rr.dropped_labels.values()),
@@ -78,6 +82,19 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
     ctx.write_json("card_info.json", report.card_info().to_yaml_dict())
     ctx.write_text("build_report.md", report.as_markdown())
     return {"utterances": stats["n_utterances"], "corpus": corpus, "splits": len(dsdict)}
+
+
+def reader_options(opt: Mapping[str, Any], corpus: str) -> dict[str, Any]:
+    """The builder / reader options of a config's ``corpus`` section."""
+    out: dict[str, Any] = {"ambiguity": opt["ambiguity"], "strict": not opt["lenient"],
+                           "out_of_set": opt["out_of_set"], "min_in_set_share": opt["min_in_set_share"]}
+    if opt["ids_file"]:
+        out["ids_file"] = opt["ids_file"]
+    if corpus == "iemocap":
+        out["multi_label"] = opt["multi_label"]
+    elif opt["partitions"]:
+        out["partitions"] = dict(opt["partitions"])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ 02_annotate
