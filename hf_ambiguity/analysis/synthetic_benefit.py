@@ -16,24 +16,27 @@ well as possible without any ALM? Per item (only items with >= 2 human labels; o
 - **Candidate**: the remaining labels merged with the synthetic distribution ``s``, with its own pseudo-count:
   ``concat``: ``(r + w * s + beta' * pi) / (m + w + beta')`` with ``w = synthetic_weight`` votes (the reference
   concatenation of ``w`` synthetic labels); ``weighted``: the same with ``w`` fitted too (``w = 0`` is the baseline
-  itself, so this asks whether *any* weight on the ALM helps); ``adaptive``: the empirical-Bayes merge of
-  :func:`hf_ambiguity.annotate.merge.fit_adaptive_merge`.
+  itself, so this asks whether *any* weight on the synthetic distribution helps); ``adaptive``: the per-item weight
+  ``w_i = a0 * (1 - rho * H_i)`` of :func:`hf_ambiguity.annotate.merge.fit_adaptive_merge` (fitted by its own
+  held-out likelihood), its uniform smoothing replaced by ``beta'``.
 - **Nothing is fitted on the items it scores** (cross-fitting): items are split at random into ``n_folds`` folds;
   every pseudo-count, weight and adaptive parameter used on a fold, and ``pi``, is fitted on the other folds only,
-  by minimising the same proper score (the adaptive merge: by its own held-out likelihood). Baseline and candidate
-  pseudo-counts are fitted per stratum, so the comparison isolates what the synthetic distribution adds beyond the
-  best stratum-specific smoothing.
+  by minimising the same proper score. Baseline and candidate pseudo-counts are both fitted per stratum, so the
+  comparison isolates what the synthetic distribution adds beyond the best stratum-specific smoothing (a merge
+  whose own smoothing happens to suit a stratum better is not credited to the ALM).
 - **Scores**: Brier score and log-loss (:mod:`hf_ambiguity.analysis.scoring_rules`), both strictly proper; both are
   reported, ``primary`` decides the verdict. Each score's forecasts are fitted for that score.
 - **Strata** come from the labels that make the forecast, never from the outcome: ``"entropy"`` (default): entropy
   of the remaining labels divided by ``log(n_classes)``, fixed ``cuts`` (as :func:`hf_ambiguity.distributions.
   fixed_levels`); ``"reference"``: the reference ambiguity definition (entropy / log(#distinct labels present),
   :func:`~hf_ambiguity.distributions.reference_label_entropy`) of the remaining labels, equal terciles over all
-  (item, held-out label) pairs (ties together); ``"none"``: one stratum ``"all"``. An item whose held-out choices
-  fall into several strata contributes to each, with the mean over its pairs in that stratum.
-- **Inference** on item-level mean score differences ``candidate - baseline`` (negative: the synthetic distribution
-  helps), items as the resampling unit: percentile bootstrap CI of the mean, two-sided sign-flip permutation test of
-  the mean and Wilcoxon signed-rank test, p-values Holm-corrected across strata. Verdict: ``"helps"`` if the CI lies
+  (item, held-out label) pairs (ties together); ``"none"``: one stratum ``"all"``. Each (item, held-out label)
+  pair weighs ``1 / n_i`` (every item weighs 1 in total); a stratum's value is the weighted mean over its pairs, so
+  the strata add up to the overall mean, and each stratum's fit minimises exactly its share of the overall score.
+- **Inference** on the mean score difference ``candidate - baseline`` (negative: the synthetic distribution
+  helps), items (all their pairs together) as the resampling unit: percentile bootstrap CI of the mean, two-sided
+  sign-flip permutation test of the mean and Wilcoxon signed-rank test of the items' contributions, p-values
+  Holm-corrected across strata. Verdict: ``"helps"`` if the CI lies
   below 0, ``"hurts"`` if above, else ``"no detectable difference"`` (``"too few items"`` below ``min_items``). The
   overall CI is at level ``1 - alpha``; per-stratum CIs at ``1 - alpha / n_strata`` (Bonferroni), so that the
   verdicts of all strata hold together. With ``margin``: non-inferiority when the one-sided upper bound (same
@@ -65,7 +68,7 @@ from scipy import stats
 from scipy.optimize import minimize_scalar
 
 from hf_ambiguity.analysis.scoring_rules import SCORES
-from hf_ambiguity.annotate.merge import AdaptiveMerge, fit_adaptive_merge, merge_votes
+from hf_ambiguity.annotate.merge import AdaptiveMerge, fit_adaptive_merge
 from hf_ambiguity.distributions import DIST_ATOL, normalized_entropy, raise_first_bad_row, tercile_levels
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
@@ -413,12 +416,15 @@ class _Training:
         self.ll_p = pi[ci]
         self.ll_a = w[si] * target[si, ci]
         self.ll_m = bc(w * target.sum(axis=1))  # weight of the log D term per group
-        # baseline (lam = 0) entries compressed by (r_c, class): r_c is a whole count
-        key = self.ll_r.astype(np.int64) * len(pi) + ci
-        uk, kinv = np.unique(key, return_inverse=True)
-        self.ll0_a = np.bincount(kinv, weights=self.ll_a)
-        self.ll0_r = (uk // len(pi)).astype(np.float64)
-        self.ll0_p = pi[uk % len(pi)]
+        # lam = 0 entries compressed by (r_c, class) when r_c are whole counts (not for augmented counts)
+        if np.array_equal(self.ll_r, np.round(self.ll_r)):
+            key = self.ll_r.astype(np.int64) * len(pi) + ci
+            uk, kinv = np.unique(key, return_inverse=True)
+            self.ll0_a = np.bincount(kinv, weights=self.ll_a)
+            self.ll0_r = (uk // len(pi)).astype(np.float64)
+            self.ll0_p = pi[uk % len(pi)]
+        else:
+            self.ll0_a, self.ll0_r, self.ll0_p = self.ll_a, self.ll_r, self.ll_p
 
     # -- objectives (mean score per unit weight); lam, beta broadcast together
     def brier(self, lam: Any, beta: Any) -> np.ndarray:
@@ -717,66 +723,75 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
     item_in_stratum = w_item_stratum > 0
 
     # ---------------------------------------------------------------- cross-fitting
-    lam_t = {s: np.zeros((n_folds, n_strata)) for s in SCORES}
-    beta_base = {s: np.zeros((n_folds, n_strata)) for s in SCORES}
-    beta_cand = {s: np.zeros((n_folds, n_strata)) for s in SCORES}
+    # baseline: (r + beta*pi) / (m + beta). weighted: (r + lam*s + beta'*pi) / (m + lam + beta'), lam and beta'
+    # fitted. concat / adaptive: a fixed synthetic weight a per scenario (concat: synthetic_weight; adaptive:
+    # a0 * (1 - rho * H(r)) from fit_adaptive_merge), then the smoothing family on the augmented counts
+    # (r + a*s, m + a): (r + a*s + beta'*pi) / (m + a + beta'). Every beta is fitted per fold and stratum.
+    lam_t = {s_: np.zeros((n_folds, n_strata)) for s_ in SCORES}
+    beta_base = {s_: np.zeros((n_folds, n_strata)) for s_ in SCORES}
+    beta_cand = {s_: np.zeros((n_folds, n_strata)) for s_ in SCORES}
     pis = np.zeros((n_folds, k))
+    a_scored = np.zeros(len(sc.m))   # the synthetic weight each scored scenario gets (concat / adaptive)
     fits: list[dict[str, Any]] = []
-    adaptive_fits: list[AdaptiveMerge] = []
-    fixed_lam = float(synthetic_weight) if merge == "concat" else 0.0
     for f in range(n_folds):
         train_items = fold != f
         pis[f] = _target(h[train_items], k, smoothing_target)
         tr = sfold != f
-        pooled: _Training | None = None
-        fallback: dict[str, tuple[float, float, float, float]] = {}
-        if merge == "adaptive":
+        a_f = None
+        if merge == "concat":
+            a_f = np.full(len(sc.m), float(synthetic_weight))
+        elif merge == "adaptive":
             ad = fit_adaptive_merge(h[train_items], syn[train_items])
-            adaptive_fits.append(ad)
+            a_f = ad.alm_weights(sc.rest, s_syn)
             fits.append({"fold": f, "stratum": None, "score": None, "merge": "adaptive",
                          "n_items_used": int(train_items.sum()), "n_items_scored": int((~train_items).sum()),
-                         **{k2: float(v) for k2, v in vars(ad).items() if isinstance(v, (int, float))}})
+                         **{k2: float(v) for k2, v in vars(ad).items() if isinstance(v, (int, float))},
+                         "note": "ALM weight a0 * (1 - rho * H) used; the uniform smoothing is refitted per stratum"})
+        if a_f is not None:
+            a_scored[~tr] = a_f[~tr]
+            rest_c, m_c = sc.rest + a_f[:, None] * s_syn, sc.m + a_f
+        pooled: tuple[_Training, _Training] | None = None
+        fallback: dict[str, tuple[float, float, float]] = {}
         for j, name in enumerate(names):
             sel = tr & (code == j)
             n_train_items = int((item_in_stratum[:, j] & train_items).sum())
-            train = _Training(sc.rest[sel], sc.m[sel], sc.target[sel], s_syn[sel], sc.weight[sel], pis[f]) \
-                if n_train_items >= 10 else None
+            own = n_train_items >= 10
+            if own:
+                tb = _Training(sc.rest[sel], sc.m[sel], sc.target[sel], s_syn[sel], sc.weight[sel], pis[f])
+                tc = tb if a_f is None else _Training(rest_c[sel], m_c[sel], sc.target[sel], s_syn[sel],
+                                                      sc.weight[sel], pis[f])
             for score in SCORES:
-                if train is None:  # too few training items in this stratum: the fold's fit over all strata
-                    if pooled is None:
-                        pooled = _Training(sc.rest[tr], sc.m[tr], sc.target[tr], s_syn[tr], sc.weight[tr], pis[f])
-                    if score not in fallback:
-                        fallback[score] = _fit_all(pooled, score, merge, fixed_lam)
-                    bb, lam, bc, _ = fallback[score]
-                else:
+                if own:
                     hint = (lam_t["brier"][f, j], beta_cand["brier"][f, j]) if score == "log_loss" else None
-                    bb, lam, bc, _ = _fit_all(train, score, merge, fixed_lam, hint)
+                    bb, lam, bc = _fit_candidate(tb, tc, score, merge, hint)
+                else:  # too few training items in this stratum: the fold's fit over all strata
+                    if pooled is None:
+                        pb = _Training(sc.rest[tr], sc.m[tr], sc.target[tr], s_syn[tr], sc.weight[tr], pis[f])
+                        pooled = (pb, pb if a_f is None else _Training(rest_c[tr], m_c[tr], sc.target[tr],
+                                                                        s_syn[tr], sc.weight[tr], pis[f]))
+                    if score not in fallback:
+                        fallback[score] = _fit_candidate(pooled[0], pooled[1], score, merge, None)
+                    bb, lam, bc = fallback[score]
                 beta_base[score][f, j], lam_t[score][f, j], beta_cand[score][f, j] = bb, lam, bc
                 fits.append({"fold": f, "stratum": name, "score": score, "merge": merge,
                              "baseline_pseudo_count": bb,
-                             "candidate_synthetic_weight": None if merge == "adaptive" else lam,
-                             "candidate_pseudo_count": None if merge == "adaptive" else bc,
-                             "pooled_over_strata": train is None, "n_items_used": n_train_items,
-                             "smoothing_target": pis[f].tolist()})
+                             "candidate_synthetic_weight": lam if merge == "weighted" else (
+                                 float(synthetic_weight) if merge == "concat" else None),
+                             "candidate_pseudo_count": bc, "pooled_over_strata": not own,
+                             "n_items_used": n_train_items, "smoothing_target": pis[f].tolist()})
 
     # ---------------------------------------------------------------- scoring the held-out folds
     pi_s = pis[sfold]
     zero = np.zeros(len(sc.m))
     base_scores: dict[str, np.ndarray] = {}
     cand_scores: dict[str, np.ndarray] = {}
-    adaptive_q = None
-    if merge == "adaptive":
-        adaptive_q = np.empty_like(sc.rest)
-        for f in range(n_folds):
-            sel = sfold == f
-            adaptive_q[sel] = merge_votes(sc.rest[sel], s_syn[sel], strategy="adaptive",
-                                          adaptive=adaptive_fits[f]).dist
     for score in SCORES:
         qb = _forecast(sc.rest, sc.m, s_syn, zero, beta_base[score][sfold, code], pi_s)
-        if adaptive_q is not None:
-            qc = adaptive_q
-        else:
+        if merge == "weighted":
             qc = _forecast(sc.rest, sc.m, s_syn, lam_t[score][sfold, code], beta_cand[score][sfold, code], pi_s)
+        else:
+            qc = _forecast(sc.rest + a_scored[:, None] * s_syn, sc.m + a_scored, s_syn, zero,
+                           beta_cand[score][sfold, code], pi_s)
         base_scores[score] = _scores(qb, sc.target)[score]
         cand_scores[score] = _scores(qc, sc.target)[score]
 
@@ -896,17 +911,16 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
                                   settings=settings, fits=tuple(fits))
 
 
-def _fit_all(train: _Training, score: str, merge: str, fixed_lam: float,
-             hint: tuple[float, float] | None = None) -> tuple[float, float, float, float]:
-    """Baseline pseudo-count, then the candidate's (synthetic weight, pseudo-count) for ``merge``."""
-    beta0, v0 = _fit_beta(train, score, 0.0)
-    if merge == "adaptive":
-        return beta0, 0.0, 0.0, v0
-    if merge == "concat":
-        beta_c, v = _fit_beta(train, score, fixed_lam)
-        return beta0, fixed_lam, beta_c, v
-    lam, beta_c, v = _fit_lam_beta(train, score, (beta0, v0), hint)
-    return beta0, lam, beta_c, v
+def _fit_candidate(train_base: _Training, train_cand: _Training, score: str, merge: str,
+                   hint: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """``(baseline beta, candidate lam, candidate beta')``. ``weighted``: lam and beta' on the baseline's training
+    data (lam = 0 unless it helps); ``concat`` / ``adaptive``: beta' on the augmented counts (lam reported 0)."""
+    beta0, v0 = _fit_beta(train_base, score, 0.0)
+    if merge == "weighted":
+        lam, beta_c, _ = _fit_lam_beta(train_base, score, (beta0, v0), hint)
+        return beta0, lam, beta_c
+    beta_c, _ = _fit_beta(train_cand, score, 0.0)
+    return beta0, 0.0, beta_c
 
 
 def _holm(pvalues: list[float | None]) -> list[float | None]:
@@ -982,8 +996,10 @@ def _sign_flip_pvalues(num: np.ndarray, den: np.ndarray, n_resamples: int, rng: 
 class MergeFit:
     """A forecast family fitted by leave-one-label-out on the rows given to :func:`fit_merge` only.
 
-    ``predict(human_votes, synthetic)`` gives ``(h + synthetic_weight * s + pseudo_count * target) / total``
-    (``merge="smoothing"``: no synthetic term; ``"adaptive"``: the fitted :class:`AdaptiveMerge`). ``n_items_used``
+    ``predict(human_votes, synthetic)`` gives ``(h + a * s + pseudo_count * target) / (n + a + pseudo_count)`` with
+    ``a = synthetic_weight`` (``merge="smoothing"``: ``a = 0``; ``"adaptive"``: ``a_i = concentration * (1 -
+    entropy_reduction * H_i)`` of the fitted :class:`AdaptiveMerge`, whose own uniform smoothing is replaced by
+    ``pseudo_count``); rows without a synthetic distribution get ``a = 0``. ``n_items_used``
     / ``n_labels_used`` say what it was fitted on (record them, with the split name, in the stage's provenance).
     """
 
@@ -1014,9 +1030,10 @@ class MergeFit:
             s = np.divide(s, tot, out=np.zeros_like(s), where=tot > 0)
         if self.merge == "adaptive":
             assert self.adaptive is not None
-            return merge_votes(h, s, strategy="adaptive", adaptive=self.adaptive).dist
-        lam = np.full(len(h), float(self.synthetic_weight or 0.0))
-        lam[s.sum(axis=1) == 0] = 0.0
+            lam = self.adaptive.alm_weights(h, s)
+        else:
+            lam = np.full(len(h), float(self.synthetic_weight or 0.0))
+            lam[s.sum(axis=1) == 0] = 0.0
         return _forecast(h, h.sum(axis=1), s, lam, np.full(len(h), float(self.pseudo_count)),
                          np.asarray(self.target))
 
@@ -1035,7 +1052,8 @@ def fit_merge(human_labels: Any, synthetic: Any = None, n_classes: int | None = 
 
     ``merge="smoothing"``: the ALM-free pseudo-count ``beta`` of ``(h + beta * target) / (n + beta)``;
     ``"concat"``: the pseudo-count added to ``h + synthetic_weight * s``; ``"weighted"``: the synthetic weight and
-    the pseudo-count; ``"adaptive"``: :func:`~hf_ambiguity.annotate.merge.fit_adaptive_merge`. Fitting minimises the
+    the pseudo-count; ``"adaptive"``: the ALM weight of :func:`~hf_ambiguity.annotate.merge.fit_adaptive_merge`
+    (fitted by its held-out likelihood), then the pseudo-count. Fitting minimises the
     mean ``score`` of each held-out label given the item's other labels (items with >= 2 labels, each item counting
     once), as in :func:`synthetic_benefit`. Items without a synthetic distribution are not used by merges that need
     one. Apply the result to other rows with :meth:`MergeFit.predict`.
@@ -1077,15 +1095,23 @@ def fit_merge(human_labels: Any, synthetic: Any = None, n_classes: int | None = 
                          "none were given")
     h, s = h_all[use], s_all[use]
     pi = _target(h, k, smoothing_target)
-    if merge == "adaptive":
-        ad = fit_adaptive_merge(h, s)
-        return MergeFit(merge, "log_likelihood", None, None, tuple(np.full(k, 1.0 / k)), ad, int(use.sum()),
-                        int(h.sum()))
     sc = _loo_scenarios(h)
-    train = _Training(sc.rest, sc.m, sc.target, s[sc.item], sc.weight, pi)
+    s_sc = s[sc.item]
+    train = _Training(sc.rest, sc.m, sc.target, s_sc, sc.weight, pi)
+    ad = None
     if merge == "smoothing":
         beta, _ = _fit_beta(train, score, 0.0)
-        lam = 0.0
+        lam: float | None = 0.0
+    elif merge == "weighted":
+        _, lam, beta = _fit_candidate(train, train, score, "weighted")
     else:
-        beta0, lam, beta, _ = _fit_all(train, score, merge, float(synthetic_weight or 0.0))
-    return MergeFit(merge, score, lam, beta, tuple(float(x) for x in pi), None, int(use.sum()), int(h.sum()))
+        if merge == "adaptive":
+            ad = fit_adaptive_merge(h, s)
+            a = ad.alm_weights(sc.rest, s_sc)
+            lam = None
+        else:
+            lam = float(synthetic_weight)
+            a = np.full(len(sc.m), lam)
+        train_c = _Training(sc.rest + a[:, None] * s_sc, sc.m + a, sc.target, s_sc, sc.weight, pi)
+        beta, _ = _fit_beta(train_c, score, 0.0)
+    return MergeFit(merge, score, lam, beta, tuple(float(x) for x in pi), ad, int(use.sum()), int(h.sum()))
