@@ -18,7 +18,9 @@ well as possible without any ALM? Per item (only items with >= 2 human labels; o
   concatenation of ``w`` synthetic labels); ``weighted``: the same with ``w`` fitted too (``w = 0`` is the baseline
   itself, so this asks whether *any* weight on the synthetic distribution helps); ``adaptive``: the per-item weight
   ``w_i = a0 * (1 - rho * H_i)`` of :func:`hf_ambiguity.annotate.merge.fit_adaptive_merge` (fitted by its own
-  held-out likelihood), its uniform smoothing replaced by ``beta'``.
+  held-out likelihood), its uniform smoothing replaced by ``beta'``. (That weight depends on the entropy of the
+  remaining labels, so with a nearly flat synthetic distribution it also acts as an entropy-dependent pseudo-count,
+  which the baseline's one pseudo-count per stratum cannot match exactly: a small effect either way.)
 - **Nothing is fitted on the items it scores** (cross-fitting): items are split at random into ``n_folds`` folds;
   every pseudo-count, weight and adaptive parameter used on a fold, and ``pi``, is fitted on the other folds only,
   by minimising the same proper score. Baseline and candidate pseudo-counts are both fitted per stratum, so the
@@ -57,6 +59,7 @@ well as possible without any ALM? Per item (only items with >= 2 human labels; o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -90,7 +93,9 @@ HELPS, HURTS, NO_DIFFERENCE, TOO_FEW = "helps", "hurts", "no detectable differen
 VERDICTS: tuple[str, ...] = (HELPS, HURTS, NO_DIFFERENCE, TOO_FEW)
 NON_INFERIOR, NOT_SHOWN = "non-inferior", "non-inferiority not shown"
 
-#: Search range of every pseudo-count and synthetic weight (in votes).
+#: Search range of the synthetic weight and pseudo-count of the weighted family (in votes); a lone pseudo-count
+#: (baseline, concat, adaptive) is searched up to ``2 * _HI``, so that every total the weighted family can reach is
+#: also open to the baseline (with a synthetic distribution equal to the target the two families then coincide).
 _LO, _HI = 1e-4, 1e5
 #: A fitted synthetic weight > 0 replaces weight 0 (= the baseline) only if it lowers the training score by more than
 #: this fraction: below it the difference is optimiser noise, and keeping the baseline makes a synthetic distribution
@@ -122,7 +127,9 @@ class ScoreComparison:
 
     ``mean_difference`` = ``mean_candidate - mean_baseline`` (negative: the candidate forecasts new human labels
     better); ``confidence_interval``: percentile bootstrap at ``confidence_level``; p-values two-sided, the ``_holm``
-    ones corrected across strata (``None`` for the overall group, a family of one).
+    ones corrected across strata (``None`` for the overall group, a family of one). ``oracle_difference`` (only
+    with ``true_distributions``, i.e. in simulations): the same mean with every outcome replaced by its expectation
+    under the item's true distribution: the value the test estimates.
     """
 
     score: str
@@ -137,6 +144,7 @@ class ScoreComparison:
     permutation_pvalue_holm: float | None
     verdict: str
     non_inferiority: NonInferiority | None
+    oracle_difference: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,16 @@ def _json_safe(x: Any) -> Any:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _one_blas_thread() -> Any:
+    """A context with BLAS limited to one thread: the fits solve many tiny problems (scipy's L-BFGS-B inside
+    ``fit_adaptive_merge``, 2x2 Newton steps), where BLAS threading only costs time (2x on 2 shared cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _check_n_classes(n_classes: Any) -> int:
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
@@ -267,7 +285,7 @@ def _parse_synthetic(synthetic: Any, n_rows: int, n_classes: int, atol: float) -
     """Synthetic distributions → ``(s, has)``; an all-zero (or empty / ``None``) row means "no synthetic
     distribution" (``has`` False). Other rows must be distributions; they are renormalised to sum exactly to 1."""
     if isinstance(synthetic, np.ndarray) and synthetic.ndim == 2:
-        s = np.asarray(synthetic, dtype=np.float64)
+        s = np.array(synthetic, dtype=np.float64, copy=True)  # rows are renormalised below: never the caller's array
         if s.shape[0] != n_rows:
             raise ValueError(f"synthetic has {s.shape[0]} rows but human_labels has {n_rows}: one synthetic "
                              "distribution per item, in the same order")
@@ -483,7 +501,7 @@ class _Training:
 def _fit_beta(train: _Training, score: str, lam: float) -> tuple[float, float]:
     """Best pseudo-count ``beta`` for a fixed synthetic weight ``lam`` (grid on log scale, then Brent)."""
     f = train.objective(score)
-    xs = np.linspace(np.log(_LO), np.log(_HI), 61 if score == "brier" else 31)
+    xs = np.linspace(np.log(_LO), np.log(2.0 * _HI), 61 if score == "brier" else 31)
     if score == "brier":
         vals = train.brier(np.full(len(xs), lam), np.exp(xs))
     else:
@@ -662,7 +680,8 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
                       cuts: tuple[float, float] = (0.33, 0.66), primary: ScoreName = "brier",
                       smoothing_target: Target = "marginal", n_folds: int = 5, seed: int = 0,
                       n_resamples: int = 2000, alpha: float = 0.05, margin: float | None = None,
-                      min_items: int = 20, atol: float = DIST_ATOL) -> SyntheticBenefitResult:
+                      min_items: int = 20, atol: float = DIST_ATOL,
+                      true_distributions: Any = None) -> SyntheticBenefitResult:
     """Held-out-annotator test of whether ``synthetic`` distributions improve forecasts of human labels.
 
     Args:
@@ -684,6 +703,8 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
         n_resamples: bootstrap and permutation resamples (>= 100). alpha: error rate of the verdicts. margin:
             non-inferiority margin in units of the primary score (``None``: no non-inferiority verdict).
         min_items: fewer items in a group gives the verdict ``"too few items"``. atol: tolerance of "sums to 1".
+        true_distributions: simulations only: ``(n_items, n_classes)`` latent distributions; adds
+            ``oracle_difference`` (the value the test estimates) to every group and score.
 
     Returns a :class:`SyntheticBenefitResult`. Raises ``ValueError`` naming the item for malformed input.
     """
@@ -693,6 +714,11 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
     flat, lengths = _parse_labels(human_labels, k)
     n_input = len(lengths)
     s_all, has_syn = _parse_synthetic(synthetic, n_input, k, atol)
+    truth_all = None
+    if true_distributions is not None:
+        truth_all, has_truth = _parse_synthetic(true_distributions, n_input, k, atol)
+        if not has_truth.all():
+            raise ValueError(f"true_distributions row {int(np.flatnonzero(~has_truth)[0])} is all zero")
     min_raters = 4 if design == "split_half" else 2
     enough = lengths >= min_raters
     use = enough & has_syn
@@ -733,58 +759,65 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
     pis = np.zeros((n_folds, k))
     a_scored = np.zeros(len(sc.m))   # the synthetic weight each scored scenario gets (concat / adaptive)
     fits: list[dict[str, Any]] = []
-    for f in range(n_folds):
-        train_items = fold != f
-        pis[f] = _target(h[train_items], k, smoothing_target)
-        tr = sfold != f
-        a_f = None
-        if merge == "concat":
-            a_f = np.full(len(sc.m), float(synthetic_weight))
-        elif merge == "adaptive":
-            ad = fit_adaptive_merge(h[train_items], syn[train_items])
-            a_f = ad.alm_weights(sc.rest, s_syn)
-            fits.append({"fold": f, "stratum": None, "score": None, "merge": "adaptive",
-                         "n_items_used": int(train_items.sum()), "n_items_scored": int((~train_items).sum()),
-                         **{k2: float(v) for k2, v in vars(ad).items() if isinstance(v, (int, float))},
-                         "note": "ALM weight a0 * (1 - rho * H) used; the uniform smoothing is refitted per stratum"})
-        if a_f is not None:
-            a_scored[~tr] = a_f[~tr]
-            rest_c, m_c = sc.rest + a_f[:, None] * s_syn, sc.m + a_f
-        pooled: tuple[_Training, _Training] | None = None
-        fallback: dict[str, tuple[float, float, float]] = {}
-        for j, name in enumerate(names):
-            sel = tr & (code == j)
-            n_train_items = int((item_in_stratum[:, j] & train_items).sum())
-            own = n_train_items >= 10
-            if own:
-                tb = _Training(sc.rest[sel], sc.m[sel], sc.target[sel], s_syn[sel], sc.weight[sel], pis[f])
-                tc = tb if a_f is None else _Training(rest_c[sel], m_c[sel], sc.target[sel], s_syn[sel],
-                                                      sc.weight[sel], pis[f])
-            for score in SCORES:
+    with _one_blas_thread():
+        for f in range(n_folds):
+            train_items = fold != f
+            pis[f] = _target(h[train_items], k, smoothing_target)
+            tr = sfold != f
+            a_f = None
+            if merge == "concat":
+                a_f = np.full(len(sc.m), float(synthetic_weight))
+            elif merge == "adaptive":
+                ad = fit_adaptive_merge(h[train_items], syn[train_items])
+                a_f = ad.alm_weights(sc.rest, s_syn)
+                fits.append({"fold": f, "stratum": None, "score": None, "merge": "adaptive",
+                             "n_items_used": int(train_items.sum()), "n_items_scored": int((~train_items).sum()),
+                             **{k2: float(v) for k2, v in vars(ad).items() if isinstance(v, (int, float))},
+                             "note": "weight a0 * (1 - rho * H) used; smoothing refitted per stratum"})
+            if a_f is not None:
+                a_scored[~tr] = a_f[~tr]
+                rest_c, m_c = sc.rest + a_f[:, None] * s_syn, sc.m + a_f
+            pooled: tuple[_Training, _Training] | None = None
+            fallback: dict[str, tuple[float, float, float]] = {}
+
+            def trainings(rows: np.ndarray) -> tuple[_Training, _Training]:
+                """(baseline, candidate) training data of these rows."""
+                plain = _Training(sc.rest[rows], sc.m[rows], sc.target[rows], s_syn[rows], sc.weight[rows], pis[f])
+                cand = plain if a_f is None else _Training(rest_c[rows], m_c[rows], sc.target[rows], s_syn[rows],
+                                                            sc.weight[rows], pis[f])
+                return plain, cand
+
+            for j, name in enumerate(names):
+                sel = tr & (code == j)
+                n_train_items = int((item_in_stratum[:, j] & train_items).sum())
+                own = n_train_items >= 10
                 if own:
-                    hint = (lam_t["brier"][f, j], beta_cand["brier"][f, j]) if score == "log_loss" else None
-                    bb, lam, bc = _fit_candidate(tb, tc, score, merge, hint)
-                else:  # too few training items in this stratum: the fold's fit over all strata
-                    if pooled is None:
-                        pb = _Training(sc.rest[tr], sc.m[tr], sc.target[tr], s_syn[tr], sc.weight[tr], pis[f])
-                        pooled = (pb, pb if a_f is None else _Training(rest_c[tr], m_c[tr], sc.target[tr],
-                                                                        s_syn[tr], sc.weight[tr], pis[f]))
-                    if score not in fallback:
-                        fallback[score] = _fit_candidate(pooled[0], pooled[1], score, merge, None)
-                    bb, lam, bc = fallback[score]
-                beta_base[score][f, j], lam_t[score][f, j], beta_cand[score][f, j] = bb, lam, bc
-                fits.append({"fold": f, "stratum": name, "score": score, "merge": merge,
-                             "baseline_pseudo_count": bb,
-                             "candidate_synthetic_weight": lam if merge == "weighted" else (
-                                 float(synthetic_weight) if merge == "concat" else None),
-                             "candidate_pseudo_count": bc, "pooled_over_strata": not own,
-                             "n_items_used": n_train_items, "smoothing_target": pis[f].tolist()})
+                    tb, tc = trainings(sel)
+                for score in SCORES:
+                    if own:
+                        hint = (lam_t["brier"][f, j], beta_cand["brier"][f, j]) if score == "log_loss" else None
+                        bb, lam, bc = _fit_candidate(tb, tc, score, merge, hint)
+                    else:  # too few training items in this stratum: the fold's fit over all strata
+                        if pooled is None:
+                            pooled = trainings(tr)
+                        if score not in fallback:
+                            fallback[score] = _fit_candidate(pooled[0], pooled[1], score, merge, None)
+                        bb, lam, bc = fallback[score]
+                    beta_base[score][f, j], lam_t[score][f, j], beta_cand[score][f, j] = bb, lam, bc
+                    fits.append({"fold": f, "stratum": name, "score": score, "merge": merge,
+                                 "baseline_pseudo_count": bb,
+                                 "candidate_synthetic_weight": lam if merge == "weighted" else (
+                                     float(synthetic_weight) if merge == "concat" else None),
+                                 "candidate_pseudo_count": bc, "pooled_over_strata": not own,
+                                 "n_items_used": n_train_items, "smoothing_target": pis[f].tolist()})
 
     # ---------------------------------------------------------------- scoring the held-out folds
     pi_s = pis[sfold]
     zero = np.zeros(len(sc.m))
     base_scores: dict[str, np.ndarray] = {}
     cand_scores: dict[str, np.ndarray] = {}
+    oracle: dict[str, np.ndarray] = {}
+    truth_s = None if truth_all is None else truth_all[use][sc.item]
     for score in SCORES:
         qb = _forecast(sc.rest, sc.m, s_syn, zero, beta_base[score][sfold, code], pi_s)
         if merge == "weighted":
@@ -793,6 +826,8 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
             qc = _forecast(sc.rest + a_scored[:, None] * s_syn, sc.m + a_scored, s_syn, zero,
                            beta_cand[score][sfold, code], pi_s)
         base_scores[score] = _scores(qb, sc.target)[score]
+        if truth_s is not None:
+            oracle[score] = _scores(qc, truth_s)[score] - _scores(qb, truth_s)[score]
         cand_scores[score] = _scores(qc, sc.target)[score]
 
     # ---------------------------------------------------------------- item-level sums per group
@@ -812,7 +847,8 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
     pairs = np.concatenate([[pair_count.sum()], np.bincount(code, weights=pair_count, minlength=n_strata)])
     pairs = pairs.round().astype(np.int64)
     num = {sco: {"diff": item_sums(cand_scores[sco] - base_scores[sco]), "base": item_sums(base_scores[sco]),
-                 "cand": item_sums(cand_scores[sco])} for sco in SCORES}
+                 "cand": item_sums(cand_scores[sco]),
+                 "oracle": item_sums(oracle[sco]) if oracle else None} for sco in SCORES}
 
     # ---------------------------------------------------------------- inference
     levels_ci = [1.0 - alpha] + [1.0 - alpha / n_strata] * n_strata
@@ -840,8 +876,9 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
             mean_d = float(num[score]["diff"][mask, gi].sum() / wsum)
             mb = float(num[score]["base"][mask, gi].sum() / wsum)
             mc = float(num[score]["cand"][mask, gi].sum() / wsum)
+            orc = None if num[score]["oracle"] is None else float(num[score]["oracle"][mask, gi].sum() / wsum)
             if not enough_g[gi]:
-                stats_g.append((mean_d, mb, mc, None, None, level))
+                stats_g.append((mean_d, mb, mc, None, None, level, orc))
                 raw_w.append(None)
                 raw_p.append(None)
                 continue
@@ -855,7 +892,7 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
             w_p = 1.0 if nz.size == 0 else float(stats.wilcoxon(nz, zero_method="wilcox").pvalue)
             raw_w.append(w_p)
             raw_p.append(float(perm_p[col]))
-            stats_g.append((mean_d, mb, mc, ci, upper, level))
+            stats_g.append((mean_d, mb, mc, ci, upper, level, orc))
         holm_w = _holm(raw_w[1:])
         holm_p = _holm(raw_p[1:])
         for gi, gname in enumerate(group_names):
@@ -864,7 +901,7 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
                 groups[gname][score] = ScoreComparison(score, None, None, None, None, levels_ci[gi], None, None,
                                                        None, None, TOO_FEW, None)
                 continue
-            mean_d, mb, mc, ci, upper, level = st
+            mean_d, mb, mc, ci, upper, level, orc = st
             if ci is None:
                 verdict = TOO_FEW
             elif ci[1] < 0:
@@ -881,7 +918,8 @@ def synthetic_benefit(human_labels: Sequence[Sequence[int]] | np.ndarray,
                 score=score, mean_baseline=mb, mean_candidate=mc, mean_difference=mean_d, confidence_interval=ci,
                 confidence_level=level, wilcoxon_pvalue=raw_w[gi], permutation_pvalue=raw_p[gi],
                 wilcoxon_pvalue_holm=None if gi == 0 else holm_w[gi - 1],
-                permutation_pvalue_holm=None if gi == 0 else holm_p[gi - 1], verdict=verdict, non_inferiority=ni)
+                permutation_pvalue_holm=None if gi == 0 else holm_p[gi - 1], verdict=verdict, non_inferiority=ni,
+                oracle_difference=orc)
 
     def group(gi: int, gname: str) -> GroupResult:
         p = groups[gname][primary]
@@ -1093,7 +1131,12 @@ def fit_merge(human_labels: Any, synthetic: Any = None, n_classes: int | None = 
     if not use.any():
         raise ValueError("fitting needs items with at least 2 human labels (and a synthetic distribution); "
                          "none were given")
-    h, s = h_all[use], s_all[use]
+    with _one_blas_thread():
+        return _fit_merge_rows(h_all[use], s_all[use], k, merge, synthetic_weight, score, smoothing_target)
+
+
+def _fit_merge_rows(h: np.ndarray, s: np.ndarray, k: int, merge: str, synthetic_weight: float | None, score: str,
+                    smoothing_target: str) -> MergeFit:
     pi = _target(h, k, smoothing_target)
     sc = _loo_scenarios(h)
     s_sc = s[sc.item]
@@ -1114,4 +1157,4 @@ def fit_merge(human_labels: Any, synthetic: Any = None, n_classes: int | None = 
             a = np.full(len(sc.m), lam)
         train_c = _Training(sc.rest + a[:, None] * s_sc, sc.m + a, sc.target, s_sc, sc.weight, pi)
         beta, _ = _fit_beta(train_c, score, 0.0)
-    return MergeFit(merge, score, lam, beta, tuple(float(x) for x in pi), ad, int(use.sum()), int(h.sum()))
+    return MergeFit(merge, score, lam, beta, tuple(float(x) for x in pi), ad, len(h), int(h.sum()))
