@@ -326,6 +326,10 @@ def test_module_errors_and_batches(metric):
     assert batched == synthetic_benefit(labels, truth, 4, n_resamples=300, min_items=10).to_dict()
     with pytest.raises(ValueError, match=r"human_labels row 1: label 7 is not a class index"):
         metric.compute(human_labels=[[0, 1], [7, 1]], synthetic=[[0.5, 0.5], [0.5, 0.5]])
+    missing = truth.tolist()
+    missing[3], missing[5] = None, []  # no parsable synthetic answer: skipped and counted
+    res = metric.compute(human_labels=labels, synthetic=missing, n_classes=4, n_resamples=200, min_items=10)
+    assert res["settings"]["n_items_skipped_no_synthetic"] == 2 and res["overall"]["n_items"] == 118
 
 
 def test_inputs_are_not_modified():

@@ -32,7 +32,8 @@ well as possible without any ALM? Per item (only items with >= 2 human labels; o
   of the remaining labels divided by ``log(n_classes)``, fixed ``cuts`` (as :func:`hf_ambiguity.distributions.
   fixed_levels`); ``"reference"``: the reference ambiguity definition (entropy / log(#distinct labels present),
   :func:`~hf_ambiguity.distributions.reference_label_entropy`) of the remaining labels, equal terciles over all
-  (item, held-out label) pairs (ties together); ``"none"``: one stratum ``"all"``. Each (item, held-out label)
+  (item, held-out label) pairs (ties together; the cut points therefore depend on every item's remaining labels,
+  though never on a held-out one); ``"none"``: one stratum ``"all"``. Each (item, held-out label)
   pair weighs ``1 / n_i`` (every item weighs 1 in total); a stratum's value is the weighted mean over its pairs, so
   the strata add up to the overall mean, and each stratum's fit minimises exactly its share of the overall score.
 - **Inference** on the mean score difference ``candidate - baseline`` (negative: the synthetic distribution
