@@ -8,8 +8,9 @@ Median of ``--runs`` wall times, side by side from one run of this script:
 - the adaptive merge's held-out (leave-one-annotator-out) likelihood, vectorised, vs explicit loops over items and
   held-out labels (2,000 items, 3–7 votes; same value to 1e-12);
 - ``fit_adaptive_merge`` on 3,000 / 30,000 items (what the annotation engine runs on a corpus);
-- the whole default study (``hf-ambiguity simulate`` with the shipped config, 3,000 items, 4 K × 5 λ, paired
-  tests with 2,000 resamples), once.
+- one world of the default sweep (2,000 items, 3 / 5 / 10 raters, the held-out-annotator test with the three
+  merges, 1,000 resamples, and the true effects), and the default study's world count, for its expected duration;
+  ``--full`` runs the whole default study (``hf-ambiguity simulate`` with the shipped config) once.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Callable
 import numpy as np
 
 from hf_ambiguity.annotate.merge import _loo_mean_loglik, _loo_terms, fit_adaptive_merge, merge_votes
-from hf_ambiguity.simulate.config import SimulationConfig
-from hf_ambiguity.simulate.study import run_study
+from hf_ambiguity.simulate.config import SimulationConfig, proxy_worlds
+from hf_ambiguity.simulate.study import evaluate_world, run_study
 
 
 def median_time(fn: Callable[[], object], runs: int) -> float:
@@ -71,6 +72,7 @@ def loop_loo(h: np.ndarray, s: np.ndarray, a0: float, rho: float, b: float) -> f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--full", action="store_true", help="also run the whole default study once")
     args = ap.parse_args()
     r = args.runs
     print(f"median of {r} runs")
@@ -96,8 +98,20 @@ def main() -> None:
         t = median_time(lambda: fit_adaptive_merge(hn, sn), r)
         print(f"fit_adaptive_merge, {n} items: {t * 1e3:.0f} ms")
 
-    t = median_time(lambda: run_study(SimulationConfig()), 1)
-    print(f"default simulation study (3,000 items, 4 K x 5 λ, 2,000 resamples): {t:.1f} s")
+    cfg = SimulationConfig()
+    base = proxy_worlds(cfg)[0]
+    per_panel = {}
+    for panel in cfg.humans.panels:
+        per_panel[panel] = median_time(lambda: evaluate_world(cfg, base, panel, 0), 1)
+        print(f"one world of the default sweep, {panel[0]} raters ({cfg.n_items} items, merges "
+              f"{list(cfg.evaluation.merges)}, {cfg.evaluation.n_resamples} resamples): {per_panel[panel]:.1f} s")
+    n_proxies = len(proxy_worlds(cfg))
+    estimate = n_proxies * len(cfg.seeds) * sum(per_panel.values())
+    print(f"default study: {n_proxies} proxies x {len(cfg.humans.panels)} panels x {len(cfg.seeds)} seeds; "
+          f"expected about {estimate / 60:.1f} min")
+    if args.full:
+        t = median_time(lambda: run_study(cfg), 1)
+        print(f"default study, measured: {t / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from hf_ambiguity.analysis.alignment import alignment_statistics
 from hf_ambiguity.analysis.significance import compare_candidates
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = ("distribution_alignment", "alignment_test", "annotator_agreement")
+MODULES = ("distribution_alignment", "alignment_test", "annotator_agreement", "synthetic_benefit")
 
 
 @pytest.fixture(autouse=True)

@@ -1,51 +1,97 @@
-"""``hf-ambiguity simulate``: the simulation study of when synthetic annotations help (report.md + PNG plot)."""
+"""``hf-ambiguity simulate``: where do synthetic labels help? A sweep of simulated worlds, tested as real data.
+
+``--calibrate-from RUN_DIR`` reads the annotate stage's dataset of a pipeline run (``RUN_DIR/02_annotate/dataset``)
+and fits the simulation's humans, truth and ALM proxy to it first (:mod:`hf_ambiguity.simulate.calibrate`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+from pathlib import Path
 
-__all__ = ["register", "main"]
+__all__ = ["register", "main", "annotate_dataset_dir"]
+
+
+def annotate_dataset_dir(run_dir: str | Path) -> Path:
+    """The annotate stage's dataset folder inside a pipeline run folder (the pipeline's own folder names)."""
+    from hf_ambiguity.pipeline.runner import DATASET_DIR, STAGE_FOLDERS
+
+    return Path(run_dir) / STAGE_FOLDERS["annotate"] / DATASET_DIR
 
 
 def main(args: argparse.Namespace) -> int:
-    """Load the config (the shipped default when none is given), run the study, write the outputs."""
+    """Load the config (the shipped default when none is given), optionally calibrate it, run the sweep, write the
+    outputs."""
+    from hf_ambiguity.errors import ConfigError
     from hf_ambiguity.simulate.config import DEFAULT_CONFIG_PATH, load_config
     from hf_ambiguity.simulate.report import write_outputs
     from hf_ambiguity.simulate.study import run_study
 
     try:
         cfg = load_config(args.config)
-    except (FileNotFoundError, ValueError) as exc:
+    except ConfigError as exc:
         print(f"hf-ambiguity simulate: {exc}", file=sys.stderr)
         return 2
     if args.seed is not None:
-        from dataclasses import replace
-        cfg = replace(cfg, seed=args.seed)
-    print(f"simulating {cfg.n_items} items (config: {args.config or DEFAULT_CONFIG_PATH}, seed {cfg.seed})",
-          file=sys.stderr)
-    result = run_study(cfg, progress=not args.quiet)
+        cfg = dataclasses.replace(cfg, seeds=(args.seed,))
+    calibration = None
+    if args.calibrate_from:
+        import datasets
+
+        from hf_ambiguity.simulate.calibrate import calibrate, observed_statistics_from_dataset
+
+        folder = annotate_dataset_dir(args.calibrate_from)
+        if not folder.is_dir():
+            print(f"hf-ambiguity simulate: --calibrate-from {args.calibrate_from}: no annotate-stage dataset at "
+                  f"{folder}; pass the folder of a pipeline run (`hf-ambiguity run`) whose annotate stage finished",
+                  file=sys.stderr)
+            return 2
+        try:
+            observed = observed_statistics_from_dataset(datasets.load_from_disk(str(folder)), name=args.name)
+        except ValueError as exc:
+            print(f"hf-ambiguity simulate: --calibrate-from {folder}: {exc}", file=sys.stderr)
+            return 2
+        print(f"calibrating to {observed.n_items} items of {folder}", file=sys.stderr)
+        cal = calibrate(observed, cfg, n_items=cfg.n_items, seed=cfg.seeds[0])
+        cfg = cal.config
+        calibration = cal.to_dict(source=str(folder))
+        print("calibrated proxy: " + ", ".join(f"{k}={v}" for k, v in cal.parameters.items()), file=sys.stderr)
+    n_worlds = len(cfg.seeds) * len(cfg.humans.panels)
+    print(f"simulating {cfg.n_items} items per world, {n_worlds} worlds per proxy "
+          f"(config: {args.config or DEFAULT_CONFIG_PATH})", file=sys.stderr)
+    result = run_study(cfg, progress=not args.quiet, calibration=calibration)
     paths = write_outputs(result, args.out)
-    for g in result.goals:
-        print(f"K={g.k}: adaptive never significantly worse than human-only: "
-              f"{'yes' if g.never_worse_than_human else 'no (' + ', '.join(g.worse_levels) + ')'}; "
-              f"closer than best fixed ({g.best_fixed}): {'yes' if g.beats_best_fixed else 'no'} "
-              f"(difference {g.difference_vs_best_fixed:+.4f}, p={g.pvalue_vs_best_fixed:.3g})")
+    if calibration is not None:
+        paths["calibration"] = Path(args.out) / "calibration.json"
+        paths["calibration"].write_text(json.dumps(calibration, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    for cell in result.cells():
+        if cell["group"] == "overall" and cell["world"] == result.worlds[0].label:
+            print(f"{cell['merge']}, {cell['world']} proxy, {cell['panel']} raters: "
+                  f"{', '.join(cell['verdicts'])} (seeds {list(cfg.seeds)})")
     print(f"report: {paths['report']}")
-    print(f"plot: {paths['plot']}")
+    print(f"map: {paths['map']}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "simulate", help="simulation study: when do synthetic (ALM) annotations improve the emotion distribution?",
-        description="Simulate latent emotion distributions, sparse human votes and a biased / over-confident / "
-                    "noisy ALM proxy; compare human-only, fixed merges human + λ·synthetic and the adaptive merge "
-                    "against the latent truth per ambiguity level with paired tests; write report.md, "
-                    "divergence_by_level.png, results.json and the effective config.yaml into --out.")
+        "simulate", help="simulation study: where do synthetic (ALM) labels help, hurt or make no difference?",
+        description="Simulate latent emotion distributions, human raters and ALM proxies of varied quality "
+                    "(sharpness, class bias, item noise, correlation with the truth) for several rater counts and "
+                    "seeds; run the held-out-annotator test (proper scores, cross-fitted smoothing baseline) on "
+                    "each world as on real data; write report.md (the map of verdicts, the smoothing-only "
+                    "ablation, non-inferiority with its margin), map.png, results.json and the effective "
+                    "config.yaml into --out.")
     p.add_argument("--config", metavar="YAML",
                    help="simulation config (documented in hf_ambiguity/configs/simulate.yaml, the default)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created)")
-    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--seed", type=int, help="run only this seed (overrides the config's seeds)")
+    p.add_argument("--calibrate-from", metavar="RUN_DIR",
+                   help="a pipeline run folder: fit the humans, truth and base proxy to its annotate-stage dataset")
+    p.add_argument("--name", help="with --calibrate-from: the synthetic annotator set (column prefix), when the "
+                                  "dataset has several")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)

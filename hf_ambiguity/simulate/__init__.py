@@ -1,15 +1,17 @@
-"""Simulation study: when do synthetic (ALM) annotations improve the estimated emotion distribution?
+"""Simulation study: where do synthetic (ALM) labels help, hurt or make no detectable difference?
 
-Draws latent true distributions with controlled ambiguity, sparse human votes and an ALM proxy with configurable
-bias, sharpness and noise (:mod:`.sampling`, configured by :mod:`.config`), then measures per ambiguity level how far
-human-only, fixed merges ``human + λ·synthetic`` and the adaptive merge (:mod:`hf_ambiguity.annotate.merge`) are from the
-latent truth, with paired tests (:mod:`.study`), and writes a markdown report with a plot (:mod:`.report`).
-Run it with ``hf-ambiguity simulate --config CONFIG.yaml --out DIR``.
+Simulates latent true emotion distributions, human raters and ALM proxies of controlled quality (sharpness,
+bias toward a class, item-level noise, correlation with the truth) over a sweep of settings, rater counts and seeds
+(:mod:`.config`, :mod:`.sampling`), runs the held-out-annotator test
+(:mod:`hf_ambiguity.analysis.synthetic_benefit`) on every world as on a real corpus, with the true effects beside it
+(:mod:`.study`), and writes a map of the verdicts (:mod:`.report`). :mod:`.calibrate` fits the proxy to the
+statistics of a real run, so the simulation can speak about that corpus. Run it with
+``hf-ambiguity simulate [--config CONFIG.yaml] [--calibrate-from RUN_DIR] --out DIR``.
 """
 
 from __future__ import annotations
 
-from hf_ambiguity.simulate.config import SimulationConfig, load_config
-from hf_ambiguity.simulate.sampling import SimulatedCorpus, simulate_corpus
+from hf_ambiguity.simulate.config import SimulationConfig, config_from_dict, load_config
+from hf_ambiguity.simulate.sampling import SimulatedWorld, simulate_world
 
-__all__ = ["SimulationConfig", "load_config", "SimulatedCorpus", "simulate_corpus"]
+__all__ = ["SimulationConfig", "config_from_dict", "load_config", "SimulatedWorld", "simulate_world"]

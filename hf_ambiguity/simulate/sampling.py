@@ -1,77 +1,62 @@
-"""Seeded sampling of a simulated corpus: latent true distributions, sparse human votes and an ALM proxy.
+"""Seeded sampling of one simulated world: latent true distributions, human labels and an ALM proxy.
 
-Each stage draws from its own child of ``np.random.default_rng(config.seed)`` (``Generator.spawn``), so the same
-seed gives identical arrays, and e.g. changing the ALM settings leaves truths and human votes unchanged.
-Synthetic labels are drawn once for the largest K; the votes for a smaller K are the first K of those labels (as
-if annotators were added one at a time), so a grid over K compares nested annotator sets.
+Each stage draws from its own child of ``np.random.default_rng(seed)`` (``Generator.spawn``), so the same seed gives
+identical arrays, and changing only the proxy leaves truths and human labels unchanged (common random numbers
+across the worlds of a sweep: differences between proxies are not sampling noise of the humans).
 
 >>> from hf_ambiguity.simulate.config import SimulationConfig
->>> corpus = simulate_corpus(SimulationConfig(n_items=100))
->>> corpus.truth.shape, bool(corpus.human_votes.sum(axis=1).min() >= 3), float(corpus.synthetic_votes(4).sum(axis=1).max())
-((100, 4), True, 4.0)
->>> bool(np.array_equal(corpus.human_votes, simulate_corpus(SimulationConfig(n_items=100)).human_votes))
+>>> cfg = SimulationConfig(n_items=100)
+>>> w = simulate_world(cfg, cfg.proxy, (3,), seed=0)
+>>> w.truth.shape, bool((w.lengths == 3).all()), w.synthetic.shape, float(w.synthetic.sum(axis=1).max())
+((100, 4), True, (100, 4), 1.0)
+>>> bool(np.array_equal(w.labels, simulate_world(cfg, cfg.proxy, (3,), seed=0).labels))
 True
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from hf_ambiguity.simulate.config import AlmConfig, SimulationConfig, TruthConfig
+from hf_ambiguity.simulate.config import ProxyConfig, SimulationConfig, TruthConfig
 
-__all__ = ["SimulatedCorpus", "simulate_corpus", "sample_truth", "sample_categorical", "sample_human_votes",
-           "alm_distribution", "truth_mean"]
+__all__ = ["SimulatedWorld", "simulate_world", "sample_truth", "sample_categorical", "sample_labels",
+           "proxy_distribution", "truth_mean"]
 
 
 @dataclass(frozen=True)
-class SimulatedCorpus:
+class SimulatedWorld:
     """One simulated corpus. Arrays are ``(n_items, n_classes)`` unless noted.
 
-    ``truth``: latent true distributions; ``dominant`` / ``dominant_mass`` / ``concentration`` (``(n_items,)``):
-    the parameters each truth was drawn with; ``human_votes``: whole-count human votes; ``alm_dist``: the ALM
-    proxy's distribution; ``synthetic_labels`` (``(n_items, max K)`` class indices, ``votes`` mode only).
+    ``truth``: latent true distributions; ``labels`` (``(n_items, max raters)``, -1 padded) and ``lengths``
+    (``(n_items,)``): human labels; ``human_votes``: their counts; ``alm_dist``: the proxy's distribution;
+    ``synthetic``: what the study merges (``alm_dist`` in distribution mode, the sampled votes / n_annotators in
+    votes mode).
     """
 
     truth: np.ndarray
-    dominant: np.ndarray
-    dominant_mass: np.ndarray
-    concentration: np.ndarray
+    labels: np.ndarray
+    lengths: np.ndarray
     human_votes: np.ndarray
     alm_dist: np.ndarray
-    mode: str
-    synthetic_labels: np.ndarray | None = field(default=None, repr=False)
+    synthetic: np.ndarray
 
-    def synthetic_votes(self, k: int) -> np.ndarray:
-        """Votes of K synthetic annotators: counts of the first ``k`` labels; ``k * alm_dist`` in distribution mode."""
-        if self.mode == "distribution":
-            return k * self.alm_dist
-        if self.synthetic_labels is None or not 1 <= k <= self.synthetic_labels.shape[1]:
-            have = 0 if self.synthetic_labels is None else self.synthetic_labels.shape[1]
-            raise ValueError(f"k must be in [1, {have}] (the largest K simulated), got {k!r}")
-        return _counts(self.synthetic_labels[:, :k], self.truth.shape[1])
-
-
-def _counts(labels: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
-    onehot = labels[..., None] == np.arange(k)
-    if mask is not None:
-        onehot &= mask[..., None]
-    return onehot.sum(axis=1).astype(np.float64)
+    def label_lists(self) -> list[list[int]]:
+        """Human labels as one list of class indices per item."""
+        return [row[:n].tolist() for row, n in zip(self.labels, self.lengths)]
 
 
 def truth_mean(dominant: np.ndarray, dominant_mass: np.ndarray, k: int) -> np.ndarray:
     """The Dirichlet mean ``m``: ``dominant_mass`` on the dominant class, the rest spread evenly (``(n, k)``)."""
-    dom = np.asarray(dominant)
     mass = np.asarray(dominant_mass, dtype=np.float64)
     m = np.repeat(((1.0 - mass) / (k - 1))[:, None], k, axis=1)
-    m[np.arange(len(dom)), dom] = mass
+    m[np.arange(len(mass)), np.asarray(dominant)] = mass
     return m
 
 
-def sample_truth(cfg: TruthConfig, n_items: int, k: int, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Draw ``(truth, dominant, dominant_mass, concentration)``; ``truth_i ~ Dirichlet(concentration_i * m_i)``."""
+def sample_truth(cfg: TruthConfig, n_items: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``truth_i ~ Dirichlet(concentration_i * m_i)`` (``(n_items, k)``), vectorised via normalised gammas."""
     prior = None if cfg.class_prior is None else np.asarray(cfg.class_prior, dtype=np.float64)
     dominant = rng.choice(k, size=n_items, p=prior)
     lo, hi = cfg.dominant_mass
@@ -79,51 +64,65 @@ def sample_truth(cfg: TruthConfig, n_items: int, k: int, rng: np.random.Generato
     clo, chi = cfg.concentration
     conc = np.exp(rng.uniform(np.log(clo), np.log(chi), size=n_items)) if chi > clo else np.full(n_items, clo)
     alpha = conc[:, None] * truth_mean(dominant, mass, k)
-    # Dirichlet via normalised gammas (vectorised over rows with different parameters); guard all-zero underflow
     g = rng.standard_gamma(np.maximum(alpha, 1e-300))
     tot = g.sum(axis=1, keepdims=True)
-    zero = tot[:, 0] <= 0
+    zero = tot[:, 0] <= 0  # all gammas underflowed: fall back to the mean
     if zero.any():
         g[zero] = alpha[zero]
         tot = g.sum(axis=1, keepdims=True)
-    return g / tot, dominant, mass, conc
+    return g / tot
 
 
 def sample_categorical(p: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_draws`` independent class indices per row of ``p`` (``(n_items, n_draws)``), inverse-CDF, vectorised."""
+    """``n_draws`` independent class indices per row of ``p`` (``(n_items, n_draws)``), inverse CDF, vectorised."""
     cdf = np.cumsum(p, axis=1)
     cdf[:, -1] = 1.0
     u = rng.random((p.shape[0], n_draws))
     return np.minimum((u[:, :, None] >= cdf[:, None, :]).sum(axis=2), p.shape[1] - 1)
 
 
-def sample_human_votes(truth: np.ndarray, votes_per_item: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Whole-count votes: ``n_i ~ U{min..max}`` annotators per item, each label an independent draw from ``truth``."""
-    lo, hi = votes_per_item
-    n = rng.integers(lo, hi + 1, size=truth.shape[0])
-    labels = sample_categorical(truth, hi, rng)
-    return _counts(labels, truth.shape[1], mask=np.arange(hi)[None, :] < n[:, None])
+def sample_labels(truth: np.ndarray, panel: tuple[int, ...], rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Rater count per item uniform over ``panel``; every label an independent draw from the truth.
+    Returns ``(labels, lengths)``, ``labels`` padded with -1 to the panel's largest count."""
+    lengths = np.asarray(panel, dtype=np.int64)[rng.integers(0, len(panel), size=truth.shape[0])]
+    labels = sample_categorical(truth, int(max(panel)), rng)
+    labels[np.arange(labels.shape[1])[None, :] >= lengths[:, None]] = -1
+    return labels, lengths
 
 
-def alm_distribution(truth: np.ndarray, confusion: np.ndarray, cfg: AlmConfig, rng: np.random.Generator) -> np.ndarray:
-    """The proxy: ``softmax(sharpness * log(truth @ confusion) + noise * z)``, ``z ~ N(0, 1)`` per item and class."""
-    with np.errstate(divide="ignore"):
-        logits = cfg.sharpness * np.log(truth @ confusion)
-    if cfg.noise > 0:
-        logits = logits + cfg.noise * rng.standard_normal(truth.shape)
+def proxy_distribution(truth: np.ndarray, confusion: np.ndarray, proxy: ProxyConfig,
+                       rng: np.random.Generator) -> np.ndarray:
+    """``softmax(sharpness * (c log(t_i C) + (1 - c) log(t_j C)) + noise * z)`` with ``t_j`` the truth of a random
+    other item (a permutation), ``z ~ N(0, 1)`` per item and class."""
+    other = truth[rng.permutation(truth.shape[0])]
+    own = np.log(np.maximum(truth @ confusion, 1e-300))
+    unrelated = np.log(np.maximum(other @ confusion, 1e-300))
+    c = proxy.correlation
+    logits = proxy.sharpness * (c * own + (1.0 - c) * unrelated)
+    z = rng.standard_normal(truth.shape)
+    if proxy.noise > 0:
+        logits = logits + proxy.noise * z
     logits -= logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=1, keepdims=True)
 
 
-def simulate_corpus(cfg: SimulationConfig, *, max_k: int | None = None) -> SimulatedCorpus:
-    """Draw a whole corpus for ``cfg`` (synthetic labels for K up to ``max_k``, default the largest configured K)."""
-    r_truth, r_human, r_alm, r_syn = np.random.default_rng(cfg.seed).spawn(4)
-    truth, dominant, mass, conc = sample_truth(cfg.truth, cfg.n_items, cfg.n_classes, r_truth)
-    human = sample_human_votes(truth, cfg.humans.votes_per_item, r_human)
-    alm = alm_distribution(truth, cfg.confusion_matrix(), cfg.alm, r_alm)
-    labels = None
-    if cfg.alm.mode == "votes":
-        labels = sample_categorical(alm, max_k or max(cfg.evaluation.k_values), r_syn)
-    return SimulatedCorpus(truth=truth, dominant=dominant, dominant_mass=mass, concentration=conc,
-                           human_votes=human, alm_dist=alm, mode=cfg.alm.mode, synthetic_labels=labels)
+def simulate_world(cfg: SimulationConfig, proxy: ProxyConfig, panel: tuple[int, ...], seed: int) -> SimulatedWorld:
+    """Draw one world: truths and human labels depend on ``seed`` and ``panel`` only; the proxy on all three."""
+    r_truth, r_human, r_proxy, r_votes = np.random.default_rng(seed).spawn(4)
+    k = cfg.n_classes
+    truth = sample_truth(cfg.truth, cfg.n_items, k, r_truth)
+    labels, lengths = sample_labels(truth, panel, r_human)
+    valid = labels >= 0
+    item = np.repeat(np.arange(cfg.n_items), valid.sum(axis=1))
+    votes = np.bincount(item * k + labels[valid], minlength=cfg.n_items * k).reshape(cfg.n_items, k)
+    alm = proxy_distribution(truth, cfg.confusion_matrix(proxy), proxy, r_proxy)
+    if proxy.mode == "votes":
+        draws = sample_categorical(alm, proxy.n_annotators, r_votes)
+        counts = (draws[:, :, None] == np.arange(k)).sum(axis=1)
+        synthetic = counts / float(proxy.n_annotators)
+    else:
+        synthetic = alm
+    return SimulatedWorld(truth=truth, labels=labels, lengths=lengths, human_votes=votes.astype(np.float64),
+                          alm_dist=alm, synthetic=synthetic)
