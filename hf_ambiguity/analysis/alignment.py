@@ -366,8 +366,9 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     ``cosine_similarity``; ``top1_agreement`` (tie-aware, see ``top1_agreement``); ``argmax_accuracy`` (the
     maximal class first in ``tie_order`` on both sides); ``f1_macro`` / ``f1_weighted`` = sklearn ``f1_score``
     of argmax labels (labels present in either side); ``r2_uniform_average`` = sklearn
-    ``r2_score(references, predictions)``: R² per class column over items, averaged uniformly over classes; ``ece_10bin_argmax``: 10 equal-width bins of the predicted
-    top probability, correctness = prediction argmax equals reference argmax, ECE = Σ_b n_b/n |acc_b − conf_b|;
+    ``r2_score(references, predictions)``: R² per class column over items, averaged uniformly over classes;
+    ``ece_10bin_argmax``: 10 equal-width bins of the predicted top probability, correctness = prediction argmax
+    equals reference argmax, ECE = Σ_b n_b/n |acc_b − conf_b|;
     ``ece_10bin_soft``: same with correctness = the reference probability of the predicted class;
     ``spearman_per_item``: mean over items of the rank correlation across classes (constant rows skipped and
     counted in ``spearman_undefined_items``); ``entropy_pearson_r``: Pearson r over items between prediction and

@@ -90,7 +90,8 @@ def as_distribution_pair(predictions: Any, references: Any, *, renormalize: bool
 
     Raises ``ValueError`` naming the input and its first offending row: not summing to 1 within ``atol``, a
     negative entry, NaN/inf, a length different from the other rows, an empty input, or different numbers of
-    items; a negative or non-finite ``atol`` is refused (even with ``renormalize``, where it is unused). With ``renormalize=True`` rows are counts and are divided by their totals (an all-zero row raises).
+    items; a negative or non-finite ``atol`` is refused (even with ``renormalize``, where it is unused). With
+    ``renormalize=True`` rows are counts and are divided by their totals (an all-zero row raises).
 
     >>> as_distribution_pair([[2, 2]], [[1, 0]], renormalize=True)[0]
     array([[0.5, 0.5]])

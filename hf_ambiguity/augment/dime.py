@@ -347,7 +347,8 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
 
 def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray, need: np.ndarray,
                 counts: np.ndarray, group_names: Sequence[str], *, k: int, seed: int, text_missing: bool,
-                neighbours: str = "project") -> tuple[list[tuple[int, int, int, float]], dict[str, int], dict[str, str]]:
+                neighbours: str = "project"
+                ) -> tuple[list[tuple[int, int, int, float]], dict[str, int], dict[str, str]]:
     """The sample plan ``[(group, i, j, alpha), ...]`` plus shortfall counts and reasons per group.
 
     ``sources``: usable row indices, ``features``: their raw features (same order), standardised here within each

@@ -3,9 +3,9 @@
 Audio (72 = 2 × 36): for each frame-wise descriptor below, its mean over frames (first 36 dimensions) and its
 standard deviation over frames (last 36), in this order — 13 MFCCs, 12 chroma bands, 7 spectral-contrast bands
 (6 bands + the valley/peak residual row librosa returns), zero-crossing rate, spectral roll-off (85 %), spectral
-centroid, RMS energy. Frames are librosa's defaults at 16 kHz: ``n_fft=2048``, ``hop_length=512``; the magnitude
-STFT is computed once and shared by the spectral descriptors. A signal shorter than one frame is zero-padded to
-``n_fft``.
+centroid, RMS energy: librosa's descriptors with their defaults at 16 kHz (``n_fft=2048``, ``hop_length=512``),
+computed by :mod:`hf_ambiguity.augment.descriptors` (numpy, no numba JIT); the magnitude STFT is computed once and
+shared by the spectral descriptors. A signal shorter than one frame is zero-padded to ``n_fft``.
 
 Text (10, from the transcript; IEMOCAP transcripts carry non-verbal marks such as ``[LAUGHTER]``):
 
@@ -40,7 +40,6 @@ rows passed together, so constant dimensions (e.g. missing text) stay zero.
 
 from __future__ import annotations
 
-import functools
 import re
 import string
 from dataclasses import dataclass
@@ -88,45 +87,31 @@ _NONVERBAL = re.compile(r"\[[^\]]*\]|<[^>]*>")
 def audio_features(y: np.ndarray, sampling_rate: int = SAMPLING_RATE, *, min_samples: int = N_FFT) -> np.ndarray:
     """The 72 audio statistics of a mono waveform ``(n_samples,)``: shape ``(72,)``, float64.
 
+    The descriptors are librosa's (``librosa.feature.mfcc``, ``chroma_stft``, ``spectral_contrast``,
+    ``zero_crossing_rate``, ``spectral_rolloff``, ``spectral_centroid``, ``rms`` with their defaults), computed by
+    :mod:`hf_ambiguity.augment.descriptors` without librosa's numba kernels (no per-process JIT compile).
     A waveform shorter than ``min_samples`` (default one frame) is zero-padded to it first.
     Raises ``ValueError`` for an empty waveform (the caller counts such rows instead of using them).
     """
-    import warnings
-
-    import librosa
+    from hf_ambiguity.augment import descriptors as d
 
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"audio_features needs a non-empty mono waveform, got shape {y.shape}")
     if y.size < max(min_samples, N_FFT):
         y = np.pad(y, (0, max(min_samples, N_FFT) - y.size))
-    mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
+    mag = d.magnitude_spectrogram(y, N_FFT, HOP_LENGTH)
     power = mag**2
-    # librosa.feature.melspectrogram(S=power) and chroma_stft(S=power), with the filter banks applied by BLAS
-    # (np.einsum(optimize=True) inside librosa is several times slower here); equality is tested.
-    mel = _mel_basis(sampling_rate) @ power
-    with warnings.catch_warnings():  # the tuning estimate warns on near-pure tones; its result is then 0
-        warnings.filterwarnings("ignore", message="Trying to estimate tuning")
-        tuning = librosa.estimate_tuning(S=power, sr=sampling_rate, bins_per_octave=12)
-    chroma_fb = librosa.filters.chroma(sr=sampling_rate, n_fft=N_FFT, tuning=tuning, n_chroma=12)
-    chroma = librosa.util.normalize(chroma_fb @ power, norm=np.inf, axis=-2)
     rows = np.vstack([
-        librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=13),
-        chroma,
-        librosa.feature.spectral_contrast(S=mag, sr=sampling_rate),
-        librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP_LENGTH),
-        librosa.feature.spectral_rolloff(S=mag, sr=sampling_rate),
-        librosa.feature.spectral_centroid(S=mag, sr=sampling_rate),
-        librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP_LENGTH),
+        d.mfcc(power, sampling_rate, n_mfcc=13),
+        d.chroma(power, sampling_rate, n_chroma=12),
+        d.spectral_contrast(mag, sampling_rate),
+        d.zero_crossing_rate(y, N_FFT, HOP_LENGTH),
+        d.spectral_rolloff(mag, sampling_rate),
+        d.spectral_centroid(mag, sampling_rate),
+        d.rms(y, N_FFT, HOP_LENGTH),
     ]).astype(np.float64)
     return np.concatenate([rows.mean(axis=1), rows.std(axis=1)])
-
-
-@functools.lru_cache(maxsize=4)
-def _mel_basis(sampling_rate: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sampling_rate, n_fft=N_FFT)
 
 
 def text_features(text: str | None) -> np.ndarray:
