@@ -1,6 +1,7 @@
 """Benchmark: DiME-Aug new samples/s from 5 s sources, against the floor of decoding sources and encoding outputs.
 
     .venv/bin/python bench/augment.py [--n-new 10000] [--minority 200] [--duration 5.0] [--runs 3] [--num-proc 1]
+    .venv/bin/python bench/augment.py --first-call [--runs 3]
 
 Builds a 4-class training set of ``--duration`` s utterances (noisy tones, 16-bit WAV bytes in an
 ``Audio(16000)`` column, transcripts): three minority classes of ``--minority`` rows and a majority class sized so
@@ -16,6 +17,12 @@ run reuses another's cached Arrow output; a fresh ``HF_DATASETS_CACHE`` under ``
   else.
 
 Prints new samples/s of each and the ratio to the floor, side by side from one run of this script.
+
+``--first-call``: the one-off cost a fresh process pays for its first feature vector (after importing numpy,
+datasets and sklearn, which DiME-Aug needs anyway), median of ``--runs`` fresh processes each: this project's
+:func:`audio_features` (numpy, :mod:`hf_ambiguity.augment.descriptors`), the same descriptors through librosa's own
+functions with numba's on-disk cache warm, and with an empty numba cache (``NUMBA_CACHE_DIR`` pointing at a new
+folder: a first run, a new environment or a read-only one).
 """
 
 from __future__ import annotations
@@ -102,6 +109,47 @@ def time_floor(ds, n_new: int) -> float:
     return time.perf_counter() - t0
 
 
+_FIRST_CALL = """
+import time
+import numpy as np, datasets, sklearn.neighbors, sklearn.preprocessing
+y = (0.3 * np.sin(np.arange(48000) / 7.0)).astype(np.float32)
+t0 = time.perf_counter()
+{call}
+print(time.perf_counter() - t0)
+"""
+_PROJECT_CALL = "from hf_ambiguity.augment.dime_features import audio_features; audio_features(y)"
+_LIBROSA_CALL = ("import librosa; [f(y=y, sr=16000) for f in (librosa.feature.mfcc, librosa.feature.chroma_stft, "
+                 "librosa.feature.spectral_contrast, librosa.feature.spectral_rolloff, "
+                 "librosa.feature.spectral_centroid)]; librosa.feature.zero_crossing_rate(y); librosa.feature.rms(y=y)")
+
+
+def first_call(runs: int, work: Path) -> int:
+    """Median first-call seconds of each feature path in fresh processes (see the module docstring)."""
+    import subprocess
+
+    def once(call: str, env: dict[str, str]) -> float:
+        out = subprocess.run([sys.executable, "-c", _FIRST_CALL.format(call=call)], env=env, check=True,
+                             capture_output=True, text=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    base = dict(os.environ)
+    base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), base.get("PYTHONPATH", "")])
+    once(_LIBROSA_CALL, base)  # fill numba's on-disk cache for the "warm" rows
+    rows = {"project (numpy descriptors)": [], "librosa, numba cache warm": [], "librosa, numba cache empty": []}
+    for _ in range(runs):
+        rows["project (numpy descriptors)"].append(once(_PROJECT_CALL, base))
+        rows["librosa, numba cache warm"].append(once(_LIBROSA_CALL, base))
+        cold = Path(tempfile.mkdtemp(prefix="numba_", dir=work))
+        rows["librosa, numba cache empty"].append(once(_LIBROSA_CALL, {**base, "NUMBA_CACHE_DIR": str(cold)}))
+        shutil.rmtree(cold, ignore_errors=True)
+    print(f"First feature vector in a fresh process, median of {runs} ({os.cpu_count()} CPU(s)):")
+    print("| path | seconds | runs |")
+    print("|---|---:|---|")
+    for name, vals in rows.items():
+        print(f"| {name} | {statistics.median(vals):.2f} | {', '.join(f'{v:.2f}' for v in vals)} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-new", type=int, default=10000, help="new samples to generate (default 10000)")
@@ -110,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per stage; the median is reported (default 3)")
     parser.add_argument("--num-proc", type=int, default=1, help="dime_aug's feature processes (default 1)")
     parser.add_argument("--work", type=Path, default=Path("bench/_work/augment"), help="scratch folder")
+    parser.add_argument("--first-call", action="store_true",
+                        help="time the first feature vector of a fresh process instead (numpy vs librosa/numba)")
     args = parser.parse_args(argv)
+    if args.first_call:
+        args.work.mkdir(parents=True, exist_ok=True)
+        return first_call(args.runs, args.work)
 
     per_class = -(-args.n_new // 3)
     n_majority = args.minority + per_class
@@ -122,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets.config.HF_DATASETS_CACHE = cache
     from hf_ambiguity.augment.dime_features import audio_features
 
-    audio_features(np.ones(4096, dtype=np.float32))  # import librosa/numba and compile once, outside the timings
+    audio_features(np.ones(4096, dtype=np.float32))  # first call (imports) outside the timings
     try:
         ds = make_sources(n_majority, args.minority, args.duration)
         print(f"sources: {len(ds)} rows x {args.duration:g} s ({n_majority} majority, 3 x {args.minority} minority); "

@@ -6,9 +6,11 @@ sum to zero has no distribution: it raises (naming the row) instead of producing
 Per-utterance ambiguity, two selectable definitions (the corpus readers' ``ambiguity=`` option; ``reference`` is
 the default of the readers and therefore of ``hf-ambiguity build``):
 
-- ``reference`` (the reference method): :func:`reference_label_entropy` of the human label list (entropy divided by
-  the log of the number of *distinct* labels present, 0 for one label), then :func:`tercile_levels`, equal-size
-  terciles over the evaluated set. Levels are relative to that set.
+- ``reference`` (the reference method's score): :func:`reference_label_entropy` of the human label list (entropy
+  divided by the log of the number of *distinct* labels present, 0 for one label), then :func:`tercile_levels`,
+  equal-size terciles over a set of utterances. Levels are relative to that set: the reference bins its *test*
+  set (:func:`evaluation_levels` recomputes levels on any subset from the stored ``entropy``), with
+  ``ties="reference"`` (``n // 3`` per bin, the remainder to ``high``, ties split by row order).
 - ``fixed``: :func:`normalized_entropy` of the distribution (divided by the log of the class count), then
   :func:`fixed_levels` with configurable cut points. Levels are absolute: the same in every subset.
 
@@ -37,11 +39,13 @@ __all__ = [
     "distribution_checks", "distribution_problems", "validate_votes", "as_table",
     "votes_from_answers", "reference_label_entropy", "tercile_levels", "fixed_levels", "majority",
     "MULTI_LABEL_MODES", "TIE_MODES", "AMBIGUITY_DEFINITIONS", "DEFAULT_AMBIGUITY_CUTS", "AmbiguityDefinition",
-    "check_multi_label", "label_indices",
+    "check_multi_label", "label_indices", "evaluation_levels",
 ]
 
 MULTI_LABEL_MODES = ("fractional", "whole")
-TIE_MODES = ("together", "rank")
+#: How :func:`tercile_levels` treats ties and remainders: ``together`` (ties share a level), ``rank`` (sizes
+#: ``ceil(n/3)``, ``ceil(2n/3) - ceil(n/3)``, rest) and ``reference`` (the reference's ``n // 3``, ``n // 3``, rest).
+TIE_MODES = ("together", "rank", "reference")
 #: The ambiguity definitions (see :class:`AmbiguityDefinition`); ``reference`` is the default of every command.
 AMBIGUITY_DEFINITIONS = ("reference", "fixed")
 #: Cut points of the ``fixed`` definition on the class-count-normalised entropy.
@@ -288,17 +292,19 @@ def reference_label_entropy(labels: Sequence[str]) -> float:
 
 
 def tercile_levels(values: Sequence[float] | np.ndarray, *,
-                   ties: Literal["together", "rank"] = "together") -> list[str]:
+                   ties: Literal["together", "rank", "reference"] = "together") -> list[str]:
     """Equal-size terciles of ``values`` over the evaluated set → ``"low" / "medium" / "high"`` per item.
 
-    Items are sorted by value; the cut values are the values at sorted positions ``ceil(n/3)`` and ``ceil(2n/3)``.
-
-    - ``ties="together"`` (default): an item is ``low`` when its value is ``<=`` the first cut value, ``medium``
+    - ``ties="together"`` (default): items are sorted by value; the cut values are the values at sorted positions
+      ``ceil(n/3)`` and ``ceil(2n/3)``; an item is ``low`` when its value is ``<=`` the first cut value, ``medium``
       when ``<=`` the second, ``high`` otherwise. Equal values always share a level, so a level can hold more (and
       the next one fewer) than a third when many items tie at a cut (e.g. many unanimous utterances with entropy
       0 all go to ``low``); a level can even be empty. The level of an item never depends on row order.
-    - ``ties="rank"``: exactly equal sizes (``ceil(n/3)``, then ``ceil(2n/3) - ceil(n/3)``, rest) by a stable sort,
-      so ties at a cut are split by input order.
+    - ``ties="rank"``: exactly equal sizes by a stable sort (ties at a cut split by input order): ``ceil(n/3)``
+      low, ``ceil(2n/3) - ceil(n/3)`` medium, the rest high.
+    - ``ties="reference"``: the reference's binning (``get_ambiguity_groups_by_rank``): a stable ascending sort
+      (ties keep input order), ``n // 3`` low, the next ``n // 3`` medium and the rest (``n - 2·(n // 3)``, so the
+      remainder) high. For 875 items: 291 / 291 / 293 (``rank`` gives 292 / 292 / 291).
 
     >>> tercile_levels([0.9, 0.1, 0.5, 0.2, 0.7, 0.0])
     ['high', 'low', 'medium', 'medium', 'high', 'low']
@@ -306,6 +312,8 @@ def tercile_levels(values: Sequence[float] | np.ndarray, *,
     ['low', 'low', 'low', 'low', 'high', 'high']
     >>> tercile_levels([0.0, 0.0, 0.0, 0.0, 0.5, 1.0], ties="rank")
     ['low', 'low', 'medium', 'medium', 'high', 'high']
+    >>> tercile_levels([0.3, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0], ties="reference")  # 7 items: 2 / 2 / 3
+    ['high', 'low', 'low', 'medium', 'medium', 'high', 'high']
     """
     if ties not in TIE_MODES:
         raise ValueError(f"ties must be one of {list(TIE_MODES)}, got {ties!r}")
@@ -313,14 +321,15 @@ def tercile_levels(values: Sequence[float] | np.ndarray, *,
     n = len(v)
     if n == 0:
         return []
-    k1, k2 = -(-n // 3), -(-2 * n // 3)  # ceil(n/3), ceil(2n/3)
     order = np.argsort(v, kind="stable")
-    if ties == "rank":
-        level = np.empty(n, dtype=np.int64)
-        level[order[:k1]], level[order[k1:k2]], level[order[k2:]] = 0, 1, 2
-    else:
+    if ties == "together":
+        k1, k2 = -(-n // 3), -(-2 * n // 3)  # ceil(n/3), ceil(2n/3)
         c1, c2 = v[order[k1 - 1]], v[order[k2 - 1]]
         level = np.where(v <= c1, 0, np.where(v <= c2, 1, 2))
+    else:
+        k1, k2 = (-(-n // 3), -(-2 * n // 3)) if ties == "rank" else (n // 3, 2 * (n // 3))
+        level = np.empty(n, dtype=np.int64)
+        level[order[:k1]], level[order[k1:k2]], level[order[k2:]] = 0, 1, 2
     names = ("low", "medium", "high")
     return [names[i] for i in level]
 
@@ -356,14 +365,38 @@ def _check_cuts(cuts: Sequence[float]) -> None:
         raise ValueError(f"ambiguity_cuts must be two numbers 0 <= low < high <= 1, got {tuple(cuts)}")
 
 
+def evaluation_levels(entropy: Sequence[float | None] | np.ndarray, definition: "AmbiguityDefinition", *,
+                      name: str = "entropy") -> list[str]:
+    """Ambiguity levels recomputed on an evaluated subset (e.g. the test split) from its stored ``entropy`` scores.
+
+    The reference bins its *test* set into terciles, so a level there is relative to the test set, not to the whole
+    corpus: pass the subset's ``entropy`` column (the score of ``definition``, as written by the builders) in row
+    order. With ``kind="fixed"`` the levels do not depend on the subset (fixed cuts). A missing score (``None``,
+    e.g. a DiME-Aug row, which has no annotators) raises naming the row: such rows are not evaluation items.
+
+    >>> evaluation_levels([0.0, 0.9, 0.0, 0.5, 1.0], AmbiguityDefinition(ties="reference"))  # 1 / 1 / 3
+    ['low', 'high', 'medium', 'high', 'high']
+    >>> evaluation_levels([0.0, None], AmbiguityDefinition())
+    Traceback (most recent call last):
+    ...
+    ValueError: entropy row 1 is missing: levels need every evaluated row's ambiguity score
+    """
+    values = list(entropy) if not isinstance(entropy, np.ndarray) else entropy.tolist()
+    for i, x in enumerate(values):
+        if x is None:
+            raise ValueError(f"{name} row {i} is missing: levels need every evaluated row's ambiguity score")
+    return definition.levels(np.asarray(values, dtype=np.float64))
+
+
 @dataclass(frozen=True)
 class AmbiguityDefinition:
     """How an utterance's ambiguity score and level are computed: the one definition every reader, builder, card
     and report uses.
 
-    - ``kind="reference"`` (the reference method's): the score is :func:`reference_label_entropy` of the human
-      label list; levels are :func:`tercile_levels` over the evaluated set (``ties`` says how ties at a cut are
-      handled), so they are relative to that set.
+    - ``kind="reference"`` (the reference method's score): the score is :func:`reference_label_entropy` of the
+      human label list; levels are :func:`tercile_levels` over the set passed to :meth:`levels` (``ties`` says how
+      ties at a cut and the remainder are handled; ``ties="reference"`` is the reference's own rule), so they are
+      relative to that set (the reference's: its test set, see :func:`evaluation_levels`).
     - ``kind="fixed"``: the score is :func:`normalized_entropy` of the distribution (over all classes); levels are
       :func:`fixed_levels` with ``cuts``, so an utterance keeps its level in every subset.
 
@@ -390,8 +423,9 @@ class AmbiguityDefinition:
 
     @classmethod
     def from_options(cls, options: "Mapping[str, Any]") -> "AmbiguityDefinition":
-        """From build options (``ambiguity``, ``ambiguity_cuts``), defaults for what is absent."""
-        return cls(options.get("ambiguity", "reference"), tuple(options.get("ambiguity_cuts", DEFAULT_AMBIGUITY_CUTS)))
+        """From build options (``ambiguity``, ``ambiguity_cuts``, ``ambiguity_ties``), defaults for what is absent."""
+        return cls(options.get("ambiguity", "reference"), tuple(options.get("ambiguity_cuts", DEFAULT_AMBIGUITY_CUTS)),
+                   options.get("ambiguity_ties", "together"))
 
     def scores(self, labels: Sequence[Sequence[str]], dist: np.ndarray, *, n_classes: int) -> np.ndarray:
         """One score per item: from the label lists (``reference``) or the ``(n_items, n_classes)`` distributions
@@ -406,19 +440,22 @@ class AmbiguityDefinition:
             return tercile_levels(scores, ties=self.ties)
         return fixed_levels(scores, self.cuts)
 
-    def describe(self) -> str:
-        """One paragraph saying how ``entropy`` and ``ambiguity`` were computed (for cards and reports)."""
+    def describe(self, scope: str = "all utterances of this build") -> str:
+        """One paragraph saying how ``entropy`` and ``ambiguity`` were computed (for cards and reports); ``scope``
+        names the set the terciles were taken over (e.g. ``"the test split"`` for :func:`evaluation_levels`)."""
         if self.kind == "fixed":
             lo, hi = self.cuts
             return ("Ambiguity definition `fixed`: `entropy` is the Shannon entropy of `human_dist` divided by the "
                     f"log of the number of classes; `ambiguity` is low when entropy <= {lo}, medium when <= {hi}, "
                     "high otherwise. An utterance keeps its level in every subset.")
-        ties = ("ties share a level, so levels can differ in size" if self.ties == "together" else
-                "exactly equal thirds by rank, ties split by row order")
-        return ("Ambiguity definition `reference` (the reference method's): `entropy` is the Shannon entropy of the "
-                "utterance's human label list divided by the log of the number of *distinct* labels present (0 when "
-                "only one label is present); `ambiguity` is the equal-size tercile of that score over all utterances "
-                f"of this build ({ties}).")
+        ties = {"together": "ties share a level, so levels can differ in size",
+                "rank": "equal thirds by rank (ceil(n/3) low and medium), ties split by row order",
+                "reference": "the reference's rank bins: n // 3 low, n // 3 medium, the remainder high, ties split "
+                             "by row order"}[self.ties]
+        return ("Ambiguity definition `reference` (the reference method's score): `entropy` is the Shannon entropy of "
+                "the utterance's human label list divided by the log of the number of *distinct* labels present (0 "
+                "when only one label is present); `ambiguity` is the equal-size tercile of that score over "
+                f"{scope} ({ties}).")
 
 
 def majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

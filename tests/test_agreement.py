@@ -129,7 +129,14 @@ def test_undefined_alpha_is_reported_as_none() -> None:
         (lambda: ag.krippendorff_alpha([[1, 0], [1, 0, 1]]), r"votes row 1 has 3 entries but row 0 has 2"),
         (lambda: ag.krippendorff_alpha(np.zeros((0, 3))), r"votes is empty"),
         (lambda: ag.krippendorff_alpha([[1, 0], [0, 1]]), r"no item has two or more votes"),
-        (lambda: ag.fleiss_kappa([[2, 1]], scheme="mode"), r"scheme must be one of \['subsample', 'modal'\]"),
+        (lambda: ag.fleiss_kappa([[2, 1]], scheme="mode"),
+         r"scheme must be one of \['subsample', 'modal', 'reference'\]"),
+        (lambda: ag.fleiss_kappa([[0, 0]], scheme="reference"), r"no item has a vote"),
+        (lambda: ag.agreement_summary(np.array([[1.5, 0.5]])), r"votes row 0 has a non-integer count"),
+        (lambda: ag.synthetic_human_agreement([[2, 1], [1, 2]], [[2, 0], [0, 2]], synthetic_labels=[[0, 0], [0, 1]]),
+         r"synthetic_labels row 1 counts \[1, 1\] per class but synthetic_votes row 1 is \[0, 2\]"),
+        (lambda: ag.synthetic_human_agreement([[2, 1]], [[2, 0]], synthetic_labels=[[0, -1]]),
+         r"synthetic_labels row 0 counts \[1, 0\]"),
         (lambda: ag.fleiss_kappa([[2, 1]], n_raters=4), r"no item has 4 or more votes"),
         (lambda: ag.synthetic_human_agreement([[2, 1]], [[1, 1], [2, 0]]), r"human_votes has 1 items but"),
         (lambda: ag.synthetic_human_agreement([[2, 1]], [[1, 1, 0]]), r"synthetic_votes rows have 3 entries"),
@@ -140,3 +147,46 @@ def test_undefined_alpha_is_reported_as_none() -> None:
 def test_bad_input(call, match) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _reference_kappa_loop(counts: np.ndarray) -> float:
+    """The reference library's estimator written out item by item (independent of the vectorised code)."""
+    rows = [r for r in counts if r.sum() > 0]
+    p_items = []
+    for r in rows:
+        n = r.sum()
+        p_items.append(1.0 if n <= 1 else sum(c * (c - 1) for c in r) / (n * (n - 1)))
+    pooled = np.sum(rows, axis=0) / np.sum(rows)
+    p_e = float((pooled**2).sum())
+    return float(np.clip((np.mean(p_items) - p_e) / (1 - p_e), -1, 1))
+
+
+def test_reference_kappa_keeps_each_items_own_count() -> None:
+    # 2 votes agreeing, 2 split, 1 single vote (counted as agreement): P = (1 + 0 + 1)/3, P_e = 0.8² + 0.2²
+    res = ag.fleiss_kappa([[2, 0], [1, 1], [1, 0], [0, 0]], scheme="reference")
+    assert res.kappa == pytest.approx((2 / 3 - 0.68) / 0.32)
+    assert (res.n_raters, res.n_items_used, res.n_items_excluded, res.scheme) == (None, 3, 1, "reference")
+    _, counts = _votes(300, 4, 1, 7, 5)  # 1..7 votes per item
+    assert ag.fleiss_kappa(counts, scheme="reference").kappa == pytest.approx(_reference_kappa_loop(counts))
+    assert ag.fleiss_kappa(counts, scheme="reference").kappa != pytest.approx(ag.fleiss_kappa(counts).kappa, abs=1e-3)
+    _, equal = _votes(200, 4, 5, 5, 6)  # equal counts: Fleiss' own estimator, as statsmodels
+    assert ag.fleiss_kappa(equal, scheme="reference").kappa == pytest.approx(sm_fleiss(equal, method="fleiss"))
+    # the reference's edge cases: one class used everywhere -> 1; a single vote per item -> 1
+    assert ag.fleiss_kappa([[3, 0], [2, 0]], scheme="reference").kappa == 1.0
+    assert ag.fleiss_kappa([[1, 0], [0, 1]], scheme="reference").kappa == 1.0
+    summary = ag.agreement_summary(counts, kappa_scheme="reference")
+    assert summary["fleiss_kappa"] == pytest.approx(_reference_kappa_loop(counts))
+    assert "the reference's estimator" in summary["note"]
+
+
+def test_metric_module_refuses_labels_that_contradict_the_votes_and_offers_the_reference_kappa() -> None:
+    import evaluate
+
+    pair = evaluate.load("metrics/annotator_agreement", "synthetic_vs_human")
+    with pytest.raises(ValueError, match=r"synthetic_labels row 1 counts \[2, 0\] per class but synthetic_votes"):
+        pair.compute(predictions=[[2, 0], [0, 2]], references=[[3, 0], [1, 2]], synthetic_labels=[[0, 0], [0, 0]])
+    metric = evaluate.load("metrics/annotator_agreement")
+    votes = [[2, 0], [1, 1], [1, 0]]
+    got = metric.compute(votes=votes, fleiss_scheme="reference")
+    assert got["fleiss_kappa"] == pytest.approx(ag.fleiss_kappa(votes, scheme="reference").kappa)
+    assert got["fleiss_scheme"] == "reference" and got["fleiss_n_raters"] is None

@@ -224,3 +224,36 @@ def test_threaded_blocks_give_identical_results(monkeypatch: pytest.MonkeyPatch)
     serial = al.alignment_statistics(p, q, amb)
     monkeypatch.setattr(al, "_THREADS", 3)
     assert al.alignment_statistics(p, q, amb) == serial
+
+
+def test_reference_tie_order_matches_argmax_over_alphabetical_columns() -> None:
+    """The reference takes np.argmax over its alphabetical class list: ``tie_order`` reproduces its accuracy and F1
+    on the project's class order (neutral, happy, angry, sad), where 3-annotator references tie often."""
+    names = ["neutral", "happy", "angry", "sad"]
+    p, q = _random_pair(n=600, k=4, seed=3)
+    p[:100] = q[:100]  # predictions tied exactly like their references: tie-breaking decides these items
+    order = al.argmax_tie_order(names, "alphabetical")
+    alpha = np.argsort(names)  # columns in the reference's order (angry, happy, neutral, sad)
+    y_pred, y_true = p[:, alpha].argmax(axis=1), q[:, alpha].argmax(axis=1)
+    got = al.alignment_statistics(p, q, tie_order=order)
+    assert got["overall"]["argmax_accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert got["overall"]["f1_macro"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert got["overall"]["f1_weighted"] == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    assert got["settings"]["tie_order"] == [2, 1, 0, 3]
+    default = al.alignment_statistics(p, q)["overall"]
+    assert default["argmax_accuracy"] == pytest.approx(accuracy_score(q.argmax(1), p.argmax(1)))
+    assert default["f1_macro"] != pytest.approx(got["overall"]["f1_macro"])  # the ties matter on this data
+    # a 50/50 neutral/angry reference: neutral in class order, angry in the reference's order
+    tie = al.alignment_statistics([[0.0, 0.0, 1.0, 0.0]], [[0.5, 0.0, 0.5, 0.0]], tie_order=order)
+    assert tie["overall"]["argmax_accuracy"] == 1.0
+    assert al.alignment_statistics([[0.0, 0.0, 1.0, 0.0]], [[0.5, 0.0, 0.5, 0.0]])["overall"]["argmax_accuracy"] == 0.0
+    with pytest.raises(ValueError, match=r"tie_order must list every class index 0..3 once"):
+        al.alignment_statistics(p, q, tie_order=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"argmax_ties must be one of"):
+        al.argmax_tie_order(names, "by_name")
+
+
+def test_negative_or_nan_tolerance_is_refused() -> None:
+    for atol in (-1e-4, float("nan")):
+        with pytest.raises(ValueError, match=r"atol .* must be a finite number >= 0"):
+            al.alignment_statistics([[1.0, 0.0]], [[1.0, 0.0]], atol=atol)

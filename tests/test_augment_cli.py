@@ -98,3 +98,19 @@ def test_cli_protocol_random_pools_and_splits_like_training(corpus_folder, tmp_p
     assert main(["augment", str(corpus_folder), "--target-column", "human_dist", "--out", str(tmp_path / "b"),
                  "--protocol", "speaker", "--no-progress"]) == 2
     assert "needs a 'session' column (IEMOCAP)" in capsys.readouterr().err
+
+
+def test_cli_reference_dime_flags_match_the_python_options(corpus_folder, tmp_path):
+    from hf_ambiguity.augment.dime import REFERENCE_OPTIONS
+
+    out = tmp_path / "aug_ref"
+    code = main(["augment", str(corpus_folder), "--target-column", "human_dist", "--ratio", "0.5", "--out",
+                 str(out), "--seed", "3", "--no-progress", "--top-up", "reference", "--neighbours", "reference",
+                 "--transcript-from", "anchor", "--features", "reference", "--dominant-ties", "alphabetical"])
+    assert code == 0
+    parts = split_train_validation(datasets.load_dataset(str(corpus_folder))["train"], 0.1, seed=42)
+    expected, report = dime_aug(parts["train"], "human_dist", ratio=0.5, seed=3, progress=False, **REFERENCE_OPTIONS)
+    assert _rows(datasets.load_dataset(str(out))["train"]) == _rows(expected)
+    saved = json.loads((out / "augment_report.json").read_text())
+    assert saved["report"]["options"] == REFERENCE_OPTIONS
+    assert all(saved["options"][k] == v for k, v in REFERENCE_OPTIONS.items())

@@ -116,3 +116,58 @@ def test_from_dataset_parses_raw_answers_in_annotator_order() -> None:
     empty = ds.map(lambda _: {"synthetic_raw": []})
     with pytest.raises(ValueError, match=r"score mode"):
         synthetic_label_matrix(empty)
+
+
+@pytest.mark.parametrize("c", [0.4812, 0.2458])  # the decay rates behind the published ~6 (IEMOCAP), ~10 (MSP)
+def test_reference_rule_reads_90_percent_of_the_flipped_asymptote_on_a_100_point_grid(c: float) -> None:
+    n = np.arange(1, 21)
+    y = 0.36 + 0.1 * np.exp(-c * n)  # JS: lower is better
+    fit = fit_saturation_curve(n, y, rule="reference", lower_is_better=True)
+    grid = np.linspace(1, 20, 100)
+    # flipped max(y) − y = a_r − b·e^(−cN) with a_r = 0.1·e^(−c); 90 % of a_r is reached at N = 1 + ln(10)/c
+    want_x = grid[grid >= 1 + math.log(10) / c - 1e-9][0]
+    assert fit.rule == "reference" and fit.saturation_x == pytest.approx(want_x)
+    assert fit.saturation_n == round(want_x) and fit.saturation_n == (6 if c > 0.3 else 10)
+    assert fit.threshold == pytest.approx(y.max() - 0.9 * 0.1 * math.exp(-c))
+    assert (fit.a, fit.b, fit.c) == pytest.approx((0.36 + 0.1 * math.exp(-c) - 0.1 * math.exp(-c), 0.1, c), rel=1e-4)
+    # higher is better (BC): the fit itself reaches 95 % of its asymptote
+    bc = fit_saturation_curve(n, 0.8 - 0.3 * np.exp(-c * n), rule="reference", lower_is_better=False)
+    assert bc.saturation_x == pytest.approx(grid[0.8 - 0.3 * np.exp(-c * grid) >= 0.95 * 0.8][0])
+    assert bc.threshold == pytest.approx(0.95 * 0.8)
+
+
+def test_reference_rule_without_a_crossing_gives_no_saturation_point() -> None:
+    n = np.arange(1, 6)
+    fit = fit_saturation_curve(n, 0.3 + 0.2 * np.exp(-0.05 * n), rule="reference")  # far from its asymptote at 5
+    assert fit.fit_ok and fit.saturation_n is None and "never reaches 90%" in fit.message
+    with pytest.raises(ValueError, match=r"rule must be one of \['project', 'reference'\]"):
+        fit_saturation_curve(n, n, rule="paper")
+
+
+def test_reference_procedure_draws_a_subset_per_item_with_pythons_random_and_seeds_42_on() -> None:
+    import random
+
+    human, labels = _synthetic_annotators(120, 4, 8, 4)
+    labels[0, :] = -1  # no valid label: skipped
+    labels[1, 3:] = -1  # 3 valid labels: every N >= 3 uses all three
+    res = saturation_analysis(human, labels, procedure="reference")
+    assert res.procedure == "reference" and res.seed == 42 and res.n_subsets == (5,) * 8
+    assert res.n_items_skipped == (1,) * 8
+    # N = 8: every item uses all its valid labels in every run: no spread over runs, brute force with scipy
+    full = [np.bincount(row[row >= 0], minlength=4) for row in labels[1:]]
+    want = np.mean([jensenshannon(v / v.sum(), h, base=2) ** 2 for v, h in zip(full, human[1:])])
+    assert res.js_mean[-1] == pytest.approx(want) and res.js_sd[-1] == pytest.approx(0.0, abs=1e-15)
+    # one item, N = 2: run r draws random.sample(valid labels, 2) from Python's random seeded 42 + r
+    valid = labels[1, :3].tolist()
+    runs = [np.bincount(random.Random(42 + r).sample(valid, 2), minlength=4) / 2 for r in range(2)]
+    one = saturation_analysis(human[1:2], labels[1:2], procedure="reference", n_max=2, n_runs=2)
+    assert one.js_mean[1] == pytest.approx(np.mean([jensenshannon(d, human[1], base=2) ** 2 for d in runs]))
+    # deterministic; another base seed changes the draws
+    assert saturation_analysis(human, labels, procedure="reference", n_max=3) == \
+        saturation_analysis(human, labels, procedure="reference", n_max=3, seed=42)
+    assert saturation_analysis(human, labels, procedure="reference", n_max=3, seed=7).js_mean[1] != res.js_mean[1]
+    assert res.js_fit.rule == "reference" and res.js_mean[0] > res.js_mean[-1]
+    with pytest.raises(ValueError, match=r"saturation procedure must be one of"):
+        saturation_analysis(human, labels, procedure="paper")
+    with pytest.raises(ValueError, match=r"n_runs must be >= 2"):
+        saturation_analysis(human, labels, procedure="reference", n_runs=1)

@@ -11,7 +11,13 @@ MSP-Podcast (5–21 workers) or after dropping labels outside the class set.
   least two votes) by drawing votes without replacement, κ is computed, and this is repeated ``n_resamples``
   times with a seeded generator; the result is the mean and standard deviation over resamples. Items with fewer
   than ``n_raters`` votes are excluded and counted. Scheme ``"modal"``: only the items whose vote count equals the
-  most common count are used, unchanged (deterministic; ``kappa_sd`` = 0).
+  most common count are used, unchanged (deterministic; ``kappa_sd`` = 0). Scheme ``"reference"``: the
+  estimator of the reference's evaluation library, which takes every item as it is: item agreement
+  ``P_i = Σ_j r_ij(r_ij − 1) / (n_i(n_i − 1))`` with the item's own count ``n_i`` (``P_i = 1`` for an item with
+  one vote), ``P̄`` their mean, chance agreement ``P_e = Σ_j p_j²`` from the pooled class shares (items with more
+  votes weigh more), ``κ = (P̄ − P_e)/(1 − P_e)`` clipped to [−1, 1], with its edge cases (mean count ≤ 1 or one
+  class: 1; ``P_e`` = 1: 1 if ``P̄`` > 0.99, else 0). It is not Fleiss' estimator when counts differ (the
+  single-vote items count as perfect agreement); items with no vote are left out (``n_items_excluded``).
 - ``synthetic_human_agreement``: α of humans, of synthetic annotators and of both pooled (does adding the
   synthetic votes keep agreement?), agreement of the synthetic plurality with the human plurality, and for each
   synthetic annotator (given its labels) the rate of agreement and Cohen's κ with the human plurality.
@@ -45,6 +51,7 @@ __all__ = [
     "agreement_summary",
     "krippendorff_alpha",
     "fleiss_kappa",
+    "KAPPA_SCHEMES",
     "subsample_votes",
     "plurality",
     "synthetic_human_agreement",
@@ -76,11 +83,12 @@ class AlphaResult:
 
 @dataclass(frozen=True)
 class KappaResult:
-    """Fleiss' κ under a documented scheme for varying vote counts (see the module docstring)."""
+    """Fleiss' κ under a documented scheme for varying vote counts (see the module docstring); ``n_raters`` is
+    None for the ``reference`` scheme (each item keeps its own count)."""
 
     kappa: float
     kappa_sd: float
-    n_raters: int
+    n_raters: int | None
     n_items_used: int
     n_items_excluded: int
     scheme: str
@@ -162,19 +170,25 @@ def subsample_votes(votes: np.ndarray, n_raters: int, rng: np.random.Generator) 
     return np.bincount(item[keep] * k + cls[keep], minlength=n * k).reshape(n, k)
 
 
-def fleiss_kappa(votes: Any, *, scheme: Literal["subsample", "modal"] = "subsample", n_raters: int | None = None,
-                 n_resamples: int = 20, seed: int = 0) -> KappaResult:
-    """Fleiss' κ (statsmodels) of a vote-count table whose items may have different numbers of votes.
+#: The schemes of :func:`fleiss_kappa` for items with different numbers of votes.
+KAPPA_SCHEMES = ("subsample", "modal", "reference")
 
-    See the module docstring for the two schemes. When every item has the same count both schemes give the
-    plain statsmodels value.
+
+def fleiss_kappa(votes: Any, *, scheme: Literal["subsample", "modal", "reference"] = "subsample",
+                 n_raters: int | None = None, n_resamples: int = 20, seed: int = 0) -> KappaResult:
+    """Fleiss' κ of a vote-count table whose items may have different numbers of votes.
+
+    See the module docstring for the three schemes. When every item has the same count (two or more), all three
+    give the plain statsmodels value.
     """
-    if scheme not in ("subsample", "modal"):
-        raise ValueError(f"scheme must be one of ['subsample', 'modal'], got {scheme!r}")
+    if scheme not in KAPPA_SCHEMES:
+        raise ValueError(f"scheme must be one of {list(KAPPA_SCHEMES)}, got {scheme!r}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     v = vote_counts(votes)
     totals = v.sum(axis=1)
+    if scheme == "reference":
+        return _reference_kappa(v, totals)
     rated = totals >= 2
     if not rated.any():
         raise ValueError("no item has two or more votes; Fleiss' kappa needs at least two ratings per item")
@@ -204,6 +218,28 @@ def fleiss_kappa(votes: Any, *, scheme: Literal["subsample", "modal"] = "subsamp
                        n_resamples=int(kappas.size))
 
 
+def _reference_kappa(v: np.ndarray, totals: np.ndarray) -> KappaResult:
+    """The reference evaluation library's κ for varying counts (see the module docstring); our own code."""
+    rated = totals > 0
+    if not rated.any():
+        raise ValueError("no item has a vote; Fleiss' kappa needs rated items")
+    r, n = v[rated].astype(np.float64), totals[rated].astype(np.float64)
+
+    def result(kappa: float) -> KappaResult:
+        return KappaResult(kappa=float(kappa), kappa_sd=0.0, n_raters=None, n_items_used=int(rated.sum()),
+                           n_items_excluded=int((~rated).sum()), scheme="reference", n_resamples=1)
+
+    if n.mean() <= 1 or v.shape[1] <= 1:
+        return result(1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_i = np.where(n > 1, (r * (r - 1)).sum(axis=1) / (n * (n - 1)), 1.0)
+    p_bar = float(p_i.mean())
+    p_e = float(((r.sum(axis=0) / r.sum()) ** 2).sum())
+    if abs(p_e - 1.0) < 1e-10:
+        return result(1.0 if p_bar > 0.99 else 0.0)
+    return result(float(np.clip((p_bar - p_e) / (1.0 - p_e), -1.0, 1.0)))
+
+
 def plurality(votes: np.ndarray) -> np.ndarray:
     """The class with the most votes per item, or -1 where the top count is tied or there are no votes.
 
@@ -229,7 +265,8 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
     Args:
         human_votes, synthetic_votes: ``(n_items, n_classes)`` vote counts.
         synthetic_labels: optional ``(n_items, n_annotators)`` class indices per synthetic annotator (-1 = no
-            valid answer) for the per-annotator figures.
+            valid answer) for the per-annotator figures. They must be the labels ``synthetic_votes`` counts: an
+            item whose labels do not add up to its vote row raises, naming the item.
 
     Returns α of humans, of synthetic annotators and of all votes pooled (and pooled − human: negative means the
     synthetic votes disagree with humans more than humans disagree among themselves; an α with no item of two
@@ -259,6 +296,15 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"synthetic_labels row {i} has a value outside -1..{k - 1}: {lab[i].tolist()}")
         lab = lab.astype(np.int64)
+        counted = np.zeros_like(s)
+        rows, cols = np.nonzero(lab >= 0)
+        np.add.at(counted, (rows, lab[rows, cols]), 1)
+        differ = (counted != s).any(axis=1)
+        if differ.any():
+            i = int(np.flatnonzero(differ)[0])
+            raise ValueError(f"synthetic_labels row {i} counts {counted[i].tolist()} per class but synthetic_votes "
+                             f"row {i} is {s[i].tolist()}: the labels must be the votes' own labels, in the same "
+                             "items and class order")
         for j in range(lab.shape[1]):
             ok = (ph >= 0) & (lab[:, j] >= 0)
             if not ok.any():
@@ -273,12 +319,11 @@ def synthetic_human_agreement(human_votes: Any, synthetic_votes: Any, *, synthet
                                    n_items_plurality=int(both.sum()), per_annotator=tuple(per))
 
 
-def agreement_summary(votes: np.ndarray) -> dict[str, Any]:
-    """Krippendorff's α and Fleiss' κ (subsample scheme) of an integer vote-count table; a statistic that is
-    undefined on this data (e.g. no item with two votes) is ``None`` with the reason in ``note``."""
-    from hf_ambiguity.analysis import agreement
-
-    v = np.rint(votes).astype(np.int64)
+def agreement_summary(votes: np.ndarray, *, kappa_scheme: str = "subsample") -> dict[str, Any]:
+    """Krippendorff's α and Fleiss' κ (``kappa_scheme``: ``subsample`` by default, ``reference`` for the reference's
+    estimator) of a whole-number vote-count table; a statistic that is undefined on this data (e.g. no item with two
+    votes) is ``None`` with the reason in ``note``. Fractional counts raise (agreement needs whole votes)."""
+    v = vote_counts(votes)
     out: dict[str, Any] = {}
     notes = []
     try:
@@ -287,9 +332,11 @@ def agreement_summary(votes: np.ndarray) -> dict[str, Any]:
         out["krippendorff_alpha"] = None
         notes.append(f"α undefined: {exc}")
     try:
-        k = fleiss_kappa(v)
+        k = fleiss_kappa(v, scheme=kappa_scheme)
         out["fleiss_kappa"] = k.kappa
-        notes.append(f"κ on {k.n_items_used} items, {k.scheme} to {k.n_raters} raters"
+        how = ("the reference's estimator, each item with its own count" if k.scheme == "reference" else
+               f"{k.scheme} to {k.n_raters} raters")
+        notes.append(f"κ on {k.n_items_used} items, {how}"
                      + (f" ({k.n_items_excluded} excluded)" if k.n_items_excluded else ""))
     except ValueError as exc:
         out["fleiss_kappa"] = None

@@ -29,7 +29,8 @@ from hf_ambiguity.analysis.divergences import (
 from hf_ambiguity.distributions import DIST_ATOL
 from hf_ambiguity.schema import AMBIGUITY_LEVELS
 
-__all__ = ["alignment_statistics", "summarise_alignment", "STATISTIC_NAMES", "ECE_BINS"]
+__all__ = ["alignment_statistics", "summarise_alignment", "STATISTIC_NAMES", "ECE_BINS", "ARGMAX_TIES",
+           "argmax_tie_order"]
 
 #: Number of equal-width confidence bins of the expected calibration error.
 ECE_BINS = 10
@@ -56,6 +57,42 @@ STATISTIC_NAMES = (
 )
 
 
+#: How an arg-max tie (accuracy, F1, ECE) is broken: ``class_order`` (default, the first class in the dataset's
+#: class order) or ``alphabetical`` (the first class by name: the reference's class lists are alphabetical and it
+#: takes ``np.argmax`` over them).
+ARGMAX_TIES = ("class_order", "alphabetical")
+
+
+def argmax_tie_order(class_names: Sequence[str], ties: str = "class_order") -> tuple[int, ...]:
+    """Class indices in the order that wins an arg-max tie (for ``alignment_statistics(tie_order=...)``).
+
+    The reference's class lists are sorted by name (IEMOCAP ``Anger, Happiness, Neutral state, Sadness``; MSP-Podcast
+    ``Angry, Happy, Neutral, Sad``), and ``np.argmax`` takes the first maximum, so a tie goes to the class whose
+    name sorts first; ``alphabetical`` reproduces that for a class set whose names sort like the reference's (the
+    four-class sets ``angry, happy, neutral, sad`` do).
+
+    >>> argmax_tie_order(["neutral", "happy", "angry", "sad"], "alphabetical")
+    (2, 1, 0, 3)
+    >>> argmax_tie_order(["neutral", "happy"])
+    (0, 1)
+    """
+    if ties not in ARGMAX_TIES:
+        raise ValueError(f"argmax_ties must be one of {list(ARGMAX_TIES)}, got {ties!r}")
+    names = list(class_names)
+    if ties == "class_order":
+        return tuple(range(len(names)))
+    return tuple(sorted(range(len(names)), key=lambda j: names[j]))
+
+
+def _check_tie_order(tie_order: Sequence[int] | None, k: int) -> tuple[int, ...]:
+    if tie_order is None:
+        return tuple(range(k))
+    order = tuple(int(j) for j in tie_order)
+    if sorted(order) != list(range(k)):
+        raise ValueError(f"tie_order must list every class index 0..{k - 1} once, got {list(tie_order)}")
+    return order
+
+
 # --------------------------------------------------------------------------------------------------------------
 # dataset-level statistics from weighted sums (point estimate: weights = 1; bootstrap: resample counts)
 
@@ -65,7 +102,7 @@ _THREADS = min(8, os.cpu_count() or 1)  # worker threads over blocks (results do
 
 
 def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float, n_bins: int,
-                shifts: dict[str, Any]) -> dict[str, Any]:
+                shifts: dict[str, Any], tie_order: tuple[int, ...]) -> dict[str, Any]:
     """Per-item quantities of one block of rows, computed on class-major ``(n_classes, n)`` copies
     (reductions over classes are then adds of contiguous vectors, several times faster than short-row sums).
 
@@ -80,7 +117,7 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
     p_max, q_max = pt.max(axis=0), qt.max(axis=0)
     pred = np.zeros(pt.shape[1], dtype=np.int64)
     true = np.zeros(pt.shape[1], dtype=np.int64)
-    for j in range(k - 1, -1, -1):  # first maximal index, as np.argmax, without a slow axis-0 argmax
+    for j in reversed(tie_order):  # the maximal class first in tie_order (class order: as np.argmax), vectorised
         pred[pt[j] == p_max] = j
         true[qt[j] == q_max] = j
     conf = p_max
@@ -125,7 +162,8 @@ def _item_block(p: np.ndarray, q: np.ndarray, kl_epsilon: float, tie_atol: float
 class _Items:
     """Per-item quantities, from which every statistic is a function of (weighted) sums over items."""
 
-    def __init__(self, p: np.ndarray, q: np.ndarray, *, kl_epsilon: float, tie_atol: float, n_bins: int):
+    def __init__(self, p: np.ndarray, q: np.ndarray, *, kl_epsilon: float, tie_atol: float, n_bins: int,
+                 tie_order: tuple[int, ...]):
         n, k = p.shape
         self.n_classes = k
         self.n_bins = n_bins
@@ -135,7 +173,7 @@ class _Items:
         starts = range(0, n, _CHUNK)
 
         def block(s: int) -> dict[str, Any]:
-            return _item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol, n_bins, shifts)
+            return _item_block(p[s : s + _CHUNK], q[s : s + _CHUNK], kl_epsilon, tie_atol, n_bins, shifts, tie_order)
 
         if len(starts) > 1 and _THREADS > 1:  # numpy releases the GIL inside its loops: blocks run in parallel
             with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
@@ -298,7 +336,8 @@ def _bootstrap(view: _ItemsView, n_bootstrap: int, rng: np.random.Generator, ci:
 def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = None, *, n_bootstrap: int = 0,
                          seed: int = 0, renormalize: bool = False, atol: float = DIST_ATOL,
                          levels: Sequence[str] = AMBIGUITY_LEVELS, kl_epsilon: float = KL_EPSILON,
-                         tie_atol: float = TIE_ATOL, ci: float = 0.95) -> dict[str, Any]:
+                         tie_atol: float = TIE_ATOL, ci: float = 0.95,
+                         tie_order: Sequence[int] | None = None) -> dict[str, Any]:
     """Every alignment statistic of ``predictions`` against ``references``, overall and per ambiguity level.
 
     Args:
@@ -311,6 +350,9 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
         atol: tolerance of "sums to 1".
         kl_epsilon, tie_atol: see ``kl_divergence`` and ``top1_agreement``.
         ci: confidence level of the intervals.
+        tie_order: class indices in the order that wins an arg-max tie in ``argmax_accuracy``, ``f1_*`` and
+            ``ece_*`` (default: class order, as ``np.argmax``); :func:`argmax_tie_order` gives the reference's
+            (``alphabetical``). ``top1_agreement`` is tie-aware and does not depend on it.
 
     Returns a JSON-ready dict:
         ``overall``: ``{"n_items", <every name in STATISTIC_NAMES>, "spearman_undefined_items"}``;
@@ -321,11 +363,12 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     Definitions (means over items unless said otherwise): ``js_divergence_base2`` (bits, [0, 1]);
     ``js_distance_natural`` (sqrt of JSD in nats = scipy ``jensenshannon``); ``bhattacharyya_coefficient``;
     ``kl_divergence_natural`` = KL(reference ‖ prediction) with ``kl_epsilon`` smoothing; ``total_variation_distance``;
-    ``cosine_similarity``; ``top1_agreement`` (tie-aware, see ``top1_agreement``); ``argmax_accuracy`` (first
-    maximal index on both sides); ``f1_macro`` / ``f1_weighted`` = sklearn ``f1_score`` of argmax labels (labels
-    present in either side); ``r2_uniform_average`` = sklearn ``r2_score(references, predictions)``: R² per class
-    column over items, averaged uniformly over classes; ``ece_10bin_argmax``: 10 equal-width bins of the predicted
-    top probability, correctness = prediction argmax equals reference argmax, ECE = Σ_b n_b/n |acc_b − conf_b|;
+    ``cosine_similarity``; ``top1_agreement`` (tie-aware, see ``top1_agreement``); ``argmax_accuracy`` (the
+    maximal class first in ``tie_order`` on both sides); ``f1_macro`` / ``f1_weighted`` = sklearn ``f1_score``
+    of argmax labels (labels present in either side); ``r2_uniform_average`` = sklearn
+    ``r2_score(references, predictions)``: R² per class column over items, averaged uniformly over classes;
+    ``ece_10bin_argmax``: 10 equal-width bins of the predicted top probability, correctness = prediction argmax
+    equals reference argmax, ECE = Σ_b n_b/n |acc_b − conf_b|;
     ``ece_10bin_soft``: same with correctness = the reference probability of the predicted class;
     ``spearman_per_item``: mean over items of the rank correlation across classes (constant rows skipped and
     counted in ``spearman_undefined_items``); ``entropy_pearson_r``: Pearson r over items between prediction and
@@ -341,9 +384,10 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
     if not 0 < ci < 1:
         raise ValueError(f"ci must be between 0 and 1, got {ci}")
     p, q = as_distribution_pair(predictions, references, renormalize=renormalize, atol=atol)
+    order = _check_tie_order(tie_order, p.shape[1])
     per_level: dict[str, dict[str, Any]] = {}
     per_level_views: dict[str, _ItemsView] = {}
-    items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS)
+    items = _Items(p, q, kl_epsilon=kl_epsilon, tie_atol=tie_atol, n_bins=ECE_BINS, tie_order=order)
     overall_view = _ItemsView(items)
     if ambiguity is None:
         overall = _points(_group_sums(items, np.zeros(p.shape[0], dtype=np.int64), 1))[0]
@@ -362,7 +406,7 @@ def alignment_statistics(predictions: Any, references: Any, ambiguity: Any = Non
         "confidence_intervals": None,
         "settings": {"n_bootstrap": n_bootstrap, "seed": seed, "ci": ci, "ci_method": "percentile bootstrap",
                      "renormalize": renormalize, "atol": atol, "kl_epsilon": kl_epsilon, "tie_atol": tie_atol,
-                     "ece_bins": ECE_BINS, "n_classes": p.shape[1]},
+                     "ece_bins": ECE_BINS, "n_classes": p.shape[1], "tie_order": list(order)},
     }
     if n_bootstrap:
         rng = np.random.default_rng(seed)

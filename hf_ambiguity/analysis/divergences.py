@@ -90,11 +90,14 @@ def as_distribution_pair(predictions: Any, references: Any, *, renormalize: bool
 
     Raises ``ValueError`` naming the input and its first offending row: not summing to 1 within ``atol``, a
     negative entry, NaN/inf, a length different from the other rows, an empty input, or different numbers of
-    items. With ``renormalize=True`` rows are counts and are divided by their totals (an all-zero row raises).
+    items; a negative or non-finite ``atol`` is refused (even with ``renormalize``, where it is unused). With
+    ``renormalize=True`` rows are counts and are divided by their totals (an all-zero row raises).
 
     >>> as_distribution_pair([[2, 2]], [[1, 0]], renormalize=True)[0]
     array([[0.5, 0.5]])
     """
+    if not np.isfinite(atol) or atol < 0:
+        raise ValueError(f"atol (the tolerance of 'sums to 1') must be a finite number >= 0, got {atol}")
     p = _prepare(predictions, "predictions", renormalize=renormalize, atol=atol)
     q = _prepare(references, "references", renormalize=renormalize, atol=atol, n_classes=p.shape[1])
     if p.shape[0] != q.shape[0]:

@@ -1,21 +1,44 @@
 """DiME-Aug: distribution-aware multimodal emotion augmentation that tops up under-represented classes.
 
-The reference method (arXiv 2601.14620), reproduced as the default:
+The method of arXiv 2601.14620. The defaults below differ from the authors' code (``model_finetuning/train.py``,
+class ``DiME``) in five places, each an option that the ``paper`` preset turns on (``docs/reference-protocol.md``
+lists every step with its status):
+
+- ``top_up``: ``"ceil"`` (default): every group below the target gets up to ``ceil(ratio × largest)`` rows;
+  ``"reference"``: the target is ``int(ratio × largest)`` and only groups present in the data are topped up.
+- ``neighbours``: ``"project"`` (default): ``j`` among the ``min(k, m − 1)`` nearest *other* sources of the
+  group; ``"reference"``: ``n_neighbors = min(k, m − 1)`` queried with the anchor itself and the first hit
+  dropped, so ``j`` is among ``min(k, m − 1) − 1`` neighbours (2 for ``k = 3``).
+- ``transcript_from``: ``"alpha"`` (default): the anchor ``i``'s transcript when ``α < 0.5``, else ``j``'s;
+  ``"anchor"``: always the anchor's, as the authors' new sample keeps the anchor's training prompt (its
+  transcript and speaker).
+- ``features``: ``"project"`` (default): the ten transcript statistics of
+  :func:`~hf_ambiguity.augment.dime_features.text_features`, audio padded to one frame; ``"reference"``: the
+  authors' ten statistics (:func:`~hf_ambiguity.augment.dime_features.reference_text_features`), audio padded to
+  0.5 s.
+- ``dominant_ties``: ``"class_order"`` (default) or ``"alphabetical"`` (the authors'): which class a tied target
+  counts for when grouping (step 2).
+
+The procedure:
 
 1. It runs on the **training portion only**: take the validation split out first (:func:`hf_ambiguity.splits.split_train_validation`)
    and pass ``dsdict["train"]``; validation and test stay real. :func:`dime_aug` refuses a ``DatasetDict`` so that
    no other split can become a source by accident.
 2. Utterances are grouped by dominant emotion, the argmax of the target distribution (ties: the first class in
-   class order). ``balance_by="class_ambiguity"`` groups by (dominant emotion × ``ambiguity`` level) instead.
+   class order; ``dominant_ties="alphabetical"``: the first by name, as the authors' class-ordered dicts do).
+   ``balance_by="class_ambiguity"`` groups by (dominant emotion × ``ambiguity`` level) instead.
 3. Each utterance of a group that needs new samples gets the 82-d feature vector of
-   :mod:`hf_ambiguity.augment.dime_features` (72 librosa audio statistics + 10 transcript statistics), standardised
+   :mod:`hf_ambiguity.augment.dime_features` (72 audio statistics + 10 transcript statistics), standardised
    within its group — one ``StandardScaler`` per group, as in the authors' code (which fits the scaler on the
    minority class's samples). Groups that need nothing are never decoded.
-4. A group whose count is below ``ratio × (largest group's count)`` is topped up to ``ceil(ratio × largest)``. A new
-   sample: a random source ``i`` of the group, one of its ``k`` nearest neighbours ``j`` in the same group
-   (Euclidean, ``sklearn.neighbors.NearestNeighbors``), ``α ~ U(0, 1)``;
-   audio ``α·x_i + (1 − α)·x_j`` sample-wise, cut to the shorter; transcript ``i``'s if ``α < 0.5``, else ``j``'s;
-   target ``α·P_i + (1 − α)·P_j`` renormalised. All randomness comes from ``numpy.random.default_rng(seed)``.
+4. A group below the target (``top_up``) gets new samples up to it. A new sample: a random source ``i`` (the
+   anchor) of the group, one of its nearest neighbours ``j`` in the same group (Euclidean,
+   ``sklearn.neighbors.NearestNeighbors``; ``neighbours``), ``α ~ U(0, 1)``; audio ``α·x_i + (1 − α)·x_j``
+   sample-wise, cut to the shorter; transcript per ``transcript_from``; target ``α·P_i + (1 − α)·P_j``
+   renormalised. The authors' code writes the mixture with ``α`` on the neighbour (``(1 − α)·x_i + α·x_j``); as
+   ``α`` and ``1 − α`` are both uniform the two give the same mixtures in distribution, but ``aug_alpha`` here is
+   the anchor's weight. All randomness comes from ``numpy.random.default_rng(seed)`` (the authors' code draws from
+   numpy's global legacy generator seeded 42 over its own row order, so its exact samples cannot be reproduced).
 
 What a new row holds (original rows are unchanged and get ``augmented=False``, ``aug_sources=[]``, and null
 ``aug_alpha`` / ``aug_k`` / ``aug_seed``):
@@ -31,31 +54,28 @@ What a new row holds (original rows are unchanged and get ``augmented=False``, `
   columns ending in ``_votes``, ``_labels``, ``_raw``, ``_invalid``, and ``annotators``, ``raw_answers``,
   ``other_text``, ``secondary_answers``, ``n_annotators``, ``n_dropped_labels``, ``entropy``, ``consensus_label``,
   ``consensus_class``, ``valence``, ``activation``, ``dominance``, ``start``, ``end``;
-- every other column (``corpus``, ``speaker``, ``gender``, ``session``, ``ambiguity``, ...) is copied from the first
-  source ``i``; in ``class_ambiguity`` mode both sources share the ``ambiguity`` level;
+- the transcript per ``transcript_from``; every other column (``corpus``, ``speaker``, ``gender``, ``session``,
+  ``ambiguity``, ...) is copied from the anchor ``i`` (as the authors' code keeps the anchor's prompt, which names
+  its speaker); in ``class_ambiguity`` mode both sources share the ``ambiguity`` level;
 - provenance: ``augmented=True``, ``aug_sources=[id_i, id_j]``, ``aug_alpha=α``, ``aug_k=k``, ``aug_seed=seed``.
 
 Bad input: a missing audio, target or id column raises naming it; a missing transcript column is allowed (text
 features zero, :attr:`AugmentReport.text_features_missing`); an invalid target (or other distribution) raises
 naming the row and id, or with ``lenient=True`` the row is kept as an original but never used as a source, and is
 listed in the report; silent (peak below ``silence_threshold``) or zero-length audio in a group that needs new
-samples is never a source and is listed in the report (such rows still count in their group's size: they are real training data); a group with fewer than
-two usable sources cannot be topped up: its shortfall is counted.
+samples is never a source and is listed in the report (such rows still count in their group's size: they are real
+training data); a group with fewer than two usable sources (or, with ``neighbours="reference"``, fewer than three:
+with two the reference's query returns no neighbour) cannot be topped up: its shortfall is counted.
 
 Long runs: the new rows are written to the ``datasets`` cache under a fingerprint of the input, the sample plan and
 this code. An interrupted run leaves no partial output (``datasets`` only publishes a finished split): running it
 again starts over (features are recomputed) and produces the same rows, never duplicated or lost, because the plan
 is fixed by the seed before any row is written; a repeated finished run reuses the cached rows.
-
-Note on the transcript rule: it follows the project's issue text verbatim (``i``'s transcript when ``α < 0.5``, i.e.
-when the audio and target are mostly ``j``'s). The authors' code mixes the other way round (audio
-``x_i + α·(x_j − x_i)``, target likewise) with the same ``α < 0.5 → i`` transcript rule, so there the transcript is
-always the *dominant* source's; the two differ in which transcript a new row carries (not in audio or target
-statistics).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -64,6 +84,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
+from hf_ambiguity.analysis.alignment import ARGMAX_TIES, argmax_tie_order
 from hf_ambiguity.audio import SAMPLING_RATE, decode_audio, encode_wav
 from hf_ambiguity.augment.dime_features import row_features, single_threaded_blas, standardise
 from hf_ambiguity.distributions import distribution_problems
@@ -71,11 +92,22 @@ from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
 
 __all__ = [
     "AugmentReport", "dime_aug", "mark_originals", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
-    "UNOBSERVED_SUFFIXES", "BalanceBy",
+    "UNOBSERVED_SUFFIXES", "BalanceBy", "DIME_OPTIONS", "REFERENCE_OPTIONS",
 ]
 
 BalanceBy = Literal["class", "class_ambiguity"]
 _BALANCE_BY = ("class", "class_ambiguity")
+#: The choices of each reference-related option of :func:`dime_aug`, default first.
+DIME_OPTIONS: dict[str, tuple[str, ...]] = {
+    "top_up": ("ceil", "reference"),
+    "neighbours": ("project", "reference"),
+    "transcript_from": ("alpha", "anchor"),
+    "features": ("project", "reference"),
+    "dominant_ties": ARGMAX_TIES,
+}
+#: The values of those options that follow the authors' code (the ``paper`` preset's).
+REFERENCE_OPTIONS: dict[str, str] = {"top_up": "reference", "neighbours": "reference", "transcript_from": "anchor",
+                                     "features": "reference", "dominant_ties": "alphabetical"}
 #: Columns DiME-Aug adds to every row.
 PROVENANCE_COLUMNS = ("augmented", "aug_sources", "aug_alpha", "aug_k", "aug_seed")
 #: Columns set to null in new rows: they describe annotators or a recording, not a synthetic mixture.
@@ -94,7 +126,9 @@ class AugmentReport:
     ``generated``: new rows per group; ``shortfall``: rows a group still lacks (fewer than two usable sources),
     with the reason in ``shortfall_reasons``; ``silent_ids``: zero-length or silent rows of the
     groups that needed new samples (never sources; other groups are not decoded);
-    ``invalid``: ``(id, reason)`` of rows skipped in lenient mode; ``text_features_missing``: no transcript column.
+    ``invalid``: ``(id, reason)`` of rows skipped in lenient mode; ``text_features_missing``: no transcript column;
+    ``options``: the reference-related options used (``top_up``, ``neighbours``, ``transcript_from``, ``features``,
+    ``dominant_ties``).
     """
 
     target_column: str
@@ -114,6 +148,7 @@ class AugmentReport:
     text_features_missing: bool
     n_original: int
     n_generated: int
+    options: Mapping[str, str] = dataclasses.field(default_factory=lambda: {k: v[0] for k, v in DIME_OPTIONS.items()})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for ``augment_report.json`` and the card's provenance block)."""
@@ -124,7 +159,7 @@ class AugmentReport:
             "generated": dict(self.generated), "shortfall": dict(self.shortfall),
             "shortfall_reasons": dict(self.shortfall_reasons), "silent_ids": list(self.silent_ids),
             "invalid": [list(x) for x in self.invalid], "text_features_missing": self.text_features_missing,
-            "n_original": self.n_original, "n_generated": self.n_generated,
+            "n_original": self.n_original, "n_generated": self.n_generated, "options": dict(self.options),
         }
 
     def to_markdown(self) -> str:
@@ -133,6 +168,7 @@ class AugmentReport:
             f"DiME-Aug on `{self.target_column}`, balance by {self.balance_by}, ratio {self.ratio}, k {self.k}, "
             f"seed {self.seed}: {self.n_original} original rows + {self.n_generated} new rows; "
             f"target per group {self.target_count}.",
+            "Options: " + ", ".join(f"{k} `{v}`" for k, v in self.options.items()) + ".",
             "",
             "| group | before | generated | after | shortfall |",
             "|---|---:|---:|---:|---:|",
@@ -179,7 +215,7 @@ def _distribution_columns(ds: Any, target: str, given: Sequence[str] | None) -> 
 
 
 def _check_inputs(ds: Any, target: str, audio_column: str, id_column: str, ratio: float, k: int,
-                  balance_by: str, ambiguity_column: str, num_proc: int | None) -> None:
+                  balance_by: str, ambiguity_column: str, num_proc: int | None, options: Mapping[str, str]) -> None:
     import datasets
 
     if isinstance(ds, datasets.DatasetDict):
@@ -208,6 +244,9 @@ def _check_inputs(ds: Any, target: str, audio_column: str, id_column: str, ratio
         raise ValueError(f"k (number of nearest neighbours) must be a positive integer, got {k}")
     if balance_by not in _BALANCE_BY:
         raise ValueError(f"balance_by must be one of {list(_BALANCE_BY)}, got {balance_by!r}")
+    for name, value in options.items():
+        if value not in DIME_OPTIONS[name]:
+            raise ValueError(f"{name} must be one of {list(DIME_OPTIONS[name])}, got {value!r}")
     if balance_by == "class_ambiguity" and ambiguity_column not in cols:
         raise ValueError(f"balance_by='class_ambiguity' needs the ambiguity column {ambiguity_column!r}, which the "
                          "dataset lacks; build it with hf-ambiguity build or use balance_by='class'")
@@ -244,7 +283,7 @@ def _usable_rows(values: Mapping[str, list[Any]], target_column: str, ids: Seque
     return usable, invalid
 
 
-def _features_of(cells: list[tuple[int, Any, str | None]], silence_threshold: float
+def _features_of(cells: list[tuple[int, Any, str | None]], silence_threshold: float, style: str = "project"
                  ) -> list[tuple[int, np.ndarray | None, np.ndarray]]:
     """``(row, raw 82-d features or None when silent/empty, waveform)`` for ``(row, audio cell, transcript)``s."""
     out = []
@@ -252,12 +291,12 @@ def _features_of(cells: list[tuple[int, Any, str | None]], silence_threshold: fl
         for r, cell, text in cells:
             y = decode_audio(cell, SAMPLING_RATE)
             silent = y.size == 0 or float(np.max(np.abs(y))) < silence_threshold
-            out.append((r, None if silent else row_features(y, text), y))
+            out.append((r, None if silent else row_features(y, text, style=style), y))
     return out
 
 
 def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: list[Any] | None, *,
-             silence_threshold: float, num_proc: int | None, progress: bool
+             silence_threshold: float, num_proc: int | None, progress: bool, style: str = "project"
              ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Raw features and waveforms of every non-silent row in ``rows``.
 
@@ -284,7 +323,7 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
     bar = tqdm(total=len(rows), desc="DiME-Aug features", disable=not progress, unit="utt")
     if not num_proc or num_proc == 1 or len(chunks) < 2:
         for chunk in chunks:
-            collect(_features_of(cells(chunk), silence_threshold))
+            collect(_features_of(cells(chunk), silence_threshold, style))
             bar.update(len(chunk))
     else:
         from concurrent.futures import ProcessPoolExecutor
@@ -292,7 +331,7 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
         with ProcessPoolExecutor(max_workers=int(num_proc)) as pool:
             pending: deque[tuple[Any, int]] = deque()
             for chunk in chunks:
-                pending.append((pool.submit(_features_of, cells(chunk), silence_threshold),
+                pending.append((pool.submit(_features_of, cells(chunk), silence_threshold, style),
                                 len(chunk)))
                 while len(pending) >= 2 * int(num_proc):
                     future, size = pending.popleft()
@@ -307,14 +346,17 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
 
 
 def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray, need: np.ndarray,
-                counts: np.ndarray, group_names: Sequence[str], *, k: int, seed: int, text_missing: bool
+                counts: np.ndarray, group_names: Sequence[str], *, k: int, seed: int, text_missing: bool,
+                neighbours: str = "project"
                 ) -> tuple[list[tuple[int, int, int, float]], dict[str, int], dict[str, str]]:
     """The sample plan ``[(group, i, j, alpha), ...]`` plus shortfall counts and reasons per group.
 
     ``sources``: usable row indices, ``features``: their raw features (same order), standardised here within each
-    group. Groups are visited
-    in order with one ``default_rng(seed)``: ``i`` uniform among the group's sources, ``j`` uniform among ``i``'s
-    ``min(k, m - 1)`` nearest other sources of the group (Euclidean), ``alpha ~ U(0, 1)``.
+    group. Groups are visited in order with one ``default_rng(seed)``: ``i`` uniform among the group's sources,
+    ``j`` uniform among ``i``'s neighbours, ``alpha ~ U(0, 1)``. Neighbours (Euclidean): ``project``: the
+    ``min(k, m − 1)`` nearest *other* sources of the group; ``reference``: the query of the authors' code,
+    ``min(k, m − 1)`` nearest including ``i`` itself, the first hit dropped (normally ``i``; with exact duplicate
+    features it may be a duplicate, and then ``i`` can be its own neighbour, as there).
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -331,12 +373,23 @@ def _plan_pairs(group_of: np.ndarray, sources: np.ndarray, features: np.ndarray,
                                        "to interpolate between neighbours")
             continue
         x = standardise(x, text_missing=text_missing).values
-        kk = min(int(k), members.size - 1)
-        _, idx = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)
-        neigh = np.array([[j for j in row if j != a][:kk] for a, row in enumerate(idx)])  # drop self (duplicates)
+        if neighbours == "reference":
+            queried = min(int(k), members.size - 1)
+            if queried < 2:
+                shortfall[group_names[g]] = int(need[g])
+                reasons[group_names[g]] = (
+                    f"{members.size} usable sources: the reference's neighbour query (n_neighbors = min(k, m - 1) = "
+                    f"{queried}, the source itself included and dropped) leaves no neighbour")
+                continue
+            _, idx = NearestNeighbors(n_neighbors=queried).fit(x).kneighbors(x)
+            neigh = idx[:, 1:]
+        else:
+            queried = min(int(k), members.size - 1)
+            _, idx = NearestNeighbors(n_neighbors=queried + 1).fit(x).kneighbors(x)
+            neigh = np.array([[j for j in row if j != a][:queried] for a, row in enumerate(idx)])  # drop self
         for _ in range(int(need[g])):
             a = int(rng.integers(members.size))
-            b = int(neigh[a, rng.integers(kk)])
+            b = int(neigh[a, rng.integers(neigh.shape[1])])
             plan.append((int(g), int(members[a]), int(members[b]), float(rng.uniform(0.0, 1.0))))
     return plan, shortfall, reasons
 
@@ -360,9 +413,16 @@ def dime_aug(
     silence_threshold: float = 1e-4,
     num_proc: int | None = None,
     progress: bool = True,
+    top_up: Literal["ceil", "reference"] = "ceil",
+    neighbours: Literal["project", "reference"] = "project",
+    transcript_from: Literal["alpha", "anchor"] = "alpha",
+    features: Literal["project", "reference"] = "project",
+    dominant_ties: Literal["class_order", "alphabetical"] = "class_order",
 ) -> tuple[Any, AugmentReport]:
     """Top up under-represented groups of a **training** ``Dataset`` with DiME-Aug samples (see the module doc).
 
+    ``top_up``, ``neighbours``, ``transcript_from``, ``features`` and ``dominant_ties`` choose between the project's
+    rules (defaults) and the authors' code's (:data:`REFERENCE_OPTIONS`); see the module docstring.
     Returns ``(dataset, report)``: the original rows (in order, ``augmented=False``) followed by the new rows.
     Identical inputs and ``seed`` give identical outputs, whatever ``num_proc`` (processes extracting features;
     default 1).
@@ -370,7 +430,10 @@ def dime_aug(
     import datasets
     from tqdm.auto import tqdm
 
-    _check_inputs(dataset, target_column, audio_column, id_column, ratio, k, balance_by, ambiguity_column, num_proc)
+    options = {"top_up": top_up, "neighbours": neighbours, "transcript_from": transcript_from, "features": features,
+               "dominant_ties": dominant_ties}
+    _check_inputs(dataset, target_column, audio_column, id_column, ratio, k, balance_by, ambiguity_column, num_proc,
+                  options)
     dist_cols = _distribution_columns(dataset, target_column, distribution_columns)
     ids = [str(x) for x in _column(dataset, id_column)]
     if len(set(ids)) != len(ids):
@@ -387,7 +450,8 @@ def dime_aug(
     target = np.array([v if usable[r] else [np.nan] * n_classes for r, v in enumerate(values[target_column])],
                       dtype=np.float64)
     classes = _class_names(dataset, n_classes)
-    dominant = np.where(usable, np.argmax(np.nan_to_num(target, nan=-1.0), axis=1), -1)
+    order = np.asarray(argmax_tie_order(classes, dominant_ties), dtype=np.int64)
+    dominant = np.where(usable, order[np.argmax(np.nan_to_num(target, nan=-1.0)[:, order], axis=1)], -1)
 
     if balance_by == "class_ambiguity":
         levels = _column(dataset, ambiguity_column)
@@ -403,21 +467,26 @@ def dime_aug(
         group_of = dominant
     n_groups = len(group_names)
     counts = np.bincount(group_of[group_of >= 0], minlength=n_groups)
-    target_count = math.ceil(ratio * counts.max() - 1e-9)
-    need = np.maximum(0, target_count - counts)
+    if top_up == "reference":  # the authors' code: int(largest × ratio), only for groups present in the data
+        target_count = int(int(counts.max()) * float(ratio))
+        need = np.where(counts > 0, np.maximum(0, target_count - counts), 0)
+    else:
+        target_count = math.ceil(ratio * counts.max() - 1e-9)
+        need = np.maximum(0, target_count - counts)
 
     # Decode the usable rows of the groups that need new samples, once: silence check, raw features, waveforms.
     transcripts = _column(dataset, transcript_column) if transcript_column in dataset.column_names else None
     audio_ds = dataset.select_columns([audio_column]).cast_column(audio_column, datasets.Audio(decode=False))
     candidates = np.array([r for r in np.flatnonzero(usable) if need[group_of[r]] > 0], dtype=np.int64)
     feats, waves = _extract(audio_ds, audio_column, candidates, transcripts,
-                            silence_threshold=silence_threshold, num_proc=num_proc, progress=progress)
+                            silence_threshold=silence_threshold, num_proc=num_proc, progress=progress,
+                            style=features)
     silent = [ids[r] for r in candidates if int(r) not in feats]
     sources = np.array(sorted(feats), dtype=np.int64)
     raw = np.vstack([feats[int(r)] for r in sources]) if sources.size else np.zeros((0, 0))
 
     plan, shortfall, reasons = _plan_pairs(group_of, sources, raw, need, counts, group_names, k=int(k),
-                                           seed=int(seed), text_missing=transcripts is None)
+                                           seed=int(seed), text_missing=transcripts is None, neighbours=neighbours)
     generated = np.bincount(np.array([p[0] for p in plan], dtype=np.int64), minlength=n_groups)
 
     feats_out = _output_features(dataset, audio_column)
@@ -436,7 +505,7 @@ def dime_aug(
         target_count=int(target_count), generated={g: int(m) for g, m in zip(group_names, generated)},
         shortfall={g: int(shortfall.get(g, 0)) for g in group_names}, shortfall_reasons=reasons,
         silent_ids=tuple(silent), invalid=tuple(invalid), text_features_missing=transcripts is None,
-        n_original=n, n_generated=len(plan),
+        n_original=n, n_generated=len(plan), options=options,
     )
     if not plan:
         return originals, report
@@ -454,14 +523,16 @@ def dime_aug(
             yield _new_row(new_ids[t], meta[i], meta[j], waves[i], waves[j], alpha,
                            dominant=g // per_class if set_class else None, k=int(k), seed=int(seed),
                            ids=(ids[i], ids[j]), dist_cols=dist_cols, id_column=id_column, audio_column=audio_column,
-                           transcript_column=transcript_column, target_column=target_column)
+                           transcript_column=transcript_column, target_column=target_column,
+                           transcript_from=transcript_from)
 
     quiet = not progress and not datasets.utils.are_progress_bars_disabled()
     if quiet:
         datasets.utils.disable_progress_bars()
     try:
         new_ds = datasets.Dataset.from_generator(rows_gen, features=feats_out,
-                                                fingerprint=_fingerprint(dataset, plan, dist_cols, audio_column))
+                                                fingerprint=_fingerprint(dataset, plan, dist_cols, audio_column,
+                                                                         transcript_from))
     finally:
         if quiet:
             datasets.utils.enable_progress_bars()
@@ -504,7 +575,7 @@ def mark_originals(dataset: Any, *, audio_column: str = "audio") -> Any:
 def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_i: np.ndarray, x_j: np.ndarray,
              alpha: float, *, dominant: int | None, k: int, seed: int, ids: tuple[str, str],
              dist_cols: Sequence[str], id_column: str, audio_column: str, transcript_column: str,
-             target_column: str) -> dict[str, Any]:
+             target_column: str, transcript_from: str = "alpha") -> dict[str, Any]:
     """One new row (see the module docstring for what each column holds)."""
     length = min(x_i.size, x_j.size)
     mixed = alpha * x_i[:length].astype(np.float64) + (1.0 - alpha) * x_j[:length].astype(np.float64)
@@ -521,7 +592,7 @@ def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_
             continue
         m = alpha * np.asarray(p, dtype=np.float64) + (1.0 - alpha) * np.asarray(q, dtype=np.float64)
         row[col] = (m / m.sum()).tolist()
-    if transcript_column in src_i:
+    if transcript_column in src_i and transcript_from == "alpha":  # "anchor": i's, copied above
         row[transcript_column] = src_i[transcript_column] if alpha < 0.5 else src_j[transcript_column]
     if dominant is not None:
         row[CLASS_COLUMN] = dominant
@@ -535,13 +606,13 @@ def _new_row(new_id: str, src_i: Mapping[str, Any], src_j: Mapping[str, Any], x_
 
 
 def _fingerprint(ds: Any, plan: Sequence[tuple[int, int, int, float]], dist_cols: Sequence[str],
-                 audio_column: str) -> str:
+                 audio_column: str, transcript_from: str) -> str:
     """Cache key of the generated rows: input fingerprint, plan, columns and this module's code."""
     from hf_ambiguity import audio as audio_module
 
     h = hashlib.sha256()
     h.update(str(getattr(ds, "_fingerprint", "")).encode())
-    h.update(repr((plan, list(dist_cols), audio_column)).encode())
+    h.update(repr((plan, list(dist_cols), audio_column, transcript_from)).encode())
     h.update(Path(__file__).read_bytes())
     h.update(Path(audio_module.__file__).read_bytes())
     return "dimeaug-" + h.hexdigest()[:32]

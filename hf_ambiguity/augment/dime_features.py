@@ -3,9 +3,9 @@
 Audio (72 = 2 × 36): for each frame-wise descriptor below, its mean over frames (first 36 dimensions) and its
 standard deviation over frames (last 36), in this order — 13 MFCCs, 12 chroma bands, 7 spectral-contrast bands
 (6 bands + the valley/peak residual row librosa returns), zero-crossing rate, spectral roll-off (85 %), spectral
-centroid, RMS energy. Frames are librosa's defaults at 16 kHz: ``n_fft=2048``, ``hop_length=512``; the magnitude
-STFT is computed once and shared by the spectral descriptors. A signal shorter than one frame is zero-padded to
-``n_fft``.
+centroid, RMS energy: librosa's descriptors with their defaults at 16 kHz (``n_fft=2048``, ``hop_length=512``),
+computed by :mod:`hf_ambiguity.augment.descriptors` (numpy, no numba JIT); the magnitude STFT is computed once and
+shared by the spectral descriptors. A signal shorter than one frame is zero-padded to ``n_fft``.
 
 Text (10, from the transcript; IEMOCAP transcripts carry non-verbal marks such as ``[LAUGHTER]``):
 
@@ -24,6 +24,11 @@ Text (10, from the transcript; IEMOCAP transcripts carry non-verbal marks such a
 
 When a dataset has no transcript column the 10 text dimensions are zero for every row and
 :attr:`FeatureMatrix.text_missing` is ``True`` (an empty transcript ``""`` simply gives zero counts).
+
+``style="reference"`` (:func:`row_features`) uses the authors' ten statistics instead
+(:func:`reference_text_features`: characters, words, ``!``, ``?``, ``.``, ``,``, vowel share, consonant share,
+mean word length, upper-case share, on the quoted and lower-cased transcript) and pads audio shorter than 0.5 s
+to 0.5 s, as the authors' code does.
 Standardisation (zero mean, unit variance per dimension, ``sklearn.preprocessing.StandardScaler``) is fitted on the
 rows passed together, so constant dimensions (e.g. missing text) stay zero.
 
@@ -35,7 +40,6 @@ rows passed together, so constant dimensions (e.g. missing text) stay zero.
 
 from __future__ import annotations
 
-import functools
 import re
 import string
 from dataclasses import dataclass
@@ -48,7 +52,8 @@ from hf_ambiguity.audio import SAMPLING_RATE
 __all__ = [
     "AUDIO_DESCRIPTORS", "AUDIO_FEATURE_NAMES", "TEXT_FEATURE_NAMES", "FEATURE_NAMES", "N_FFT", "HOP_LENGTH",
     "FeatureMatrix", "audio_features", "text_features", "row_features", "raw_feature_matrix",
-    "single_threaded_blas", "standardise",
+    "single_threaded_blas", "standardise", "reference_text_features", "REFERENCE_TEXT_FEATURE_NAMES",
+    "FEATURE_STYLES", "REFERENCE_MIN_SAMPLES",
 ]
 
 N_FFT = 2048
@@ -65,52 +70,48 @@ TEXT_FEATURE_NAMES: tuple[str, ...] = (
     "n_other_punct", "uppercase_ratio", "n_nonverbal",
 )
 FEATURE_NAMES: tuple[str, ...] = AUDIO_FEATURE_NAMES + TEXT_FEATURE_NAMES
+#: The authors' ten transcript statistics, in their order (``style="reference"``).
+REFERENCE_TEXT_FEATURE_NAMES: tuple[str, ...] = (
+    "n_chars", "n_words", "n_exclamations", "n_questions", "n_periods", "n_commas", "vowel_share",
+    "consonant_share", "mean_word_length", "uppercase_share",
+)
+#: Feature styles of :func:`row_features`: the project's and the authors' (text statistics, short-clip padding).
+FEATURE_STYLES = ("project", "reference")
+#: The authors' code pads clips shorter than 0.5 s to 0.5 s (at 16 kHz) before computing audio features.
+REFERENCE_MIN_SAMPLES = SAMPLING_RATE // 2
 
 _OTHER_PUNCT = set(string.punctuation) - set(",.?!")
 _NONVERBAL = re.compile(r"\[[^\]]*\]|<[^>]*>")
 
 
-def audio_features(y: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+def audio_features(y: np.ndarray, sampling_rate: int = SAMPLING_RATE, *, min_samples: int = N_FFT) -> np.ndarray:
     """The 72 audio statistics of a mono waveform ``(n_samples,)``: shape ``(72,)``, float64.
 
+    The descriptors are librosa's (``librosa.feature.mfcc``, ``chroma_stft``, ``spectral_contrast``,
+    ``zero_crossing_rate``, ``spectral_rolloff``, ``spectral_centroid``, ``rms`` with their defaults), computed by
+    :mod:`hf_ambiguity.augment.descriptors` without librosa's numba kernels (no per-process JIT compile).
+    A waveform shorter than ``min_samples`` (default one frame) is zero-padded to it first.
     Raises ``ValueError`` for an empty waveform (the caller counts such rows instead of using them).
     """
-    import warnings
-
-    import librosa
+    from hf_ambiguity.augment import descriptors as d
 
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"audio_features needs a non-empty mono waveform, got shape {y.shape}")
-    if y.size < N_FFT:
-        y = np.pad(y, (0, N_FFT - y.size))
-    mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
+    if y.size < max(min_samples, N_FFT):
+        y = np.pad(y, (0, max(min_samples, N_FFT) - y.size))
+    mag = d.magnitude_spectrogram(y, N_FFT, HOP_LENGTH)
     power = mag**2
-    # librosa.feature.melspectrogram(S=power) and chroma_stft(S=power), with the filter banks applied by BLAS
-    # (np.einsum(optimize=True) inside librosa is several times slower here); equality is tested.
-    mel = _mel_basis(sampling_rate) @ power
-    with warnings.catch_warnings():  # the tuning estimate warns on near-pure tones; its result is then 0
-        warnings.filterwarnings("ignore", message="Trying to estimate tuning")
-        tuning = librosa.estimate_tuning(S=power, sr=sampling_rate, bins_per_octave=12)
-    chroma_fb = librosa.filters.chroma(sr=sampling_rate, n_fft=N_FFT, tuning=tuning, n_chroma=12)
-    chroma = librosa.util.normalize(chroma_fb @ power, norm=np.inf, axis=-2)
     rows = np.vstack([
-        librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=13),
-        chroma,
-        librosa.feature.spectral_contrast(S=mag, sr=sampling_rate),
-        librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP_LENGTH),
-        librosa.feature.spectral_rolloff(S=mag, sr=sampling_rate),
-        librosa.feature.spectral_centroid(S=mag, sr=sampling_rate),
-        librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP_LENGTH),
+        d.mfcc(power, sampling_rate, n_mfcc=13),
+        d.chroma(power, sampling_rate, n_chroma=12),
+        d.spectral_contrast(mag, sampling_rate),
+        d.zero_crossing_rate(y, N_FFT, HOP_LENGTH),
+        d.spectral_rolloff(mag, sampling_rate),
+        d.spectral_centroid(mag, sampling_rate),
+        d.rms(y, N_FFT, HOP_LENGTH),
     ]).astype(np.float64)
     return np.concatenate([rows.mean(axis=1), rows.std(axis=1)])
-
-
-@functools.lru_cache(maxsize=4)
-def _mel_basis(sampling_rate: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sampling_rate, n_fft=N_FFT)
 
 
 def text_features(text: str | None) -> np.ndarray:
@@ -130,6 +131,33 @@ def text_features(text: str | None) -> np.ndarray:
         sum(ch in _OTHER_PUNCT for ch in text),
         sum(ch.isupper() for ch in letters) / len(letters) if letters else 0.0,
         len(_NONVERBAL.findall(text)),
+    ], dtype=np.float64)
+
+
+def reference_text_features(text: str | None) -> np.ndarray:
+    """The authors' ten transcript statistics (``REFERENCE_TEXT_FEATURE_NAMES``), shape ``(10,)``.
+
+    They are computed on the transcript as the authors' training prompt quotes it (``"`` + stripped text + ``"``),
+    lower-cased: characters, whitespace-separated words, counts of ``!``, ``?``, ``.`` and ``,``, the share of
+    characters that are the vowels ``aeiou``, the share that are other letters (``y`` and non-ASCII letters count as
+    consonants), the mean word length (quotes included) and the share of upper-case characters, which is always 0
+    after lower-casing (kept so that the vector has the authors' ten dimensions). No transcript (``None`` or blank)
+    gives zeros, as the authors' missing-utterance case.
+
+    >>> reference_text_features("Oh, no!").tolist()
+    [9.0, 2.0, 1.0, 0.0, 0.0, 1.0, 0.2222222222222222, 0.2222222222222222, 4.0, 0.0]
+    """
+    if text is None or not text.strip():
+        return np.zeros(10, dtype=np.float64)
+    quoted = f'"{text.strip()}"'.lower()
+    words = quoted.split()
+    size = len(quoted)
+    vowels = sum(ch in "aeiou" for ch in quoted)
+    consonants = sum(ch.isalpha() and ch not in "aeiou" for ch in quoted)
+    return np.array([
+        size, len(words), quoted.count("!"), quoted.count("?"), quoted.count("."), quoted.count(","),
+        vowels / size, consonants / size, sum(map(len, words)) / len(words),
+        sum(ch.isupper() for ch in quoted) / size,
     ], dtype=np.float64)
 
 
@@ -163,8 +191,16 @@ def standardise(raw: np.ndarray, *, text_missing: bool = False) -> FeatureMatrix
     return FeatureMatrix(StandardScaler().fit_transform(raw), text_missing)
 
 
-def row_features(y: np.ndarray, transcript: str | None, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
-    """Raw (unstandardised) 82-d feature vector of one utterance: audio (72) ++ text (10)."""
+def row_features(y: np.ndarray, transcript: str | None, sampling_rate: int = SAMPLING_RATE, *,
+                 style: str = "project") -> np.ndarray:
+    """Raw (unstandardised) 82-d feature vector of one utterance: audio (72) ++ text (10); ``style="reference"``:
+    the authors' text statistics and short-clip padding (module docstring)."""
+    if style not in FEATURE_STYLES:
+        raise ValueError(f"features must be one of {list(FEATURE_STYLES)}, got {style!r}")
+    if style == "reference":
+        min_samples = REFERENCE_MIN_SAMPLES * sampling_rate // SAMPLING_RATE
+        return np.concatenate([audio_features(y, sampling_rate, min_samples=min_samples),
+                               reference_text_features(transcript)])
     return np.concatenate([audio_features(y, sampling_rate), text_features(transcript)])
 
 

@@ -1,4 +1,9 @@
-"""Training-time balancing of the reference method: weighted random sampling and light on-the-fly audio augmentation.
+"""Training-time balancing options: weighted random sampling and light on-the-fly audio augmentation.
+
+Neither is the authors' training as run: their code builds a weighted sampler with per-class multipliers but never
+hands it to its Trainer (which samples uniformly), and its audio augmentation picks pitch shift, time stretch or
+nothing with equal chances inside its 30 % (10 % each), where :class:`RandomAudioAugment` below picks pitch or
+stretch with equal chances (15 % each); see ``docs/reference-protocol.md``.
 
 :func:`class_sample_weights` gives one weight per training row, ``multiplier[class] / count[class]`` (class = argmax
 of the target distribution), to pass to ``torch.utils.data.WeightedRandomSampler(weights, num_samples=len(weights),

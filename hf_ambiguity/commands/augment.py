@@ -2,6 +2,8 @@
 
     hf-ambiguity augment iemocap_ambig --target-column human_dist --ratio 0.3 --out iemocap_aug
         [--split train] [--balance-by class|class_ambiguity] [--k 3] [--seed 0] [--validation-fraction 0.1]
+        [--top-up reference --neighbours reference --transcript-from anchor --features reference
+         --dominant-ties alphabetical]   # the authors' DiME rules
 
 ``DATASET`` is a folder ``datasets.load_dataset(DATASET)`` loads (e.g. the output of ``hf-ambiguity build``). Its own
 splits are used as they are, or ``--protocol random|speaker`` first makes train/test splits the way training does
@@ -49,6 +51,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--test-partition", default="Test1", help="MSP-Podcast test partition of --protocol speaker")
     p.add_argument("--balance-by", choices=("class", "class_ambiguity"), default="class",
                    help="groups to balance: dominant emotion (reference, default) or emotion x ambiguity level")
+    # the authors' DiME rules (hf_ambiguity.augment.dime.REFERENCE_OPTIONS; the paper preset turns them all on)
+    p.add_argument("--top-up", choices=("ceil", "reference"), default="ceil",
+                   help="target per group: ceil(RATIO x largest) for every group (default), or the reference's "
+                        "int(RATIO x largest) for the groups present")
+    p.add_argument("--neighbours", choices=("project", "reference"), default="project",
+                   help="partner among the k nearest other sources (default), or the reference's query "
+                        "(k nearest including the source itself, first hit dropped: k-1 neighbours)")
+    p.add_argument("--transcript-from", choices=("alpha", "anchor"), default="alpha",
+                   help="transcript of a new row: the source weighted less when alpha < 0.5 (default), or always "
+                        "the anchor's (reference)")
+    p.add_argument("--features", choices=("project", "reference"), default="project",
+                   help="neighbour features: the project's text statistics (default), or the reference's ten "
+                        "statistics and 0.5 s padding")
+    p.add_argument("--dominant-ties", choices=("class_order", "alphabetical"), default="class_order",
+                   help="class a tied target counts for: first in class order (default) or by name (reference)")
     p.add_argument("--validation-fraction", type=float, default=0.1,
                    help="when DATASET has no validation split, take this fraction of --split out first "
                         "(default 0.1; 0 = none)")
@@ -63,6 +80,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace data/ and README.md of a non-empty --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_augment)
+
+
+def _dime_options(args: argparse.Namespace) -> dict[str, str]:
+    """The reference-related DiME-Aug options from the command line."""
+    return {"top_up": args.top_up, "neighbours": args.neighbours, "transcript_from": args.transcript_from,
+            "features": args.features, "dominant_ties": args.dominant_ties}
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -138,7 +161,7 @@ def run_augment(args: argparse.Namespace) -> int:
         augmented, report = dime_aug(
             train, args.target_column, ratio=args.ratio, k=args.k, seed=args.seed, balance_by=args.balance_by,
             audio_column=args.audio_column, transcript_column=args.transcript_column, lenient=args.lenient,
-            num_proc=args.num_proc, progress=not args.no_progress)
+            num_proc=args.num_proc, progress=not args.no_progress, **_dime_options(args))
     except (ValueError, TypeError) as err:
         return _fail(str(err))
     for name in result:  # the other splits stay real: provenance columns say so (one schema for all splits)
@@ -160,7 +183,7 @@ def run_augment(args: argparse.Namespace) -> int:
                          "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
                          "seed": args.seed, "balance_by": args.balance_by, "lenient": args.lenient,
                          "validation_taken_out": took_validation, "validation_fraction": args.validation_fraction,
-                         "validation_seed": args.validation_seed},
+                         "validation_seed": args.validation_seed, **_dime_options(args)},
              "report": report.to_dict(), "balanced_eval_composition": composition}
     try:
         card = add_provenance(_card_info(args.dataset, dsdict_out), "dime-aug", block)

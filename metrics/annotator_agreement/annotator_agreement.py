@@ -32,7 +32,8 @@ Inter-annotator agreement of categorical emotion labels given as per-item vote c
 any number of annotators per item. Krippendorff's alpha (nominal) uses all items with at least two votes.
 Fleiss' kappa needs equal counts: by default every item is subsampled (without replacement, seeded, 20 times)
 to the smallest count among items with two or more votes and the mean and sd of kappa are reported
-(`fleiss_scheme="modal"` instead keeps only items with the most common count). Configuration
+(`fleiss_scheme="modal"` instead keeps only items with the most common count; `fleiss_scheme="reference"` uses the
+reference paper's estimator, each item with its own count, an item with one vote counted as agreement). Configuration
 "synthetic_vs_human" takes synthetic vote counts as `predictions` and human ones as `references` and adds alpha of
 the synthetic annotators and of both pooled, plurality agreement and, with `synthetic_labels`, each synthetic
 annotator's agreement and Cohen's kappa with the human plurality label.
@@ -45,9 +46,9 @@ Args (configuration "synthetic_vs_human"):
     predictions (`list` of `list` of `int`): synthetic annotators' vote counts per item.
     references (`list` of `list` of `int`): human vote counts per item (same class order).
     synthetic_labels (`list` of `list` of `int`, optional): per item, the class index each synthetic annotator
-        chose (-1 = no valid answer), for per-annotator agreement.
+        chose (-1 = no valid answer), for per-annotator agreement; they must add up to `predictions` per item.
 Both:
-    fleiss_scheme (`str`, default "subsample"): "subsample" or "modal" (see the description).
+    fleiss_scheme (`str`, default "subsample"): "subsample", "modal" or "reference" (see the description).
     n_raters (`int`, optional): ratings per item for the subsample scheme (default: smallest count >= 2).
     n_resamples (`int`, default 20), seed (`int`, default 0): subsampling repetitions and seed.
 Returns:
