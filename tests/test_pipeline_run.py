@@ -64,12 +64,24 @@ def test_demo_report_says_smoke_test_and_has_every_section(demo_run):
     assert DEMO_NOTICE in report and "not results" in report
     for heading in ("## Stages", "## Corpus", "## Human vs synthetic alignment by ambiguity level", "## Agreement",
                     "## Splits and DiME-Aug", "## Fine-tuning", "## Fine-tuned models by ambiguity level",
-                    "## Export", "**Paired test**", "**Balanced evaluation view**"):
+                    "## Export", "## Do the synthetic labels help? (held-out-annotator test)",
+                    "**Balanced evaluation view**"):
         assert heading in report, heading
     assert "not available" not in report          # every stage module is installed
     for stage in STAGES:
         assert f"| {stage} | ran |" in report
     assert "0.302 / 0.724" not in report           # published figures only for the paper protocol
+    assert "Paired test" not in report             # the old test decided by the held-out label is gone
+    # the words follow the verdicts: one sentence per merge, "help" only where the verdict is "helps"
+    from hf_ambiguity.pipeline.report import benefit_sentence
+
+    benefit = json.loads((demo_run / "04_alignment" / "alignment.json").read_text())["benefit"]
+    for res in benefit["merges"].values():
+        groups = {**res["per_stratum"], "overall": res["overall"]}
+        sentence = benefit_sentence(res["title"], groups)
+        assert sentence in report
+        if all(g["verdict"] != "helps" for g in groups.values()):
+            assert ": help" not in sentence and "labels help" not in sentence
     stats = json.loads((demo_run / "01_build" / "corpus_stats.json").read_text())
     total_row = next(ln for ln in report.splitlines() if ln.startswith("| total |"))
     assert total_row.endswith(f"| {stats['n_utterances']} |")
@@ -276,7 +288,7 @@ def test_bad_corpus_line_stops_the_build_with_file_and_line_and_lenient_counts_i
     evaluation.write_bytes(b"\n".join(lines))
     cfg = {"corpus": {"kind": "iemocap", "data_dir": str(corpus)}, "annotate": {"enabled": False},
            "train": {"enabled": False}, "augment": {"enabled": False}, "export": {"enabled": False},
-           "analysis": {"n_bootstrap": 10, "n_resamples": 10}}
+           "analysis": {"n_bootstrap": 10, "n_resamples": 100}}
     cfg_path = tmp_path / "strict.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     run_dir = tmp_path / "run"
@@ -303,7 +315,7 @@ def test_msp_podcast_layout_human_only_pushed_privately(tmp_path, monkeypatch):
     cfg_path.write_text(yaml.safe_dump({
         "corpus": {"kind": "msp-podcast", "data_dir": str(corpus), "class_set": "msp-8", "lenient": True},
         "annotate": {"enabled": False}, "train": {"enabled": False}, "augment": {"enabled": False},
-        "analysis": {"n_bootstrap": 10, "n_resamples": 10}, "export": {"push_to": "someone/msp-ambig"}}))
+        "analysis": {"n_bootstrap": 10, "n_resamples": 100}, "export": {"push_to": "someone/msp-ambig"}}))
     outcome = run_pipeline(load_config(cfg_path), run_dir=tmp_path / "run")
     assert list(outcome.results) == ["build", "alignment", "export"]
     ((folder, repo, kw),) = pushes

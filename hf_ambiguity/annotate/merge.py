@@ -282,10 +282,12 @@ def fit_adaptive_merge(human_votes: np.ndarray, synthetic: np.ndarray, *, entrop
 
 
 def merge_dataset(dataset: Any, *, human: str = "human", synthetic: str = "synthetic", strategy: str = "concat",
-                  weight: float = 1.0, adaptive: Any = None):
+                  weight: float = 1.0, adaptive: Any = None, fitted_on: dict[str, Any] | None = None):
     """Add ``combined_votes``/``combined_dist`` = :func:`merge_votes` of ``<human>_votes`` and
     ``<synthetic>_votes`` (reference: ``strategy="concat"``). ``"adaptive"`` without ``adaptive`` parameters fits them
-    on this dataset's human votes (:func:`fit_adaptive_merge`)."""
+    on this dataset's human votes (:func:`fit_adaptive_merge`); to score the merge on some of these rows, fit it on
+    others (the training split) and pass the parameters, with ``fitted_on`` saying which rows (recorded in the
+    provenance)."""
     from datasets import List, Value
 
     for col in (f"{human}_votes", f"{synthetic}_votes"):
@@ -306,4 +308,5 @@ def merge_dataset(dataset: Any, *, human: str = "human", synthetic: str = "synth
             "synthetic_provenance": read_provenance(dataset).get(synthetic)}
     if strategy == "adaptive":
         prov["adaptive"] = {k: float(v) for k, v in vars(adaptive).items() if isinstance(v, (int, float))}
+        prov["fitted_on"] = fitted_on or {"rows": "every row of this dataset (no held-out rows)"}
     return attach_provenance(dataset, "combined", prov)

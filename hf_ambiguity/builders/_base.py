@@ -45,6 +45,7 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
         ambiguity: ``reference`` (label-list entropy / log(#distinct labels), equal terciles over the corpus read;
             the reference method's definition) or ``fixed`` (entropy / log(#classes) with ``ambiguity_cuts``).
         ambiguity_cuts: the two cut points of ``fixed``.
+        ambiguity_ties: ties at a tercile cut of ``reference`` (``together``, ``rank`` or ``reference``).
         consensus_in_set: keep only utterances whose consensus label is in the class set (None: the reader's
             default, True for ``paper-4class`` only).
         out_of_set: ``share`` (default: keep an utterance only when at least ``min_in_set_share`` of its valid
@@ -60,6 +61,7 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
 
     ambiguity: str = "reference"
     ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS
+    ambiguity_ties: str = "together"
     consensus_in_set: bool | None = None
     out_of_set: str = "share"
     min_in_set_share: float = DEFAULT_MIN_IN_SET_SHARE
@@ -75,7 +77,8 @@ class AmbiguityBuilderConfig(datasets.BuilderConfig):
     def reader_options(self) -> dict[str, Any]:
         """Keyword options for the corpus reader (subclasses add their corpus-specific ones)."""
         opts: dict[str, Any] = {"class_set": self.name, "ambiguity": self.ambiguity,
-                                "ambiguity_cuts": tuple(self.ambiguity_cuts), "strict": self.strict,
+                                "ambiguity_cuts": tuple(self.ambiguity_cuts), "ambiguity_ties": self.ambiguity_ties,
+                                "strict": self.strict,
                                 "check_audio": self.check_audio, "out_of_set": self.out_of_set,
                                 "min_in_set_share": float(self.min_in_set_share), "ids_file": self.ids_file}
         if self.consensus_in_set is not None:

@@ -164,6 +164,7 @@ def read_iemocap(
     multi_label: Literal["fractional", "whole"] = "fractional",
     ambiguity: Literal["reference", "fixed"] = "reference",
     ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS,
+    ambiguity_ties: str = "together",
     consensus_in_set: bool | None = None,
     out_of_set: Literal["share", "keep"] = "share",
     min_in_set_share: float = DEFAULT_MIN_IN_SET_SHARE,
@@ -185,6 +186,8 @@ def read_iemocap(
             (one vote per label named); see :func:`hf_ambiguity.distributions.votes_from_answers`.
         ambiguity: ``reference`` (label-list entropy / log(#distinct labels), equal terciles over the turns read)
             or ``fixed`` (entropy / log(#classes) with ``ambiguity_cuts``); ``entropy`` holds that score.
+        ambiguity_ties: how terciles treat ties at a cut (``together``, ``rank``, ``reference``: see
+            :func:`hf_ambiguity.distributions.tercile_levels`).
         consensus_in_set: keep only turns whose header consensus maps into the class set (default: True for
             ``paper-4class``, the reference method's selection; False otherwise).
         out_of_set, min_in_set_share: what happens to turns with votes outside the class set: ``share`` (default)
@@ -206,7 +209,7 @@ def read_iemocap(
     if cs.corpus != "iemocap":
         raise ValueError(f"class set {class_set!r} is for {cs.corpus}, not IEMOCAP; use iemocap-4, paper-4class "
                          "or iemocap-full")
-    definition = AmbiguityDefinition(ambiguity, ambiguity_cuts)
+    definition = AmbiguityDefinition(ambiguity, ambiguity_cuts, ties=ambiguity_ties)
     check_multi_label(multi_label)
     policy = OutOfSetPolicy(out_of_set, min_in_set_share)
     if consensus_in_set is None:
@@ -263,6 +266,8 @@ def read_iemocap(
         options["ids_file"] = str(ids.path)
     if ambiguity == "fixed":
         options["ambiguity_cuts"] = tuple(ambiguity_cuts)
+    elif ambiguity_ties != "together":
+        options["ambiguity_ties"] = ambiguity_ties
     selection = selection_counts(report.skipped, ids=ids, consensus_in_set=consensus_in_set, policy=policy)
     frozen = report.freeze(rows, options, selection=selection, policy=policy.describe())
     return ReadResult(rows=rows, report=frozen, class_names=cs.names)

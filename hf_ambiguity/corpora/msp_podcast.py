@@ -110,6 +110,7 @@ def read_msp_podcast(
     class_set: str = "msp-8",
     ambiguity: Literal["reference", "fixed"] = "reference",
     ambiguity_cuts: tuple[float, float] = DEFAULT_AMBIGUITY_CUTS,
+    ambiguity_ties: str = "together",
     duplicate_workers: Literal["first", "all"] = "first",
     consensus_in_set: bool = False,
     out_of_set: Literal["share", "keep"] = "share",
@@ -126,7 +127,7 @@ def read_msp_podcast(
     Args:
         data_dir: the release folder (holding ``Audios/`` and ``Labels/``).
         class_set: ``msp-8`` (default) or ``msp-4``; its order is the order of ``human_votes``/``human_dist``.
-        ambiguity, ambiguity_cuts: as in :func:`hf_ambiguity.corpora.read_iemocap`.
+        ambiguity, ambiguity_cuts, ambiguity_ties: as in :func:`hf_ambiguity.corpora.read_iemocap`.
         duplicate_workers: ``first`` (default: a worker's repeated rows for a file count once) or ``all``.
         consensus_in_set: keep only files whose consensus class maps into the class set.
         out_of_set, min_in_set_share, ids_file: the selections of :mod:`hf_ambiguity.corpora.selection`.
@@ -145,7 +146,7 @@ def read_msp_podcast(
     cs = get_class_set(class_set)
     if cs.corpus != "msp-podcast":
         raise ValueError(f"class set {class_set!r} is for {cs.corpus}, not MSP-Podcast; use msp-8 or msp-4")
-    definition = AmbiguityDefinition(ambiguity, ambiguity_cuts)
+    definition = AmbiguityDefinition(ambiguity, ambiguity_cuts, ties=ambiguity_ties)
     policy = OutOfSetPolicy(out_of_set, min_in_set_share)
     if duplicate_workers not in ("first", "all"):
         raise ValueError(f"duplicate_workers must be one of ['first', 'all'], got {duplicate_workers!r}")
@@ -259,6 +260,8 @@ def read_msp_podcast(
         options["ids_file"] = str(ids.path)
     if ambiguity == "fixed":
         options["ambiguity_cuts"] = tuple(ambiguity_cuts)
+    elif ambiguity_ties != "together":
+        options["ambiguity_ties"] = ambiguity_ties
     selection = selection_counts(report.skipped, ids=ids, consensus_in_set=consensus_in_set, policy=policy)
     frozen = report.freeze(rows, options, selection=selection, policy=policy.describe())
     return ReadResult(rows=rows, report=frozen, class_names=cs.names)

@@ -60,6 +60,9 @@ class CorpusConfig:
     class_set: str | None = None
     #: Ambiguity definition: ``reference`` (entropy / log(#distinct labels), terciles) or ``fixed`` cut points.
     ambiguity: str = "reference"
+    #: Ties at a tercile cut: ``together`` (equal scores share a level), ``rank`` (equal thirds, ceil), ``reference``
+    #: (``n // 3`` per bin, remainder to high, ties split by order: the authors' code).
+    ambiguity_ties: Literal["together", "rank", "reference"] = "together"
     #: An IEMOCAP evaluator naming several emotions ("Frustration; Anger"): ``fractional`` splits their one vote
     #: among them; ``whole`` counts one vote per emotion named, as the reference counts the label list. (MSP-Podcast
     #: has one primary vote per worker, so both give the same votes there.)
@@ -118,11 +121,35 @@ class MergeConfig:
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    """Alignment statistics, paired tests and agreement by ambiguity level (stage ``04_alignment``)."""
+    """What the run reports (stages ``04_alignment`` and ``07_evaluate``): descriptive alignment by ambiguity level
+    with bootstrap CIs, the held-out-annotator test of whether synthetic labels help
+    (:func:`hf_ambiguity.analysis.synthetic_benefit.synthetic_benefit`), agreement and saturation."""
 
     n_bootstrap: int = 1000
-    n_resamples: int = 10000
+    #: Resamples of the held-out-annotator test (bootstrap CI and sign-flip permutation p-values).
+    n_resamples: int = 2000
     seed: int = 0
+    #: Held-out-annotator design: ``leave_one_out`` (each human label in turn) or ``split_half`` (items with >= 4
+    #: raters: one half of the raters is the reference, the other half +- synthetic the forecast).
+    benefit_design: Literal["leave_one_out", "split_half"] = "leave_one_out"
+    #: Strata of the test, from the labels that make the forecast: ``entropy`` (fixed cuts on the normalised
+    #: entropy) or ``reference`` (the reference ambiguity score, terciles).
+    benefit_strata: Literal["entropy", "reference"] = "entropy"
+    #: The proper score that decides the verdicts (both are reported).
+    primary_score: Literal["brier", "log_loss"] = "brier"
+    #: Significance level of the verdicts (Bonferroni across the ambiguity strata).
+    alpha: float = 0.05
+    #: Non-inferiority margin in units of the primary score (``null``: no non-inferiority verdict).
+    margin: float | None = 0.005
+    #: The set the fine-tuned models' ambiguity levels are taken over: ``corpus`` (the build's levels) or ``test``
+    #: (recomputed on the test split from the stored scores, as the reference bins its test set).
+    levels_over: Literal["corpus", "test"] = "corpus"
+    #: Arg-max ties of accuracy / F1 / ECE: ``class_order`` or ``alphabetical`` (the reference's sorted class lists).
+    argmax_ties: Literal["class_order", "alphabetical"] = "class_order"
+    #: Fleiss' kappa with varying rater counts: ``subsample``, ``modal`` or ``reference`` (the authors' estimator).
+    fleiss_scheme: Literal["subsample", "modal", "reference"] = "subsample"
+    #: Saturation analysis of sample-mode annotators: ``project`` or ``reference`` (the authors' procedure).
+    saturation: Literal["project", "reference"] = "project"
 
 
 @dataclass(frozen=True)
@@ -154,6 +181,17 @@ class AugmentConfig:
     k: int = 3
     balance_by: Literal["class", "class_ambiguity"] = "class"
     seed: int = 0
+    #: How many new rows a class gets: ``ceil`` (up to ``ceil(ratio x majority)``) or ``reference``
+    #: (``int(ratio x majority) - count``, classes present only).
+    top_up: Literal["ceil", "reference"] = "ceil"
+    #: ``project`` (k true neighbours) or ``reference`` (the query includes the anchor itself: k - 1 neighbours).
+    neighbours: Literal["project", "reference"] = "project"
+    #: Transcript of a new row: ``alpha`` (the nearer source's) or ``anchor`` (the reference).
+    transcript_from: Literal["alpha", "anchor"] = "alpha"
+    #: Feature space: ``project`` or ``reference`` (the authors' ten text statistics).
+    features: Literal["project", "reference"] = "project"
+    #: Dominant-class ties: ``class_order`` or ``alphabetical`` (the reference).
+    dominant_ties: Literal["class_order", "alphabetical"] = "class_order"
 
 
 @dataclass(frozen=True)
@@ -255,6 +293,12 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
                                    f"{cfg.annotate.name!r}")
     if not (math.isfinite(cfg.merge.weight) and cfg.merge.weight >= 0):
         raise bad("merge.weight", f"must be a finite non-negative number, got {cfg.merge.weight}")
+    if not 0.0 < cfg.analysis.alpha < 0.5:
+        raise bad("analysis.alpha", f"must be in (0, 0.5), got {cfg.analysis.alpha}")
+    if cfg.analysis.margin is not None and not (math.isfinite(cfg.analysis.margin) and cfg.analysis.margin > 0):
+        raise bad("analysis.margin", f"must be a positive number or null, got {cfg.analysis.margin}")
+    if cfg.analysis.n_resamples < 100:
+        raise bad("analysis.n_resamples", f"must be at least 100, got {cfg.analysis.n_resamples}")
     if not 0.0 < cfg.corpus.min_in_set_share <= 1.0:
         raise bad("corpus.min_in_set_share", f"must be in (0, 1], got {cfg.corpus.min_in_set_share}")
     if cfg.corpus.ids_file is not None and not Path(cfg.corpus.ids_file).is_file():
@@ -278,8 +322,8 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
         raise bad("augment.ratio", f"must be in (0, 1], got {cfg.augment.ratio}")
     if cfg.augment.k < 1:
         raise bad("augment.k", f"must be at least 1, got {cfg.augment.k}")
-    if cfg.analysis.n_bootstrap < 0 or cfg.analysis.n_resamples < 1:
-        raise bad("analysis", "n_bootstrap must be >= 0 and n_resamples >= 1")
+    if cfg.analysis.n_bootstrap < 0:
+        raise bad("analysis.n_bootstrap", f"must be >= 0, got {cfg.analysis.n_bootstrap}")
     valid_targets = ("human_dist", f"{cfg.annotate.name}_dist", "combined_dist")
     for i, target in enumerate(cfg.train.targets):
         if target not in valid_targets:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hf_ambiguity.pipeline.config import ConfigError, PipelineConfig, config_to_dict
+from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS
 from hf_ambiguity.files import write_text
 from hf_ambiguity.pipeline.runner import STAGE_FOLDERS, RunLock, Stage, StageResult, run_stages
 
@@ -92,7 +93,10 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
         ann = {k: v for k, v in c["annotate"].items() if k not in _ANNOTATE_RUNTIME}
         deps = ("build", "model") if cfg.annotate.model == "tiny" else ("build",)
         wanted.append(("annotate", S.stage_annotate, deps, ann))
-        wanted.append(("merge", S.stage_merge, ("annotate",), {**c["merge"], "name": cfg.annotate.name}))
+        merge_opts = {**c["merge"], "name": cfg.annotate.name}
+        if cfg.merge.strategy == "adaptive":   # fitted on the training split: the split protocol is an input
+            merge_opts["split"] = c["split"]
+        wanted.append(("merge", S.stage_merge, ("annotate",), merge_opts))
         base = "merge"
     wanted.append(("alignment", S.stage_alignment, (base,),
                    {**c["analysis"], "merge": c["merge"], "name": cfg.annotate.name,
@@ -108,9 +112,11 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
         train_opts = {k: v for k, v in c["train"].items() if k not in ("evaluate_against", "checkpointing_steps")}
         deps = ("augment", "model") if cfg.train.model == "tiny" else ("augment",)
         wanted.append(("train", S.stage_train, deps, train_opts))
+        ambiguity = {"kind": cfg.corpus.ambiguity, "cuts": list(DEFAULT_AMBIGUITY_CUTS), "ties": cfg.corpus.ambiguity_ties}
         wanted.append(("evaluate", S.stage_evaluate, ("train", "augment"),
-                       {"evaluate_against": cfg.train.evaluate_against,
-                        "n_bootstrap": cfg.analysis.n_bootstrap, "seed": cfg.analysis.seed}))
+                       {"evaluate_against": cfg.train.evaluate_against, "n_bootstrap": cfg.analysis.n_bootstrap,
+                        "seed": cfg.analysis.seed, "levels_over": cfg.analysis.levels_over,
+                        "argmax_ties": cfg.analysis.argmax_ties, "ambiguity": ambiguity}))
     if cfg.export.enabled:
         wanted.append(("export", S.stage_export, tuple(dict.fromkeys((base, "build"))),
                        {**c["export"], "corpus": cfg.corpus.kind, "class_set": cfg.corpus.class_set,

@@ -86,7 +86,8 @@ def stage_build(ctx: StageContext) -> Mapping[str, Any]:
 
 def reader_options(opt: Mapping[str, Any], corpus: str) -> dict[str, Any]:
     """The builder / reader options of a config's ``corpus`` section."""
-    out: dict[str, Any] = {"ambiguity": opt["ambiguity"], "strict": not opt["lenient"],
+    out: dict[str, Any] = {"ambiguity": opt["ambiguity"], "ambiguity_ties": opt["ambiguity_ties"],
+                           "strict": not opt["lenient"],
                            "out_of_set": opt["out_of_set"], "min_in_set_share": opt["min_in_set_share"]}
     if opt["ids_file"]:
         out["ids_file"] = opt["ids_file"]
@@ -141,26 +142,52 @@ def stage_annotate(ctx: StageContext) -> Mapping[str, Any]:
 
 
 def stage_merge(ctx: StageContext) -> Mapping[str, Any]:
-    """``combined_votes`` / ``combined_dist`` = human + synthetic votes merged by the configured strategy (the
-    adaptive merge is fitted once on all splits' human votes)."""
+    """``combined_votes`` / ``combined_dist`` = human + synthetic votes merged by the configured strategy.
+
+    A merge with fitted parameters (``adaptive``) is fitted on the **training split's** rows only (the protocol's
+    own split, :func:`hf_ambiguity.splits.train_validation_test`), never on the test rows it is later scored on,
+    and applied to every split; the provenance records which rows were used.
+    """
     import datasets
 
-    from hf_ambiguity.analysis.summary import column_matrix
-    from hf_ambiguity.annotate import fit_adaptive_merge, merge_dataset
+    from hf_ambiguity.annotate import merge_dataset
 
     opt = ctx.options
     dsdict = ctx.input_dataset("annotate")
-    adaptive = None
+    adaptive, fitted_on = None, None
     if opt["strategy"] == "adaptive":
-        allrows = pool_splits(dsdict)
-        adaptive = fit_adaptive_merge(column_matrix(allrows, "human_votes"),
-                                      column_matrix(allrows, f"{opt['name']}_votes"))
+        adaptive, fitted_on = fit_merge_on_training_rows(dsdict, opt["name"], opt["split"])
     out = datasets.DatasetDict({k: merge_dataset(v, synthetic=opt["name"], strategy=opt["strategy"],
-                                                 weight=opt["weight"], adaptive=adaptive)
+                                                 weight=opt["weight"], adaptive=adaptive, fitted_on=fitted_on)
                                 for k, v in dsdict.items()})
     ctx.save_dataset(out)
+    from hf_ambiguity.analysis.summary import column_matrix
+
     syn_w = column_matrix(pool_splits(out), f"{opt['name']}_votes").sum(axis=1)
-    return {"strategy": opt["strategy"], "mean synthetic votes": round(float(syn_w.mean()), 3)}
+    summary = {"strategy": opt["strategy"], "mean synthetic votes": round(float(syn_w.mean()), 3)}
+    if fitted_on:
+        summary["fitted on"] = f"{fitted_on['rows']} training rows"
+    return summary
+
+
+def fit_merge_on_training_rows(dsdict: Any, name: str, split: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The adaptive merge's parameters fitted on the training split's human and synthetic votes only, and a
+    provenance block saying which rows were used (split description, row count, hash of their ids)."""
+    import hashlib
+
+    from hf_ambiguity.analysis.summary import column_matrix
+    from hf_ambiguity.annotate import fit_adaptive_merge
+    from hf_ambiguity.splits import train_validation_test
+
+    splits, description = train_validation_test(
+        dsdict, kind=split["kind"], test_fraction=split["test_fraction"], seed=split["seed"],
+        test_session=split["test_session"], test_partition=split["test_partition"],
+        validation_fraction=split["validation_fraction"])
+    train = splits["train"]
+    params = fit_adaptive_merge(column_matrix(train, "human_votes"), column_matrix(train, f"{name}_votes"))
+    ids = sorted(str(x) for x in train["id"])
+    return params, {"split": "train", "split_description": description, "rows": len(ids),
+                    "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
 
 
 # ------------------------------------------------------------------------------------------------ 04_alignment
@@ -170,7 +197,8 @@ def stage_alignment(ctx: StageContext) -> Mapping[str, Any]:
     """Human vs synthetic (and merged) alignment by ambiguity level, the paired held-out test, and agreement."""
     from hf_ambiguity.analysis.summary import synthetic_alignment_record
 
-    record, summary = synthetic_alignment_record(pool_splits(ctx.input_dataset(ctx.options["base"])), ctx.options)
+    record, summary = synthetic_alignment_record(pool_splits(ctx.input_dataset(ctx.options["base"])), ctx.options,
+                                                 plot_dir=ctx.out_dir)
     ctx.write_record("alignment", record)
     return summary
 
@@ -187,6 +215,7 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
     from hf_ambiguity.annotate.engine import null_rows_without_synthetic_label
     from hf_ambiguity.augment import dime_aug
     from hf_ambiguity.augment.balanced_eval import balanced_view_record
+    from hf_ambiguity.augment.dime import DIME_OPTIONS
     from hf_ambiguity.splits import train_validation_test
 
     opt = ctx.options
@@ -212,9 +241,10 @@ def stage_augment(ctx: StageContext) -> Mapping[str, Any]:
         train = parts["train"]
         if au["enabled"]:
             train, rep = dime_aug(train, target, ratio=au["ratio"], k=au["k"], seed=au["seed"],
-                                  balance_by=au["balance_by"])
+                                  balance_by=au["balance_by"], **{o: au[o] for o in DIME_OPTIONS})
             record["targets"][target] = {
-                "ratio": au["ratio"], "k": au["k"], "balance_by": au["balance_by"], "n_new": rep.n_generated,
+                "ratio": au["ratio"], "k": au["k"], "balance_by": au["balance_by"], "options": dict(rep.options),
+                "n_new": rep.n_generated,
                 "before": dict(rep.counts_before), "after": dict(rep.counts_after),
                 "shortfall": sum(rep.shortfall.values()), "report": rep.to_dict()}
             ctx.write_text(f"dime_aug_{target}.md", rep.to_markdown())
@@ -300,12 +330,17 @@ def stage_evaluate(ctx: StageContext) -> Mapping[str, Any]:
     bootstrap CIs."""
     import datasets
 
-    from hf_ambiguity.analysis.summary import EVALUATION_DESCRIPTION, model_alignment_record
+    from hf_ambiguity.analysis.summary import EVALUATION_DESCRIPTION, levels_description, model_alignment_record
+    from hf_ambiguity.distributions import AmbiguityDefinition
     from hf_ambiguity.files import read_json
     from hf_ambiguity.training import load_trained, predict_distributions
 
     opt = ctx.options
-    record: dict[str, Any] = {"description": EVALUATION_DESCRIPTION, "targets": {}, "predictions": {}}
+    definition = AmbiguityDefinition(opt["ambiguity"]["kind"], tuple(opt["ambiguity"]["cuts"]),
+                                     ties=opt["ambiguity"]["ties"])
+    record: dict[str, Any] = {"description": EVALUATION_DESCRIPTION, "targets": {}, "predictions": {},
+                              "settings": {"levels": levels_description(opt["levels_over"], definition),
+                                           "argmax_ties": opt["argmax_ties"]}}
     view_ids = ctx.input("augment") / "eval_view_ids.json"
     balanced = set(read_json(view_ids)) if view_ids.is_file() else None
     summary: dict[str, Any] = {}
@@ -315,7 +350,8 @@ def stage_evaluate(ctx: StageContext) -> Mapping[str, Any]:
         pred = np.asarray(predict_distributions(load_trained(str(model_dir)), test), dtype=np.float64)
         record["targets"][target], headline = model_alignment_record(
             pred, test, target, against=opt["evaluate_against"], n_bootstrap=opt["n_bootstrap"], seed=opt["seed"],
-            balanced_ids=balanced)
+            balanced_ids=balanced, levels_over=opt["levels_over"], argmax_ties=opt["argmax_ties"],
+            definition=definition)
         summary.update(headline)
         np.save(ctx.out_dir / f"predictions_{target}.npy", pred)
         record["predictions"][target] = f"predictions_{target}.npy"
