@@ -14,7 +14,7 @@ from hf_ambiguity.analysis.divergences import js_divergence
 from hf_ambiguity.analysis.significance import paired_comparison
 from hf_ambiguity.annotate.merge import fit_adaptive_merge, merge_votes
 from hf_ambiguity.distributions import label_indices
-from hf_ambiguity.schema import AMBIGUITY_LEVELS, class_names
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, ambiguity_levels, class_names
 
 __all__ = ["synthetic_alignment_record", "leave_one_label_out", "model_alignment_record", "EVALUATION_DESCRIPTION",
            "column_matrix"]
@@ -71,7 +71,7 @@ def synthetic_alignment_record(ds: Any, opt: Mapping[str, Any]) -> tuple[dict[st
     classes = class_names(ds)
     k = len(classes)
     human = column_matrix(ds, "human_dist")
-    amb = list(ds["ambiguity"])
+    amb = ambiguity_levels(ds)
     out: dict[str, Any] = {"comparisons": {}, "full": {}}
     name = opt["name"]
     labels = label_indices(ds["human_labels"], classes)
@@ -163,7 +163,7 @@ def model_alignment_record(pred: np.ndarray, test: Any, target: str, *, against:
     ``balanced_ids`` (the view's row ids) are given. Returns ``(record, headline JS figures)``."""
     summary: dict[str, float] = {}
     record: dict[str, Any] = {}
-    amb = list(test["ambiguity"])
+    amb = ambiguity_levels(test)
     refs = []
     if against in ("own", "both"):
         own_title = (f"its own label source (`{target}`)" if target != "human_dist" else

@@ -67,7 +67,7 @@ import numpy as np
 from hf_ambiguity.audio import SAMPLING_RATE, decode_audio, encode_wav
 from hf_ambiguity.augment.dime_features import row_features, single_threaded_blas, standardise
 from hf_ambiguity.distributions import distribution_problems
-from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN, ambiguity_names
 
 __all__ = [
     "AugmentReport", "dime_aug", "mark_originals", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
@@ -390,7 +390,7 @@ def dime_aug(
     dominant = np.where(usable, np.argmax(np.nan_to_num(target, nan=-1.0), axis=1), -1)
 
     if balance_by == "class_ambiguity":
-        levels = _column(dataset, ambiguity_column)
+        levels = ambiguity_names(_column(dataset, ambiguity_column), dataset.features[ambiguity_column])
         for r, lv in enumerate(levels):
             if usable[r] and lv not in AMBIGUITY_LEVELS:
                 raise ValueError(f"row {r} (id {ids[r]!r}): {ambiguity_column} is {lv!r}, expected one of "

@@ -141,7 +141,9 @@ def _evaluate(model, loader, accelerator, n_rows: int) -> np.ndarray:
 
 
 def _ambiguity(ds) -> list[str] | None:
-    return list(ds["ambiguity"]) if "ambiguity" in ds.column_names else None
+    from hf_ambiguity.schema import ambiguity_levels
+
+    return ambiguity_levels(ds) if "ambiguity" in ds.column_names else None
 
 
 def _alignment(pred: np.ndarray, ref: np.ndarray, ambiguity) -> dict[str, Any]:
