@@ -170,7 +170,7 @@ def saturation_analysis(human_dist: Any, synthetic_labels: Any, *, n_max: int | 
     onehot[ii, jj, lab[ii, jj]] = 1.0
     rng = np.random.default_rng(seed)
     js_mean, js_sd, bc_mean, bc_sd, used, skipped = [], [], [], [], [], []
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     for size in tqdm(range(1, n_max + 1), desc="saturation (N)", disable=not progress):
         js_vals, bc_vals, skip = [], [], 0

@@ -266,7 +266,7 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
     """
     from collections import deque
 
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     def cells(chunk: np.ndarray) -> list[tuple[int, Any, str | None]]:
         return [(int(r), audio_ds[int(r)][audio_column], transcripts[r] if transcripts is not None else None)
@@ -368,7 +368,7 @@ def dime_aug(
     default 1).
     """
     import datasets
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     _check_inputs(dataset, target_column, audio_column, id_column, ratio, k, balance_by, ambiguity_column, num_proc)
     dist_cols = _distribution_columns(dataset, target_column, distribution_columns)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 
 __all__ = ["register", "main"]
+
+logger = logging.getLogger(__name__)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -17,22 +19,21 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
-        print(f"hf-ambiguity run: {exc}", file=sys.stderr)
+        logger.error(f"hf-ambiguity run: {exc}")
         return 2
     try:
         outcome = run_pipeline(cfg, run_dir=args.run_dir, config_path=config_path, force=tuple(args.force or ()))
     except ConfigError as exc:
-        print(f"hf-ambiguity run: {exc}", file=sys.stderr)
+        logger.error(f"hf-ambiguity run: {exc}")
         return 2
     except StageError as exc:
         if not isinstance(exc.__cause__, (ValueError, OSError)):
             raise  # not a user-input problem: keep the traceback
-        print(f"hf-ambiguity run: {exc}\nfix the input and rerun the same command: finished stages are reused",
-              file=sys.stderr)
+        logger.error(f"hf-ambiguity run: {exc}\nfix the input and rerun the same command: finished stages are reused")
         return 2
     print(f"report: {outcome.report}")
     for why in outcome.unavailable.values():
-        print(f"not available: {why}", file=sys.stderr)
+        logger.warning(f"not available: {why}")
     return 1 if outcome.unavailable_requested else 0
 
 

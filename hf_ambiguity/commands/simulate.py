@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 
 __all__ = ["register", "main"]
+
+logger = logging.getLogger(__name__)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -17,14 +19,13 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"hf-ambiguity simulate: {exc}", file=sys.stderr)
+        logger.error(f"hf-ambiguity simulate: {exc}")
         return 2
     if args.seed is not None:
         from dataclasses import replace
         cfg = replace(cfg, seed=args.seed)
-    print(f"simulating {cfg.n_items} items (config: {args.config or DEFAULT_CONFIG_PATH}, seed {cfg.seed})",
-          file=sys.stderr)
-    result = run_study(cfg, progress=not args.quiet)
+    logger.info(f"simulating {cfg.n_items} items (config: {args.config or DEFAULT_CONFIG_PATH}, seed {cfg.seed})")
+    result = run_study(cfg, progress=args.progress)
     paths = write_outputs(result, args.out)
     for g in result.goals:
         print(f"K={g.k}: adaptive never significantly worse than human-only: "
@@ -47,5 +48,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="simulation config (documented in hf_ambiguity/configs/simulate.yaml, the default)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (created)")
     p.add_argument("--seed", type=int, help="override the config's seed")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)

@@ -189,7 +189,7 @@ def read_msp_podcast(
     pending: list[Pending] = []
     items: Iterable[tuple[str, dict[str, Any]]] = consensus.items()
     if progress:
-        from tqdm.auto import tqdm
+        from hf_ambiguity.progress import progress_bar as tqdm
         items = tqdm(list(items), desc="MSP-Podcast files", unit="file")
     for name, c in items:
         if wanted is not None and c["split"] not in wanted:

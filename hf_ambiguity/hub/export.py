@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from tqdm.auto import tqdm
+from hf_ambiguity.progress import progress_bar as tqdm
 
 from hf_ambiguity.files import write_json
 from hf_ambiguity.hub.card import CARD_INFO_FILE, GATED_MODES, CardInfo, portable_card_info, render_card
@@ -219,11 +219,6 @@ def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool | None = 
             f"refusing to push {repo_id!r} publicly: the corpus is licensed and its licence forbids redistribution. "
             "Push privately (the default), or, if your licence allows a public release, pass "
             "license_acknowledged=True (CLI: --public --i-have-a-license)")
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-
     with tempfile.TemporaryDirectory(prefix="hf-ambiguity-push-") as tmp:
         if isinstance(folder_or_dsdict, (str, Path)):
             folder = Path(folder_or_dsdict)
@@ -239,6 +234,10 @@ def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool | None = 
         if gated is not None and not _card_has_access_form(folder):
             raise ValueError(f"{folder / 'README.md'} has no access form (extra_gated_prompt): export the dataset with "
                              f"gated={gated!r} (CLI: --gated) before a gated push")
+        if api is None:  # only now: every refusal above comes before any contact with the Hub
+            from huggingface_hub import HfApi
+
+            api = HfApi(token=token)
         try:
             # a gated push starts private: the data is never readable without the access form, even if a step fails
             api.create_repo(repo_id, repo_type="dataset", private=private or gated is not None, exist_ok=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from hf_ambiguity.progress import progress_bar as tqdm
 
 from hf_ambiguity.analysis.divergences import js_divergence
 from hf_ambiguity.distributions import reference_label_entropy, tercile_levels, votes_to_distribution

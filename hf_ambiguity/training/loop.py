@@ -204,7 +204,7 @@ def train(cfg: TrainingArguments) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from safetensors.torch import load_file, save_file
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
     from transformers import AutoConfig, get_scheduler
 
     out = Path(cfg.output_dir)
