@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 from typing import Iterator, Sequence
@@ -66,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(apply_common_options(args)) or 0)
+    apply_common_options(args)
+    logging.getLogger("hf_ambiguity").debug(
+        f"hf-ambiguity {__version__}, {sys.executable}: {args.command} "
+        + " ".join(f"{k}={v!r}" for k, v in sorted(vars(args).items()) if k not in ("func", "command")))
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":
