@@ -560,10 +560,16 @@ def _demote_headings(markdown: str, *, to: int) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + shift) + " ", markdown, flags=re.M)
 
 
+#: Provenance fields the card's summary leaves to provenance.json: resume-cache keys, not facts about the data.
+_INTERNAL_FIELDS = ("run_key",)
+
+
 def _scalars(block: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """Top-level scalars of a provenance block, and those of its nested mappings one level down."""
     out: list[tuple[str, Any]] = []
     for k, v in block.items():
+        if k in _INTERNAL_FIELDS:
+            continue
         if isinstance(v, (str, int, float, bool)) and not (isinstance(v, str) and len(v) > 80):
             out.append((prefix + k, v))
         elif isinstance(v, Mapping) and not prefix:
