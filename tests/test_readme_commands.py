@@ -13,8 +13,8 @@ an entry whose command left the docs fails too. A command runs in a sandbox fold
 only as follows, in this order:
 
 1. the command's own ``vars`` (its entry in :data:`RUN`), e.g. ``DATASET`` → the dataset that command needs;
-2. :data:`PLACEHOLDERS`: a doc placeholder → the demo stand-in (``<user>/iemocap-ambig`` → the demo dataset exported
-   in the Hub layout, since the Hub is unreachable here — loading a Hub id is tested against a fake Hub in
+2. :data:`PLACEHOLDERS`: a doc placeholder → the demo stand-in (``<user>/iemocap-ambig`` → the annotated demo dataset
+   exported in the Hub layout, since the Hub is unreachable here — loading a Hub id is tested against a fake Hub in
    ``tests/test_cli.py``; ``Qwen/Qwen2-Audio-7B-Instruct`` → the tiny random-weight Qwen2-Audio; the GPU Accelerate
    config → ``examples/configs/cpu.yaml``; ...);
 3. the command's ``append``: arguments that only make a long job short on the demo (e.g. training steps), never
@@ -48,13 +48,14 @@ SHORT_TRAINING = ("--max_train_steps 1 --per_device_train_batch_size 2 --gradien
 
 #: Doc placeholder -> demo stand-in, applied to every command that runs (after the command's own ``vars``).
 PLACEHOLDERS: tuple[tuple[str, str, str], ...] = (
-    ("<user>/iemocap-ambig", "{export}", "Hub id: the demo dataset exported in the Hub layout (no Hub here)"),
+    ("<user>/iemocap-ambig", "{annotated_export}", "Hub id: the demo dataset with synthetic and combined columns, "
+                                                   "exported in the Hub layout as the pipeline does (no Hub here)"),
     ("Qwen/Qwen2-Audio-7B-Instruct", "{tiny_model}", "no 7B download here: the tiny random-weight Qwen2-Audio"),
     ("examples/configs/single_gpu.yaml", "examples/configs/cpu.yaml", "no GPU here: the one-CPU Accelerate config"),
     (".venv/bin/", "", "the environment that runs the tests"),
     ("--data-dir ...", "--data-dir {raw}", "the demo corpus in the IEMOCAP layout"),
     ("--out ...", "--out built-demo", "a fresh output folder"),
-    ("--dataset ...", "--dataset {export}", "the demo dataset"),
+    ("--dataset ...", "--dataset {annotated_export}", "the demo dataset with its combined_dist column"),
     ("--target ...", "--target combined_dist", "a target column the demo dataset has"),
     ("--model ...", "--model {tiny_model}", "the tiny random-weight Qwen2-Audio"),
     ("/data/IEMOCAP_full_release", "{raw}", "the demo corpus in the IEMOCAP layout"),
@@ -82,7 +83,7 @@ RUN: dict[str, Run] = {
     "hf-ambiguity run --config CONFIG.yaml": Run(),
     "import datasets, evaluate": Run(python_prelude=(
         "import datasets as _datasets\n"
-        "_ds = _datasets.load_dataset('{export}')['session1']\n"
+        "_ds = _datasets.load_dataset('{annotated_export}')['session1']\n"
         "row_refs = _ds['human_dist']\n"
         "row_preds = [[0.5 * p + 0.5 / len(r) for p in r] for r in row_refs]\n"
         "levels = _ds['ambiguity']\n")),
@@ -103,7 +104,7 @@ RUN: dict[str, Run] = {
         Run(append=SHORT_TRAINING + " --output_dir outputs/module-example"),
     "from hf_ambiguity.training import load_trained, predict_distributions": Run(python_prelude=(
         "import datasets as _datasets\n"
-        "test_dataset = _datasets.load_dataset('{export}')['session5']\n"), after=(
+        "test_dataset = _datasets.load_dataset('{annotated_export}')['session5']\n"), after=(
         "accelerate launch --config_file examples/configs/single_gpu.yaml examples/train.py --dataset "
         "<user>/iemocap-ambig --target combined_dist --model Qwen/Qwen2-Audio-7B-Instruct --output_dir "
         "outputs/iemocap-combined")),
@@ -234,7 +235,8 @@ def test_every_documented_command_is_classified() -> None:
 def sandbox(tmp_path_factory, tiny_model) -> dict[str, str]:
     """The demo data and a working folder: ``raw`` (demo corpus, IEMOCAP layout), ``raw_msp``, ``export`` (the demo
     built and exported in the Hub layout), ``annotated`` (``export`` with synthetic and combined columns, saved with
-    ``save_to_disk``, as ``hf-ambiguity annotate`` writes it), ``demo_config``, ``simulate_config``, ``tiny_model``;
+    ``save_to_disk``, as ``hf-ambiguity annotate`` writes it), ``annotated_export`` (the same in the Hub layout with
+    its provenance, as the pipeline's export stage writes it), ``demo_config``, ``simulate_config``, ``tiny_model``;
     ``cwd`` holds copies of ``examples/`` and ``metrics/``; ``env`` puts this interpreter first on ``PATH``."""
     import datasets
 
@@ -244,6 +246,7 @@ def sandbox(tmp_path_factory, tiny_model) -> dict[str, str]:
     from hf_ambiguity.demo import make_demo_corpus, write_msp_layout
     from hf_ambiguity.demo.layouts import example_msp_utterances
     from hf_ambiguity.hub import export_to_hub_layout
+    from hf_ambiguity.hub.card import add_provenance_to_card
 
     root = tmp_path_factory.mktemp("docs")
     cwd = root / "work"
@@ -263,6 +266,8 @@ def sandbox(tmp_path_factory, tiny_model) -> dict[str, str]:
                                       cache_dir=str(data / "annotate-cache"))[0])
         for split, ds in datasets.load_dataset(str(export)).items()})
     annotated.save_to_disk(str(data / "demo-annotated"))
+    info = add_provenance_to_card(report.card_info(), annotated["session1"], base=data)
+    export_to_hub_layout(annotated, data / "demo-annotated-hub", card_info=info, progress=False)
     demo_config = data / "demo.yaml"
     shutil.copy(REPO / "hf_ambiguity" / "configs" / "demo.yaml", demo_config)
     simulate_config = data / "simulate.yaml"
@@ -277,7 +282,8 @@ def sandbox(tmp_path_factory, tiny_model) -> dict[str, str]:
            "HF_DATASETS_CACHE": str(root / "hf-datasets-cache"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "ACCELERATE_USE_CPU": "1"}
     return {"cwd": str(cwd), "raw": str(raw), "raw_msp": str(raw_msp), "export": str(export),
-            "annotated": str(data / "demo-annotated"), "demo_config": str(demo_config),
+            "annotated": str(data / "demo-annotated"), "annotated_export": str(data / "demo-annotated-hub"),
+            "demo_config": str(demo_config),
             "simulate_config": str(simulate_config), "tiny_model": str(tiny_model), "env": env}
 
 
@@ -329,3 +335,27 @@ def test_documented_command_runs_as_written(doc: str, kind: str, command: str, s
                                  f"--- stderr\n{res.stderr[-4000:]}")
     assert "Traceback (most recent call last)" not in res.stderr, res.stderr[-4000:]
     _SUCCEEDED.add(key)
+
+
+def test_exported_demo_card_is_hub_grade(sandbox: dict[str, str]) -> None:
+    """The card `hf-ambiguity run` exports for the demo (08_export/hub): valid for huggingface_hub's DatasetCard and
+    DatasetCardData, with the metadata and sections a Hub user expects, and no machine path."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    if ".venv/bin/hf-ambiguity run" not in _SUCCEEDED:
+        pytest.skip("reads the output of `hf-ambiguity run`, which did not run in this session")
+    folder = Path(sandbox["cwd"]) / "runs" / "demo" / "08_export" / "hub"
+    card = DatasetCard.load(folder / "README.md")
+    assert isinstance(card.data, DatasetCardData)
+    data = card.data
+    assert data.task_categories == ["audio-classification"] and data.task_ids == ["audio-emotion-recognition"]
+    assert data.annotations_creators == ["expert-generated", "machine-generated"]  # human + synthetic annotators
+    assert data.source_datasets == ["extended|other-iemocap"] and data.multilinguality == ["monolingual"]
+    assert data.license == "other" and data.license_name and data.license_link
+    assert "hf_ambiguity" not in data.to_dict()  # the header stays small: provenance is in provenance.json
+    for section in ("## Uses", "## Bias, Risks and Limitations", "### Example", "## Citation",
+                    "https://arxiv.org/abs/2601.14620", "@software{hf_ambiguity", "(provenance.json)"):
+        assert section in card.content, section
+    root = str(Path(sandbox["cwd"]).parent)
+    for name in ("README.md", "provenance.json"):
+        assert root not in (folder / name).read_text(encoding="utf-8"), f"{name} records a machine path"

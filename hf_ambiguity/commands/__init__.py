@@ -78,8 +78,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_Formatter())
     logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    logger.setLevel(level)  # records still propagate: an application's (or pytest's) root handlers see them too
 
 
 class _Formatter(logging.Formatter):
