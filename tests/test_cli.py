@@ -133,3 +133,22 @@ def test_annotate_reads_a_hub_id_and_writes_a_default_output(tiny_model, one_tor
     err = capsys.readouterr().err
     assert re.search(r"DATASET 'someuser/missing' is not a local folder, and loading it from the Hugging Face Hub "
                      r"failed .*log in \(hf auth login\)", err)
+
+
+def test_no_empty_progress_bar_when_there_is_nothing_to_do(tmp_path: Path, capfd,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A balanced training split needs no DiME-Aug sample: no "DiME-Aug features: 0utt" line, other bars shown."""
+    from hf_ambiguity.hub import export_to_hub_layout
+    from hf_ambiguity.hub.card import make_card_info
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    balanced = datasets.DatasetDict({"train": make_dataset([3, 3, 3, 3], seed=8),
+                                     "test": make_dataset([1, 1, 1, 1], seed=9, prefix="t")})
+    export_to_hub_layout(balanced, tmp_path / "ds", card_info=make_card_info("iemocap", "iemocap-4"), progress=False)
+    capfd.readouterr()
+    assert cli.main(["augment", str(tmp_path / "ds"), "--target-column", "human_dist", "--out", str(tmp_path / "o"),
+                     "--validation-fraction", "0"]) == 0
+    out, err = capfd.readouterr()
+    assert "0 new rows" in out or "+ 0 new" in out, out[-500:]
+    assert "DiME-Aug features" not in err and "DiME-Aug samples" not in err
+    assert "Writing parquet shards" in err
