@@ -97,7 +97,7 @@ def make_dataset(size: int | Sequence[int], *, seed: int = 0, seconds: float | N
         rows["majority_label"].append(c)
         rows["has_majority"].append(True)
         seen[c] += 1
-    floats = datasets.List(datasets.Value("float32"))  # as hf_ambiguity.builders.features
+    floats = datasets.List(datasets.Value("float32"))  # built datasets use float64: readers must take both
     strings = datasets.List(datasets.Value("string"))
     features = datasets.Features({
         "id": datasets.Value("string"), "corpus": datasets.Value("string"), "session": datasets.Value("int32"),

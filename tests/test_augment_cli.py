@@ -49,8 +49,9 @@ def test_cli_takes_validation_out_augments_and_exports(corpus_folder, tmp_path, 
     code = main(["augment", str(corpus_folder), "--target-column", "human_dist", "--ratio", "0.5", "--out",
                  str(out), "--seed", "3", "--no-progress"])
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "Took 3 rows of 'train' out as 'validation'" in printed and "| group | before | generated |" in printed
+    printed = capsys.readouterr()
+    assert "Took 3 rows of 'train' out as 'validation'" in printed.err  # messages: logging on stderr
+    assert "| group | before | generated |" in printed.out           # the report: stdout
     loaded = datasets.load_dataset(str(out))
     assert set(loaded) == {"train", "validation", "test"}
     # same rows as the Python API on the same training portion
@@ -89,7 +90,7 @@ def test_cli_protocol_random_pools_and_splits_like_training(corpus_folder, tmp_p
     out = tmp_path / "aug"
     assert main(["augment", str(corpus_folder), "--target-column", "human_dist", "--out", str(out),
                  "--protocol", "random", "--no-progress"]) == 0
-    assert "random 80/20 split by utterance (seed 42)" in capsys.readouterr().out
+    assert "random 80/20 split by utterance (seed 42)" in capsys.readouterr().err
     loaded = datasets.load_dataset(str(out))
     originals = {s: [i for i, a in zip(loaded[s]["id"], loaded[s]["augmented"]) if not a] for s in loaded}
     all_ids = set(datasets.load_dataset(str(corpus_folder))["train"]["id"]) | \

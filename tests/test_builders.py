@@ -41,8 +41,9 @@ def _same_rows(built_split, reader_rows) -> None:
     assert [r["id"] for r in built] == [r["id"] for r in reader_rows]
     for b, r in zip(built, reader_rows):
         for col in ("annotators", "raw_answers", "other_text", "human_labels", "n_annotators", "n_dropped_labels",
-                    "ambiguity", "has_majority", "consensus_label", "consensus_class", "speaker", "gender"):
+                    "has_majority", "consensus_label", "consensus_class", "speaker", "gender"):
             assert b[col] == r[col], (b["id"], col)
+        assert built_split.features["ambiguity"].int2str(b["ambiguity"]) == r["ambiguity"]  # a ClassLabel
         assert names[b["majority_label"]] == r["majority_label"]
         np.testing.assert_allclose(b["human_votes"], r["human_votes"], rtol=1e-6)
         np.testing.assert_allclose(b["human_dist"], r["human_dist"], rtol=1e-6)

@@ -15,7 +15,7 @@ import yaml
 
 from hf_ambiguity import cli
 from hf_ambiguity.builders import build_dataset
-from hf_ambiguity.hub.card import add_provenance, read_card_info, template_path
+from hf_ambiguity.hub.card import CARD_INFO_FILE, add_provenance, gating_metadata, read_card_info, template_path
 from hf_ambiguity.hub import LicenseNotAcknowledgedError, export_to_hub_layout, push_dataset
 from helpers import (
     IEMOCAP_BAD_FILE,
@@ -77,6 +77,22 @@ def test_card_front_matter_and_body(built, tmp_path: Path) -> None:
     audio = next(f for f in meta["dataset_info"]["features"] if f["name"] == "audio")
     assert audio["dtype"]["audio"]["sampling_rate"] == 16000
 
+    # Hub metadata a dataset page shows, read back through huggingface_hub's own card classes
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    card = DatasetCard.load(tmp_path / "README.md")
+    assert isinstance(card.data, DatasetCardData)
+    assert card.data.task_categories == ["audio-classification"]
+    assert card.data.task_ids == ["audio-emotion-recognition"]
+    assert card.data.annotations_creators == ["expert-generated"]  # human-only build: no machine labels yet
+    assert card.data.multilinguality == ["monolingual"] and card.data.language == ["en"]
+    assert card.data.source_datasets == ["extended|other-iemocap"]
+    assert "extra_gated_prompt" not in meta  # not gated unless asked
+    # a small header: the machine-readable card information is in provenance.json, not in the YAML
+    assert "hf_ambiguity" not in meta and "build_report_markdown" not in card.content.split("---")[1]
+    header = (tmp_path / "README.md").read_text(encoding="utf-8").split("---\n")[1]
+    assert len(header.encode()) < 4000, len(header.encode())
+
     body = (tmp_path / "README.md").read_text(encoding="utf-8").split("---\n", 2)[2]
     counts = report.read_report.class_counts
     for cls in ("neutral", "happy", "angry", "sad"):
@@ -85,9 +101,16 @@ def test_card_front_matter_and_body(built, tmp_path: Path) -> None:
     for level, n in report.read_report.ambiguity_counts.items():
         assert any(line.startswith(f"| {level} |") and line.endswith(f"| {n} |") for line in body.splitlines())
     assert "licence agreement that does not allow redistribution" in body
-    assert "### synthetic" in body and '"model": "tiny-qwen2-audio"' in body
+    assert "- `synthetic`: `model` = `tiny-qwen2-audio`, `samples` = `5`" in body
+    assert f"[`{CARD_INFO_FILE}`]({CARD_INFO_FILE})" in body  # the full record is linked, not repeated
     assert "IEMOCAP read report" in body and "Ambiguity definition `reference`" in body
-    assert "@article{busso2008iemocap" in body and "${" not in body
+    for section in ("## Uses", "**Out-of-scope use.**", "## Bias, Risks and Limitations", "### Example",
+                    "## Citation"):
+        assert section in body, section
+    first = dsdict["session1"][0]
+    assert f"| `id` | `\"{first['id']}\"` |" in body and "| `ambiguity` | `" in body  # one example row
+    assert "https://arxiv.org/abs/2601.14620" in body and "@inproceedings{zhang2026scaling" in body
+    assert "@software{hf_ambiguity" in body and "@article{busso2008iemocap" in body and "${" not in body
 
     # the machine-readable card info comes back, ready for the next stage to extend and re-export
     back = read_card_info(tmp_path)
@@ -95,9 +118,8 @@ def test_card_front_matter_and_body(built, tmp_path: Path) -> None:
     again = add_provenance(back, "dime-aug", {"ratio": 0.3})
     export_to_hub_layout(dsdict, tmp_path, card_info=again, overwrite=True, progress=False)
     assert [k for k, _ in read_card_info(tmp_path).provenance] == ["synthetic", "dime-aug"]
-    # the dataset_scripts templates are the package's templates, not copies
-    script_template = Path(__file__).parents[1] / "dataset_scripts/iemocap_ambig/README.template.md"
-    assert script_template.resolve() == template_path("iemocap_ambig.md").resolve()
+    saved = json.loads((tmp_path / CARD_INFO_FILE).read_text(encoding="utf-8"))
+    assert saved["provenance"][0] == {"key": "synthetic", "data": {"model": "tiny-qwen2-audio", "samples": 5}}
 
 
 def test_export_shards_refusal_and_embedding(built, tmp_path: Path) -> None:
@@ -154,6 +176,11 @@ class FakeApi:
     def repo_info(self, repo_id: str, **kw: Any) -> Any:
         return type("Info", (), {"private": self.private})()
 
+    def update_repo_settings(self, repo_id: str, **kw: Any) -> None:
+        self.calls.append(("update_repo_settings", {"repo_id": repo_id, **kw}))
+        if kw.get("private") is not None:
+            self.private = kw["private"]
+
     def upload_folder(self, **kw: Any) -> Any:
         if self.fail_with:
             raise OSError(self.fail_with)
@@ -176,7 +203,7 @@ def test_push_private_by_default_and_refusals(built, tmp_path: Path, monkeypatch
     (name, kw), (name2, kw2) = api.calls
     assert name == "create_repo" and kw["private"] is True and kw["repo_type"] == "dataset"
     assert name2 == "upload_folder" and kw2["repo_type"] == "dataset" and kw2["folder_path"] == str(folder)
-    assert kw2["allow_patterns"] == ["README.md", "data/*.parquet"]
+    assert kw2["allow_patterns"] == ["README.md", "provenance.json", "data/*.parquet"]
     assert kw2["delete_patterns"] == ["data/*"]  # shards of an earlier push that this export lacks are removed
     assert res.private is True and "hf_SECRET123" not in repr(res)
 
@@ -247,7 +274,8 @@ def test_cli_build_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     api = FakeApi.instances[-1]
     assert api.calls[0][1]["private"] is True
     assert "README.md" in api.uploaded and "build_report.json" not in api.uploaded  # names local paths: not uploaded
-    assert all(f == "README.md" or f.startswith("data/") for f in api.uploaded)
+    assert all(f in ("README.md", "provenance.json") or f.startswith("data/") for f in api.uploaded)
+    assert str(tmp_path) not in (out / "README.md").read_text() + (out / "provenance.json").read_text()
     loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "load"))
     ids = [i for split in loaded.values() for i in split["id"]]
     assert deleted not in ids and len(ids) == rr["utterances_kept"]
@@ -260,17 +288,95 @@ def test_cli_build_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert rc == 0 and "MSP-Podcast read report (class set `msp-4`)" in stdout
     meta = _front_matter(tmp_path / "msp" / "README.md")
     assert meta["configs"][0]["config_name"] == "msp-4"
-    assert meta["hf_ambiguity"]["options"]["ambiguity"] == "fixed"
+    assert read_card_info(tmp_path / "msp").options["ambiguity"] == "fixed"
 
 
-@pytest.mark.parametrize("name", ["iemocap_ambig", "msp_podcast_ambig"])
-def test_dataset_scripts_are_the_cli(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
+def test_gated_push_creates_private_gates_uploads_then_opens(built, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub import DatasetCard
 
-    path = Path(__file__).parents[1] / "dataset_scripts" / name / "build_and_push.py"
-    spec = importlib.util.spec_from_file_location(f"_build_and_push_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rc = module.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--push", "me/x", "--public"])
-    assert rc == 2 and "refusing a public push" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+    dsdict, report = built["iem"]
+    info = report.card_info()
+    plain = export_to_hub_layout(dsdict, tmp_path / "plain", card_info=info, progress=False).folder
+    gated = export_to_hub_layout(dsdict, tmp_path / "gated", card_info=info, progress=False, gated="manual").folder
+    meta = DatasetCard.load(gated / "README.md").data.to_dict()
+    assert meta == {**DatasetCard.load(plain / "README.md").data.to_dict(), **gating_metadata(info)}
+    assert "IEMOCAP" in meta["extra_gated_prompt"] and "https://sail.usc.edu/iemocap/" in meta["extra_gated_prompt"]
+    assert any(kind == "checkbox" and "licence" in label for label, kind in meta["extra_gated_fields"].items())
+    assert "This repository is **gated**" in (gated / "README.md").read_text()
+
+    FakeApi.instances.clear()
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    with pytest.raises(LicenseNotAcknowledgedError, match="refusing to push 'me/g' gated.*license_acknowledged"):
+        push_dataset(gated, "me/g", gated="manual")
+    with pytest.raises(ValueError, match="no access form.*gated='manual'"):
+        push_dataset(plain, "me/g", gated="manual", license_acknowledged=True)
+    with pytest.raises(ValueError, match="private=True and gated='auto' contradict"):
+        push_dataset(gated, "me/g", gated="auto", private=True, license_acknowledged=True)
+    assert not FakeApi.instances  # every refusal came before any Hub call
+    res = push_dataset(gated, "me/g", gated="manual", license_acknowledged=True)
+    calls = [(name, {k: v for k, v in kw.items() if k in ("private", "gated")}) for name, kw in
+             FakeApi.instances[-1].calls]
+    # private first, gated before any file is uploaded, visible only at the end
+    assert calls == [("create_repo", {"private": True}), ("update_repo_settings", {"gated": "manual"}),
+                     ("upload_folder", {}), ("update_repo_settings", {"private": False})]
+    assert res.gated == "manual" and res.private is False
+
+
+def test_card_never_records_a_machine_path(built, tmp_path: Path) -> None:
+    from hf_ambiguity.hub.card import add_provenance_to_card, portable_paths
+    from hf_ambiguity.provenance import attach_provenance
+
+    dsdict, report = built["iem"]
+    run = tmp_path / "run"
+    model = run / "00_model" / "model"
+    ds = attach_provenance(dsdict["session1"], "synthetic",
+                           {"backend": {"model": str(model)}, "cache": str(tmp_path / "elsewhere" / "cache")})
+    info = add_provenance_to_card(report.card_info(), ds, base=run)
+    block = dict(info.provenance)["synthetic"]
+    assert block == {"backend": {"model": "00_model/model"}, "cache": "local:cache"}
+    # a card built without a base still never shows the path (safety net at render time)
+    raw = add_provenance(report.card_info(), "other", {"model": str(model)})
+    out = export_to_hub_layout(dsdict, tmp_path / "export", card_info=raw, progress=False).folder
+    for name in ("README.md", CARD_INFO_FILE):
+        assert str(tmp_path) not in (out / name).read_text(encoding="utf-8"), name
+    assert dict(read_card_info(out).provenance)["other"] == {"model": "local:model"}
+    assert portable_paths({"id": "Qwen/Qwen2-Audio-7B-Instruct", "url": "https://x.org/a/b"}) == \
+        {"id": "Qwen/Qwen2-Audio-7B-Instruct", "url": "https://x.org/a/b"}
+
+
+def test_cards_of_earlier_versions_are_still_read(built, tmp_path: Path) -> None:
+    """Folders exported before provenance.json kept the card information in the YAML header."""
+    dsdict, report = built["iem"]
+    info = add_provenance(report.card_info(), "dime-aug", {"ratio": 0.3})
+    out = export_to_hub_layout(dsdict, tmp_path / "old", card_info=info, progress=False).folder
+    (out / CARD_INFO_FILE).unlink()
+    text = (out / "README.md").read_text(encoding="utf-8")
+    legacy = yaml.safe_dump({"hf_ambiguity": info.to_yaml_dict()})
+    (out / "README.md").write_text(text.replace("---\n", "---\n" + legacy, 1), encoding="utf-8")
+    assert read_card_info(out) == info
+    (out / "README.md").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="no provenance.json, so it was not exported by hf-ambiguity"):
+        read_card_info(out)
+
+
+def test_cli_build_gated_push(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    iem, _ = write_corpora(tmp_path / "raw")
+    common = ["build", "iemocap", "--data-dir", str(iem), "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+              "--push", "me/iemocap-ambig"]
+    rc, _, err = _run_cli([*common, "--out", str(tmp_path / "a"), "--gated"], capsys)
+    assert rc == 2 and "refusing a gated push" in err and not (tmp_path / "a").exists()
+    rc, _, err = _run_cli([*common, "--out", str(tmp_path / "a"), "--gated", "--public", "--i-have-a-license"],
+                          capsys)
+    assert rc == 2 and "--public and --gated contradict" in err
+    FakeApi.instances.clear()
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    rc, out, _ = _run_cli([*common, "--out", str(tmp_path / "a"), "--gated", "--i-have-a-license"], capsys)
+    assert rc == 0 and "(gated, manual approval)" in out
+    assert ("update_repo_settings", {"repo_id": "me/iemocap-ambig", "gated": "manual", "repo_type": "dataset"}) \
+        in FakeApi.instances[-1].calls
+    assert "extra_gated_prompt" in _front_matter(tmp_path / "a" / "README.md")

@@ -286,6 +286,8 @@ def _project_subsets(h: np.ndarray, lab: np.ndarray, *, n_max: int, n_subsets: i
     onehot[ii, jj, lab[ii, jj]] = 1.0
     rng = np.random.default_rng(seed)
     out = []
+    from hf_ambiguity.progress import progress_bar as tqdm
+
     for size in tqdm(range(1, n_max + 1), desc="saturation (N)", disable=not progress):
         js_vals, bc_vals, skip = [], [], 0
         subs = _subsets(n_ann, size, n_subsets, rng)

@@ -19,7 +19,7 @@ from hf_ambiguity.analysis.agreement import agreement_summary, synthetic_human_a
 from hf_ambiguity.analysis.alignment import alignment_statistics, argmax_tie_order, summarise_alignment
 from hf_ambiguity.analysis.synthetic_benefit import synthetic_benefit
 from hf_ambiguity.distributions import AmbiguityDefinition, evaluation_levels, label_indices
-from hf_ambiguity.schema import class_names
+from hf_ambiguity.schema import ambiguity_levels, class_names
 
 __all__ = ["synthetic_alignment_record", "benefit_record", "model_alignment_record", "levels_description",
            "EVALUATION_DESCRIPTION",
@@ -50,13 +50,6 @@ EVALUATION_DESCRIPTION = (
 def column_matrix(ds: Any, column: str) -> np.ndarray:
     """A vector column of a dataset as a float64 ``(n_rows, width)`` array."""
     return np.asarray(ds.with_format("numpy")[column], dtype=np.float64)
-
-
-def _ambiguity(ds: Any) -> list[str]:
-    """The ``ambiguity`` column as level names (a ``ClassLabel`` column holds integers)."""
-    feature = ds.features["ambiguity"]
-    values = list(ds["ambiguity"])
-    return [feature.int2str(v) for v in values] if hasattr(feature, "int2str") else values
 
 
 def benefit_record(labels: list[np.ndarray], synthetic: np.ndarray, n_classes: int, opt: Mapping[str, Any]
@@ -117,7 +110,7 @@ def synthetic_alignment_record(ds: Any, opt: Mapping[str, Any], *, plot_dir: Pat
     classes = class_names(ds)
     k = len(classes)
     human = column_matrix(ds, "human_dist")
-    amb = np.asarray(_ambiguity(ds))
+    amb = np.asarray(ambiguity_levels(ds))
     ties = argmax_tie_order(classes, opt["argmax_ties"])
     labels = label_indices(ds["human_labels"], classes)
     human_counts = np.stack([np.bincount(x, minlength=k) for x in labels]).astype(np.float64)
@@ -218,7 +211,7 @@ def model_alignment_record(pred: np.ndarray, test: Any, target: str, *, against:
     if levels_over == "test":
         amb = evaluation_levels(test["entropy"], definition or AmbiguityDefinition())
     else:
-        amb = _ambiguity(test)
+        amb = ambiguity_levels(test)
     record: dict[str, Any] = {}
     refs = []
     if against in ("own", "both"):

@@ -131,7 +131,7 @@ def annotate(dataset: Any, annotator: Annotator, *, name: str = "synthetic",
     ``n_annotators=None`` takes the reference N of the dataset's corpus (:func:`default_n_annotators`: 8 IEMOCAP,
     10 MSP-Podcast).
     """
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")

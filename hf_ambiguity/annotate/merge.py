@@ -50,6 +50,7 @@ from scipy.optimize import minimize
 
 from hf_ambiguity.distributions import normalized_entropy, validate_votes, votes_to_distribution
 from hf_ambiguity.provenance import attach_provenance, read_provenance
+from hf_ambiguity.schema import distribution_feature
 
 __all__ = ["MergeResult", "AdaptiveMerge", "merge_votes", "fit_adaptive_merge", "merge_dataset", "MERGE_STRATEGIES"]
 
@@ -287,9 +288,8 @@ def merge_dataset(dataset: Any, *, human: str = "human", synthetic: str = "synth
     ``<synthetic>_votes`` (reference: ``strategy="concat"``). ``"adaptive"`` without ``adaptive`` parameters fits them
     on this dataset's human votes (:func:`fit_adaptive_merge`); to score the merge on some of these rows, fit it on
     others (the training split) and pass the parameters, with ``fitted_on`` saying which rows (recorded in the
-    provenance)."""
-    from datasets import List, Value
-
+    provenance). Both columns have the type of every vote and distribution column
+    (:func:`hf_ambiguity.schema.distribution_feature`)."""
     for col in (f"{human}_votes", f"{synthetic}_votes"):
         if col not in dataset.column_names:
             raise ValueError(f"dataset has no column {col!r}; run annotate(..., name={synthetic!r}) first "
@@ -302,8 +302,8 @@ def merge_dataset(dataset: Any, *, human: str = "human", synthetic: str = "synth
     present = [c for c in ("combined_votes", "combined_dist") if c in dataset.column_names]
     if present:
         dataset = dataset.remove_columns(present)
-    dataset = dataset.add_column("combined_votes", result.votes.tolist(), feature=List(Value("float64")))
-    dataset = dataset.add_column("combined_dist", result.dist.tolist(), feature=List(Value("float64")))
+    dataset = dataset.add_column("combined_votes", result.votes.tolist(), feature=distribution_feature())
+    dataset = dataset.add_column("combined_dist", result.dist.tolist(), feature=distribution_feature())
     prov = {"human": human, "synthetic": synthetic, "strategy": strategy, "weight": weight,
             "synthetic_provenance": read_provenance(dataset).get(synthetic)}
     if strategy == "adaptive":

@@ -31,7 +31,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from hf_ambiguity.distributions import DIST_ATOL
-from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN, class_names
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN, ambiguity_levels, ambiguity_names, class_names
 
 __all__ = ["BalancedEvalView", "CellWeights", "balanced_eval_view", "balanced_view_record"]
 
@@ -96,7 +96,8 @@ def balanced_eval_view(dataset: Any, target_column: str, *, seed: int = 0,
     original = ~np.array(table["augmented"].to_pylist(), dtype=bool) if "augmented" in table.column_names \
         else np.ones(len(targets), dtype=bool)
     ids = table["id"].to_pylist() if "id" in table.column_names else list(range(len(targets)))
-    levels = table[ambiguity_column].to_pylist() if "ambiguity" in by else None
+    levels = ambiguity_names(table[ambiguity_column].to_pylist(), dataset.features[ambiguity_column]) \
+        if "ambiguity" in by else None
 
     factor_values = {"class": class_names, "ambiguity": list(AMBIGUITY_LEVELS)}
     cells = [""]
@@ -161,7 +162,7 @@ def balanced_view_record(test: Any, *, seed: int) -> tuple[list[str], str, dict[
     view, composition, weights = balanced_eval_view(test, "human_dist", seed=seed)
     classes = class_names(test)
     table = {c: {lv: 0 for lv in AMBIGUITY_LEVELS} for c in classes}
-    for p, lv in zip(view["human_dist"], view["ambiguity"]):
+    for p, lv in zip(view["human_dist"], ambiguity_levels(view)):
         table[classes[int(np.argmax(p))]][lv] += 1
     return [str(x) for x in view["id"]], composition, {"description": "dominant human emotion × ambiguity level, the same number of test utterances per "
                            "non-empty cell" + (f"; empty cells: {', '.join(weights.empty_cells)}"

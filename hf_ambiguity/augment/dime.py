@@ -88,7 +88,7 @@ from hf_ambiguity.analysis.alignment import ARGMAX_TIES, argmax_tie_order
 from hf_ambiguity.audio import SAMPLING_RATE, decode_audio, encode_wav
 from hf_ambiguity.augment.dime_features import row_features, single_threaded_blas, standardise
 from hf_ambiguity.distributions import distribution_problems
-from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, CLASS_COLUMN, ambiguity_names
 
 __all__ = [
     "AugmentReport", "dime_aug", "mark_originals", "PROVENANCE_COLUMNS", "UNOBSERVED_COLUMNS",
@@ -305,7 +305,7 @@ def _extract(audio_ds: Any, audio_column: str, rows: np.ndarray, transcripts: li
     """
     from collections import deque
 
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     def cells(chunk: np.ndarray) -> list[tuple[int, Any, str | None]]:
         return [(int(r), audio_ds[int(r)][audio_column], transcripts[r] if transcripts is not None else None)
@@ -428,7 +428,7 @@ def dime_aug(
     default 1).
     """
     import datasets
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     options = {"top_up": top_up, "neighbours": neighbours, "transcript_from": transcript_from, "features": features,
                "dominant_ties": dominant_ties}
@@ -454,7 +454,7 @@ def dime_aug(
     dominant = np.where(usable, order[np.argmax(np.nan_to_num(target, nan=-1.0)[:, order], axis=1)], -1)
 
     if balance_by == "class_ambiguity":
-        levels = _column(dataset, ambiguity_column)
+        levels = ambiguity_names(_column(dataset, ambiguity_column), dataset.features[ambiguity_column])
         for r, lv in enumerate(levels):
             if usable[r] and lv not in AMBIGUITY_LEVELS:
                 raise ValueError(f"row {r} (id {ids[r]!r}): {ambiguity_column} is {lv!r}, expected one of "

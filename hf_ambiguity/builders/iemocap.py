@@ -18,6 +18,7 @@ from typing import Any
 
 import datasets
 
+from hf_ambiguity.builders.features import FEATURES_VERSION
 from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig
 from hf_ambiguity.labels import get_class_set, get_corpus
 
@@ -62,7 +63,7 @@ class IemocapAmbig(AmbiguityBuilder):
     NEEDS_DATA_DIR = ("IEMOCAP cannot be downloaded automatically; request it from https://sail.usc.edu/iemocap/ and "
                       "pass the IEMOCAP_full_release folder")
     BUILDER_CONFIGS = [
-        IemocapAmbigConfig(name=name, version=datasets.Version("0.1.0"),
+        IemocapAmbigConfig(name=name, version=datasets.Version(FEATURES_VERSION),
                                description=get_class_set(name).description)
         for name in IEMOCAP_CLASS_SETS
     ]

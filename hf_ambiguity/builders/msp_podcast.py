@@ -17,6 +17,7 @@ from typing import Any
 
 import datasets
 
+from hf_ambiguity.builders.features import FEATURES_VERSION
 from hf_ambiguity.builders._base import AmbiguityBuilder, AmbiguityBuilderConfig
 from hf_ambiguity.labels import get_class_set, get_corpus
 
@@ -59,7 +60,7 @@ class MspPodcastAmbig(AmbiguityBuilder):
     NEEDS_DATA_DIR = ("MSP-Podcast cannot be downloaded automatically; request it from the MSP Lab (UT Dallas) and "
                       "pass the release folder that holds Audios/ and Labels/")
     BUILDER_CONFIGS = [
-        MspPodcastAmbigConfig(name=name, version=datasets.Version("0.1.0"),
+        MspPodcastAmbigConfig(name=name, version=datasets.Version(FEATURES_VERSION),
                               description=get_class_set(name).description)
         for name in MSP_CLASS_SETS
     ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_ambiguity.schema import AMBIGUITY_LEVELS, class_names
+from hf_ambiguity.schema import AMBIGUITY_LEVELS, ambiguity_levels, class_names
 
 __all__ = ["corpus_statistics"]
 
@@ -17,7 +17,7 @@ def corpus_statistics(ds: Any) -> dict[str, Any]:
     """Counts the report prints: utterances, speakers, annotators, dropped labels, class × ambiguity table."""
     classes = class_names(ds)
     majority = [classes[i] for i in ds["majority_label"]]
-    ambiguity = list(ds["ambiguity"])
+    ambiguity = ambiguity_levels(ds)
     n_ann = np.asarray(ds["n_annotators"], dtype=float)
     table = {c: {lv: 0 for lv in AMBIGUITY_LEVELS} for c in classes}
     for c, lv in zip(majority, ambiguity):

@@ -1,11 +1,13 @@
 """Attach synthetic (ALM) emotion labels and distributions to a dataset, and merge them with the human votes.
 
-    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M --mode sample|score -n N --out DIR
+    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M [--mode sample|score] [-n N] [--out DIR]
 
-DATASET is a ``save_to_disk`` folder (Dataset or DatasetDict) or a folder ``datasets.load_dataset`` reads. Every
-split is annotated, ``combined_*`` columns are added when the dataset has human votes (``--merge none`` skips it),
-and the result is saved with ``save_to_disk`` to ``--out``. Finished requests are kept in ``--cache-dir`` (default
-``<out>.annotate-cache``), so rerunning the same command after a kill resumes. Under ``accelerate launch -m
+DATASET is a Hub dataset id (``namespace/name``), a ``save_to_disk`` folder (Dataset or DatasetDict) or a folder
+``datasets.load_dataset`` reads (:mod:`hf_ambiguity.hub.load`). Every split is annotated, ``combined_*`` columns are
+added when the dataset has human votes (``--merge none`` skips it), and the result is saved with ``save_to_disk`` to
+``--out`` (default: ``<DATASET folder>-annotated`` next to a local folder, ``./<name>-annotated`` for a Hub id).
+Finished requests are kept in ``--cache-dir`` (default ``<out>.annotate-cache``), so rerunning the same command after a
+kill resumes. Under ``accelerate launch -m
 hf_ambiguity.annotate ...`` every process annotates one contiguous shard of each split; the main process then
 gathers the shards in dataset order (from the cache, which must therefore be on a file system every process sees)
 and writes the output. On a CPU-only machine use ``accelerate launch --multi_gpu --num_processes K`` (a gloo group).
@@ -15,22 +17,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["register", "run", "main", "load_any_dataset", "make_annotator"]
+from hf_ambiguity.commands import add_common_options, apply_common_options, default_output
+
+__all__ = ["register", "run", "main", "make_annotator"]
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", help="save_to_disk folder, or a folder datasets.load_dataset can read")
+    p.add_argument("dataset", metavar="DATASET",
+                   help="Hub dataset id (namespace/name), save_to_disk folder, or a folder datasets.load_dataset reads")
     p.add_argument("--backend", choices=("transformers", "openai", "gemini"), required=True)
     p.add_argument("--model", required=True, help="Hub id or local folder (transformers) / model name (hosted)")
     p.add_argument("--mode", choices=("sample", "score"), default="sample")
     p.add_argument("-n", "--n-annotators", type=int,
                    help="synthetic annotators (default: the reference N of the dataset's corpus column: 8 IEMOCAP, "
                         "10 MSP-Podcast, 8 otherwise)")
-    p.add_argument("--out", required=True, help="output folder (save_to_disk)")
+    p.add_argument("--out", help="output folder, written with save_to_disk (default: DATASET-annotated next to a "
+                                  "local folder, ./NAME-annotated for a Hub id)")
     p.add_argument("--name", default="synthetic", help="column prefix of the synthetic annotators")
     p.add_argument("--split", action="append", help="only these splits (repeatable); default: all")
     p.add_argument("--seed", type=int, default=0)
@@ -51,7 +59,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requests-per-second", type=float, help="hosted: rate limit")
     p.add_argument("--timeout", type=float, default=120.0, help="hosted: seconds per request")
     p.add_argument("--max-retries", type=int, default=5, help="hosted: retries on 429/5xx/timeouts")
-    p.add_argument("--no-progress", action="store_true")
 
 
 def register(subparsers) -> None:
@@ -59,20 +66,6 @@ def register(subparsers) -> None:
                               description=__doc__.split("\n\n")[0])
     add_arguments(p)
     p.set_defaults(func=run)
-
-
-def load_any_dataset(path: str):
-    """A ``DatasetDict`` from a ``save_to_disk`` folder (Dataset or DatasetDict) or a ``load_dataset`` folder."""
-    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"dataset folder {path!r} does not exist")
-    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
-        ds = load_from_disk(str(folder))
-    else:
-        ds = load_dataset(str(folder))
-    return DatasetDict({"train": ds}) if isinstance(ds, Dataset) else ds
 
 
 def make_annotator(args: argparse.Namespace, device: str | None = None):
@@ -102,11 +95,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except AnnotationBackendError as err:
-        print(f"error: {err}\nfinished requests are kept in the cache; rerun the same command to resume",
-              file=sys.stderr)
+        logger.error(f"error: {err}\nfinished requests are kept in the cache; rerun the same command to resume")
         return 2
     except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        logger.error(f"error: {err}")
         return 2
 
 
@@ -114,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     from datasets import DatasetDict
 
     from hf_ambiguity.annotate import annotate, merge_dataset
+    from hf_ambiguity.hub.load import load_dataset_dict
 
     try:
         import torch
@@ -125,17 +118,20 @@ def _run(args: argparse.Namespace) -> int:
             state.is_main_process
     except ImportError:  # accelerate is an optional extra
         state, rank, world, device, is_main = None, 0, 1, None, True
-    dsd = load_any_dataset(args.dataset)
+    dsd = load_dataset_dict(args.dataset, what="DATASET")
+    out_dir = Path(args.out) if args.out else default_output(args.dataset, "annotated")
+    if not args.out and is_main:
+        logger.info(f"writing to {out_dir} (pass --out to choose)")
     splits = args.split or list(dsd)
     unknown = [s for s in splits if s not in dsd]
     if unknown:
         raise ValueError(f"split(s) {unknown} not in the dataset (splits: {list(dsd)})")
     _check_ids_across_splits(dsd, splits)
-    cache_dir = args.cache_dir or f"{Path(args.out)}.annotate-cache"
+    cache_dir = args.cache_dir or f"{out_dir}.annotate-cache"
     annotator = make_annotator(args, device if args.backend == "transformers" and world > 1 else None)
     batch_size = args.batch_size or (8 if args.backend == "transformers" else 4 * args.concurrency)
     common = dict(name=args.name, mode=args.mode, n_annotators=args.n_annotators, seed=args.seed,
-                  batch_size=batch_size, cache_dir=cache_dir, progress=not args.no_progress)
+                  batch_size=batch_size, cache_dir=cache_dir, progress=args.progress)
     if world > 1:
         for split in splits:
             annotate(dsd[split], annotator, shard=(rank, world), assemble=False, **common)
@@ -152,9 +148,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps({"split": split, "items": report.n_items, "new": report.n_new_results,
                           "cached": report.n_cached_results, "invalid_answers": report.n_invalid_answers,
                           "items_without_valid_label": report.n_items_without_valid_label,
-                          "utterances_per_s": round(report.utterances_per_s, 3)}), file=sys.stderr)
-    DatasetDict(out).save_to_disk(args.out)
-    print(f"saved {sum(len(d) for d in out.values())} rows ({', '.join(out)}) to {args.out}", file=sys.stderr)
+                          "utterances_per_s": round(report.utterances_per_s, 3)}))
+    DatasetDict(out).save_to_disk(str(out_dir))
+    logger.info(f"saved {sum(len(d) for d in out.values())} rows ({', '.join(out)}) to {out_dir}")
     if world > 1:
         state.wait_for_everyone()
     return 0
@@ -177,4 +173,5 @@ def _check_ids_across_splits(dsd, splits: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hf_ambiguity annotate", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    add_common_options(parser)
+    return run(apply_common_options(parser.parse_args(argv)))

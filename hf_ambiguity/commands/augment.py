@@ -1,18 +1,21 @@
-"""``hf-ambiguity augment DATASET``: DiME-Aug top-up of a dataset folder's training split, exported in the Hub layout.
+"""``hf-ambiguity augment DATASET``: DiME-Aug top-up of a dataset's training split, exported in the Hub layout.
 
-    hf-ambiguity augment iemocap_ambig --target-column human_dist --ratio 0.3 --out iemocap_aug
-        [--split train] [--balance-by class|class_ambiguity] [--k 3] [--seed 0] [--validation-fraction 0.1]
+    hf-ambiguity augment iemocap_ambig --target-column human_dist [--ratio 0.3] [--out iemocap_ambig-augmented]
+        [--split train] [--protocol auto|none|random|speaker] [--balance-by class|class_ambiguity] [--k 3] [--seed 0]
+        [--validation-fraction 0.1]
         [--top-up reference --neighbours reference --transcript-from anchor --features reference
          --dominant-ties alphabetical]   # the authors' DiME rules
 
-``DATASET`` is a folder ``datasets.load_dataset(DATASET)`` loads (e.g. the output of ``hf-ambiguity build``). Its own
-splits are used as they are, or ``--protocol random|speaker`` first makes train/test splits the way training does
-(:func:`hf_ambiguity.splits.make_splits`: the reference random 80/20 utterance split, seed 42, or IEMOCAP
-leave-one-session-out / MSP-Podcast partitions), e.g. for a built IEMOCAP folder whose splits are sessions; train
-the result with ``--split dataset``. When there is no ``validation`` split, one is taken out of ``--split`` first
+``DATASET`` is a Hub dataset id, a folder ``datasets.load_dataset`` reads (e.g. the output of ``hf-ambiguity build``)
+or a ``save_to_disk`` folder (e.g. the output of ``hf-ambiguity annotate``). With ``--protocol auto`` (default) its own
+splits are used when it has the ``--split`` split (``train``), and otherwise train/test splits are made the way
+training does with the speaker-independent protocol (IEMOCAP session 5 held out, MSP-Podcast partitions);
+``--protocol random`` makes the reference random 80/20 utterance split (seed 42), ``--protocol none`` insists on the
+dataset's own splits (:func:`hf_ambiguity.splits.make_splits`). Train the result with ``--split dataset``. When there is no ``validation`` split, one is taken out of ``--split`` first
 (``--validation-fraction``, seed ``--validation-seed``), so that validation rows are never DiME-Aug sources; other
 splits (test) are copied unchanged, with the provenance columns of original rows.
-Writes ``<out>/data/*.parquet`` + ``README.md`` (the card gains a ``dime-aug`` provenance block), and
+Writes ``<out>/data/*.parquet`` + ``README.md`` + ``provenance.json`` (the card gains a ``dime-aug`` provenance
+block; ``--out`` defaults to ``<DATASET>-augmented`` next to a local folder, ``./<name>-augmented`` for a Hub id), and
 ``augment_report.json`` / ``augment_report.md`` (per-group counts, shortfall, skipped rows and, when there is a test
 split, the composition of its balanced evaluation view).
 """
@@ -21,30 +24,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
+from hf_ambiguity.commands import default_output
+
 __all__ = ["register", "run_augment"]
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
     """Add the ``augment`` sub-command."""
     p = subparsers.add_parser("augment", help="DiME-Aug: top up under-represented emotions of the training split",
                               description=__doc__.splitlines()[0])
-    p.add_argument("dataset", type=Path, metavar="DATASET", help="dataset folder loadable by datasets.load_dataset")
+    p.add_argument("dataset", metavar="DATASET",
+                   help="Hub dataset id, or a folder datasets.load_dataset or load_from_disk reads")
     p.add_argument("--target-column", required=True,
                    help="distribution column to balance on and interpolate (e.g. human_dist, combined_dist)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (Hub layout: data/ + README.md)")
+    p.add_argument("--out", type=Path, help="output folder, Hub layout: data/ + README.md (default: DATASET-augmented "
+                                         "next to a local folder, ./NAME-augmented for a Hub id)")
     p.add_argument("--ratio", type=float, default=0.30,
                    help="top up every group below RATIO x the largest group's count (default 0.30)")
     p.add_argument("--k", type=int, default=3, help="nearest neighbours to interpolate with (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the pairs and alphas (default 0)")
     p.add_argument("--split", default="train", help="the split to augment (default train)")
-    p.add_argument("--protocol", choices=("none", "random", "speaker"), default="none",
-                   help="make train/test splits first as training does: random (reference 80/20 by utterance) or "
-                        "speaker (IEMOCAP leave-one-session-out, MSP-Podcast partitions); none (default): the "
-                        "dataset's own splits")
+    p.add_argument("--protocol", choices=("auto", "none", "random", "speaker"), default="auto",
+                   help="train/test splits: auto (default) = the dataset's own when it has the --split split, else "
+                        "speaker; none = the dataset's own; random = the reference 80/20 split by utterance; "
+                        "speaker = IEMOCAP leave-one-session-out or MSP-Podcast partitions, as training does")
     p.add_argument("--test-fraction", type=float, default=0.2, help="test share of --protocol random (default 0.2)")
     p.add_argument("--split-seed", type=int, default=42, help="seed of --protocol random (default 42)")
     p.add_argument("--test-session", type=int, default=5, help="IEMOCAP test session of --protocol speaker")
@@ -78,7 +87,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lenient", action="store_true",
                    help="skip rows with invalid distributions as sources and count them instead of stopping")
     p.add_argument("--overwrite", action="store_true", help="replace data/ and README.md of a non-empty --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_augment)
 
 
@@ -89,24 +97,36 @@ def _dime_options(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"hf-ambiguity augment: error: {message}", file=sys.stderr)
+    logger.error(f"hf-ambiguity augment: error: {message}")
     return code
 
 
-def _card_info(folder: Path, dsdict: Any) -> Any:
-    """The input's card information, or (for a folder not exported by hf-ambiguity) one made from its columns."""
-    from hf_ambiguity.hub.card import make_card_info, read_card_info
+def _card_info(source: str, dsdict: Any) -> Any:
+    """The input's card information, or (for a dataset not exported by hf-ambiguity, e.g. a save_to_disk folder or
+    a Hub id) one made from its columns; then the provenance recorded on the dataset (synthetic annotators, merge)
+    that the card does not have yet, local paths made relative to the working directory."""
+    from hf_ambiguity.hub.card import add_provenance_to_card, read_card_info
+
+    first = next(iter(dsdict.values()))
+    info = None
+    if Path(source).is_dir():
+        try:
+            info = read_card_info(source)
+        except (FileNotFoundError, ValueError):
+            info = None
+    if info is None:
+        info = _card_info_from_columns(source, first)
+    return add_provenance_to_card(info, first, base=Path.cwd())
+
+
+def _card_info_from_columns(source: str, first: Any) -> Any:
+    from hf_ambiguity.hub.card import make_card_info
     from hf_ambiguity.labels import CLASS_SETS
 
-    try:
-        return read_card_info(folder)
-    except (FileNotFoundError, ValueError):
-        pass
-    first = next(iter(dsdict.values()))
     corpora = set(first.select_columns(["corpus"]).with_format("arrow")[:]["corpus"].to_pylist()) \
         if "corpus" in first.column_names else set()
     if len(corpora) != 1:
-        raise ValueError(f"{folder} has no hf-ambiguity dataset card and no single `corpus` value ({sorted(corpora)}),"
+        raise ValueError(f"{source} has no hf-ambiguity dataset card and no single `corpus` value ({sorted(corpora)}),"
                          " so the card cannot be written; build the dataset with `hf-ambiguity build`")
     corpus = corpora.pop()
     names = tuple(getattr(first.features.get("majority_label"), "names", ()) or ())
@@ -123,28 +143,40 @@ def run_augment(args: argparse.Namespace) -> int:
     from hf_ambiguity.augment.balanced_eval import balanced_eval_view
     from hf_ambiguity.hub.card import add_provenance
     from hf_ambiguity.hub import export_to_hub_layout
+    from hf_ambiguity.hub.load import load_dataset_dict
 
-    out: Path = args.out
-    if not args.dataset.is_dir():
-        return _fail(f"{args.dataset} is not a folder; pass a dataset folder (e.g. the --out of hf-ambiguity build)", 2)
+    out: Path = args.out or default_output(args.dataset, "augmented")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         return _fail(f"{out} is not empty; pass --overwrite to replace its data/ and README.md, or choose another "
                      "--out", 2)
-    if out.resolve() == args.dataset.resolve():
+    if Path(args.dataset).is_dir() and out.resolve() == Path(args.dataset).resolve():
         return _fail("--out must differ from DATASET (the input would be overwritten while it is read)", 2)
     if not 0.0 <= args.validation_fraction < 1.0:
         return _fail(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}", 2)
-    dsdict = datasets.load_dataset(str(args.dataset))
+    try:
+        dsdict = load_dataset_dict(args.dataset, what="DATASET")
+    except FileNotFoundError as err:
+        return _fail(str(err), 2)
+    loaded = dsdict
+    if not args.out:
+        logger.info(f"writing to {out} (pass --out to choose)")
     protocol = "the dataset's own splits"
-    if args.protocol != "none":
+    kind = args.protocol
+    if kind == "auto":
+        kind = "none" if args.split in dsdict or args.split != "train" else "speaker"
+        if kind == "speaker":
+            logger.info(f"{args.dataset} has no {args.split!r} split (splits: {list(dsdict)}): making train/test "
+                        "splits with --protocol speaker (pass --protocol random for the reference's 80/20 split)")
+    if kind != "none":
         try:
-            parts, protocol = make_splits(dsdict, kind=args.protocol, test_fraction=args.test_fraction,
+            parts, protocol = make_splits(dsdict, kind=kind, test_fraction=args.test_fraction,
                                           seed=args.split_seed, test_session=args.test_session,
                                           test_partition=args.test_partition)
         except ValueError as err:
-            return _fail(str(err), 2)
+            hint = " (or --protocol random)" if args.protocol == "auto" else ""
+            return _fail(f"{err}{hint}", 2)
         dsdict = datasets.DatasetDict(parts)
-        print(f"Splits: {protocol}.")
+        logger.info(f"Splits: {protocol}.")
     if args.split not in dsdict:
         return _fail(f"split {args.split!r} is not in {args.dataset} (splits: {list(dsdict)}); pass --split, or "
                      "--protocol random|speaker to make train/test splits first", 2)
@@ -155,13 +187,13 @@ def run_augment(args: argparse.Namespace) -> int:
         parts = split_train_validation(train, args.validation_fraction, seed=args.validation_seed)
         train, result["validation"] = parts["train"], parts["validation"]
         took_validation = True
-        print(f"Took {len(parts['validation'])} rows of {args.split!r} out as 'validation' before augmentation "
-              f"(fraction {args.validation_fraction}, seed {args.validation_seed}).")
+        logger.info(f"Took {len(parts['validation'])} rows of {args.split!r} out as 'validation' before "
+                    f"augmentation (fraction {args.validation_fraction}, seed {args.validation_seed}).")
     try:
         augmented, report = dime_aug(
             train, args.target_column, ratio=args.ratio, k=args.k, seed=args.seed, balance_by=args.balance_by,
             audio_column=args.audio_column, transcript_column=args.transcript_column, lenient=args.lenient,
-            num_proc=args.num_proc, progress=not args.no_progress, **_dime_options(args))
+            num_proc=args.num_proc, progress=args.progress, **_dime_options(args))
     except (ValueError, TypeError) as err:
         return _fail(str(err))
     for name in result:  # the other splits stay real: provenance columns say so (one schema for all splits)
@@ -179,18 +211,18 @@ def run_augment(args: argparse.Namespace) -> int:
         except ValueError as err:
             composition = f"(balanced evaluation view not available: {err})\n"
         markdown += "\n### Balanced evaluation view of the test split\n\n" + composition
-    block = {"options": {"protocol": args.protocol, "splits": protocol, "split": args.split,
+    block = {"options": {"protocol": kind, "splits": protocol, "split": args.split,
                          "target_column": args.target_column, "ratio": args.ratio, "k": args.k,
                          "seed": args.seed, "balance_by": args.balance_by, "lenient": args.lenient,
                          "validation_taken_out": took_validation, "validation_fraction": args.validation_fraction,
                          "validation_seed": args.validation_seed, **_dime_options(args)},
              "report": report.to_dict(), "balanced_eval_composition": composition}
     try:
-        card = add_provenance(_card_info(args.dataset, dsdict_out), "dime-aug", block)
+        card = add_provenance(_card_info(args.dataset, loaded), "dime-aug", block)
     except ValueError as err:
         return _fail(str(err))
     export = export_to_hub_layout(dsdict_out, out, card_info=card, overwrite=args.overwrite,
-                                  progress=not args.no_progress)
+                                  progress=args.progress)
     (out / "augment_report.md").write_text(markdown, encoding="utf-8")
     (out / "augment_report.json").write_text(json.dumps({**block, "composition_markdown": composition}, indent=2),
                                              encoding="utf-8")

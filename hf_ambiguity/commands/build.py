@@ -2,23 +2,27 @@
 
     hf-ambiguity build iemocap --data-dir IEMOCAP_full_release --out iemocap_ambig [--class-set paper-4class]
         [--lenient] [--self-evaluations] [--out-of-set share|keep] [--ids-file IDS.txt]
-        [--push USER/REPO] [--public --i-have-a-license]
+        [--push USER/REPO] [--gated [manual|auto] --i-have-a-license] [--public --i-have-a-license]
 
-Writes ``<out>/data/*.parquet`` and ``<out>/README.md`` (the dataset card), prints the closing report (utterances
-read, skipped and why, class counts, ambiguity counts) and saves it as ``<out>/build_report.json`` and
-``<out>/build_report.md``. ``--push`` uploads the folder privately (token from ``HF_TOKEN`` or ``hf auth login``;
-it is never printed); a public push needs both ``--public`` and ``--i-have-a-license``.
+Writes ``<out>/data/*.parquet``, ``<out>/README.md`` (the dataset card) and ``<out>/provenance.json``, prints the
+closing report (utterances read, skipped and why, class counts, ambiguity counts) and saves it as
+``<out>/build_report.json`` and ``<out>/build_report.md``. ``--push`` uploads the folder privately (token from
+``HF_TOKEN`` or ``hf auth login``; it is never printed); ``--gated`` makes the repository gated instead (visible
+behind an access form in which requesters confirm their own corpus licence; ``manual`` approval by default), and a
+public push needs ``--public``; both need ``--i-have-a-license``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
 __all__ = ["register", "run_build"]
+
+logger = logging.getLogger(__name__)
 
 def register(subparsers: Any) -> None:
     """Add ``build`` with one sub-command per corpus."""
@@ -27,6 +31,7 @@ def register(subparsers: Any) -> None:
     corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     from hf_ambiguity.corpora.selection import DEFAULT_MIN_IN_SET_SHARE, OUT_OF_SET_POLICIES
     from hf_ambiguity.distributions import AMBIGUITY_DEFINITIONS, DEFAULT_AMBIGUITY_CUTS
+    from hf_ambiguity.hub.card import GATED_MODES
     from hf_ambiguity.labels import CORPORA
 
     for corpus, spec in CORPORA.items():
@@ -69,12 +74,16 @@ def register(subparsers: Any) -> None:
                                 "leave its files out with VALUE=ignore; repeatable")
         p.add_argument("--cache-dir", type=Path, default=None, help="datasets cache (default: the HF cache)")
         p.add_argument("--overwrite", action="store_true", help="replace data/ and README.md of a non-empty --out")
-        p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--push", metavar="REPO_ID", default=None,
-                       help="upload to this Hub dataset repo (private unless --public)")
+                       help="upload to this Hub dataset repo (private unless --gated or --public)")
+        p.add_argument("--gated", nargs="?", const="manual", choices=GATED_MODES, default=None,
+                       help="make the pushed repo gated: visible behind an access form asking for the requester's "
+                            "corpus licence; manual (default) = you approve each request, auto = approved once the "
+                            "form is filled in (needs --i-have-a-license)")
         p.add_argument("--public", action="store_true", help="make the pushed repo public (needs --i-have-a-license)")
         p.add_argument("--i-have-a-license", dest="license_acknowledged", action="store_true",
-                       help="acknowledge that your corpus licence allows a public release")
+                       help="acknowledge that your corpus licence allows sharing the data (gated: with other "
+                            "licence holders; public: with everyone)")
         p.set_defaults(func=run_build)
 
 
@@ -108,7 +117,7 @@ def _partitions(items: list[str]) -> dict[str, str]:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"hf-ambiguity build: error: {message}", file=sys.stderr)
+    logger.error(f"hf-ambiguity build: error: {message}")
     return code
 
 
@@ -123,9 +132,16 @@ def run_build(args: argparse.Namespace) -> int:
 
     if args.public and not args.push:
         return _fail("--public only applies to --push REPO_ID", 2)
+    if args.public and args.gated:
+        return _fail("--public and --gated contradict each other: a gated repository is visible behind its access "
+                     "form; pass one of them", 2)
     if args.push and args.public and not args.license_acknowledged:
         return _fail(f"refusing a public push of licensed {args.corpus} data; keep the default private push, or add "
                      "--i-have-a-license if your licence allows a public release", 2)
+    if args.push and args.gated and not args.license_acknowledged:
+        return _fail(f"refusing a gated push of licensed {args.corpus} data: everyone whose access request is "
+                     "approved can download it; add --i-have-a-license if your licence allows sharing it with other "
+                     "licence holders, or keep the default private push", 2)
     try:  # before any reading: a bad cut point would otherwise surface as a traceback from inside datasets
         AmbiguityDefinition(args.ambiguity, tuple(args.ambiguity_cuts))
     except ValueError as err:
@@ -150,14 +166,14 @@ def run_build(args: argparse.Namespace) -> int:
         datasets.disable_progress_bars()
     try:
         dsdict, report = build_dataset(args.corpus, args.data_dir, class_set=args.class_set,
-                                       cache_dir=args.cache_dir, progress=not args.no_progress, **options)
+                                       cache_dir=args.cache_dir, progress=args.progress, **options)
     except CorpusFormatError as err:
         return _fail(str(err))
     finally:
         if quiet:
             datasets.enable_progress_bars()
     export = export_to_hub_layout(dsdict, out, card_info=report.card_info(), overwrite=args.overwrite,
-                                  progress=not args.no_progress)
+                                  progress=args.progress, gated=args.gated)
     markdown = report.as_markdown()
     (out / "build_report.md").write_text(markdown, encoding="utf-8")
     (out / "build_report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
@@ -166,10 +182,10 @@ def run_build(args: argparse.Namespace) -> int:
           f"({str(out)!r})); report saved as build_report.json / build_report.md")
     if args.push:
         try:
-            result = push_dataset(out, args.push, private=not args.public,
+            result = push_dataset(out, args.push, private=None if args.gated else not args.public, gated=args.gated,
                                   license_acknowledged=args.license_acknowledged, licensed=True)
         except (LicenseNotAcknowledgedError, RuntimeError) as err:
             return _fail(str(err))
-        print(f"Pushed to https://huggingface.co/datasets/{result.repo_id} "
-              f"({'private' if result.private else 'public'}): {result.commit_url}")
+        access = f"gated, {result.gated} approval" if result.gated else "private" if result.private else "public"
+        print(f"Pushed to https://huggingface.co/datasets/{result.repo_id} ({access}): {result.commit_url}")
     return 0

@@ -8,7 +8,7 @@ import sys
 
 __all__ = ["register", "main"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: Failures caused by the input (a bad corpus or dataset, a missing or unreadable file): exit 2, "fix the input".
 #: Everything else (an unreachable backend, a failed push, a failed training subprocess) is operational: exit 1.
@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     except (ConfigError, RunFolderBusyError, DataError, CorpusFormatError) as exc:
         if args.debug:
             raise
-        print(f"hf-ambiguity run: {exc}", file=sys.stderr)
+        logger.error(f"hf-ambiguity run: {exc}")
         return 2
     except StageError as exc:
         if args.debug:
@@ -46,11 +46,11 @@ def main(args: argparse.Namespace) -> int:
         first = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else type(cause).__name__
         hint = ("fix the input and rerun the same command: finished stages are reused" if user_input
                 else _OPERATIONAL_HINT)
-        print(f"hf-ambiguity run: stage {exc.stage} failed: {first}\n{hint}", file=sys.stderr)
+        logger.error(f"hf-ambiguity run: stage {exc.stage} failed: {first}\n{hint}")
         return 2 if user_input else 1
     print(f"report: {outcome.report}")
     for why in outcome.unavailable.values():
-        print(f"not available: {why}", file=sys.stderr)
+        logger.warning(f"not available: {why}")
     return 1 if outcome.unavailable_requested else 0
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import sys
 from pathlib import Path
+import logging
 
 __all__ = ["register", "main", "annotate_dataset_dir"]
 
@@ -21,11 +20,14 @@ def annotate_dataset_dir(run_dir: str | Path) -> Path:
 
     return Path(run_dir) / STAGE_FOLDERS["annotate"] / DATASET_DIR
 
+logger = logging.getLogger(__name__)
+
 
 def main(args: argparse.Namespace) -> int:
     """Load the config (the shipped default when none is given), optionally calibrate it, run the sweep, write the
     outputs."""
     from hf_ambiguity.errors import ConfigError
+    from hf_ambiguity.files import write_json
     from hf_ambiguity.simulate.config import DEFAULT_CONFIG_PATH, load_config
     from hf_ambiguity.simulate.report import write_outputs
     from hf_ambiguity.simulate.study import run_study
@@ -33,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        print(f"hf-ambiguity simulate: {exc}", file=sys.stderr)
+        logger.error(f"hf-ambiguity simulate: {exc}")
         return 2
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seeds=(args.seed,))
@@ -45,28 +47,28 @@ def main(args: argparse.Namespace) -> int:
 
         folder = annotate_dataset_dir(args.calibrate_from)
         if not folder.is_dir():
-            print(f"hf-ambiguity simulate: --calibrate-from {args.calibrate_from}: no annotate-stage dataset at "
-                  f"{folder}; pass the folder of a pipeline run (`hf-ambiguity run`) whose annotate stage finished",
-                  file=sys.stderr)
+            logger.error(f"hf-ambiguity simulate: --calibrate-from {args.calibrate_from}: no annotate-stage dataset "
+                         f"at {folder}; pass the folder of a pipeline run (`hf-ambiguity run`) whose annotate stage "
+                         "finished")
             return 2
         try:
             observed = observed_statistics_from_dataset(datasets.load_from_disk(str(folder)), name=args.name)
         except ValueError as exc:
-            print(f"hf-ambiguity simulate: --calibrate-from {folder}: {exc}", file=sys.stderr)
+            logger.error(f"hf-ambiguity simulate: --calibrate-from {folder}: {exc}")
             return 2
-        print(f"calibrating to {observed.n_items} items of {folder}", file=sys.stderr)
+        logger.info(f"calibrating to {observed.n_items} items of {folder}")
         cal = calibrate(observed, cfg, n_items=cfg.n_items, seed=cfg.seeds[0])
         cfg = cal.config
         calibration = cal.to_dict(source=str(folder))
-        print("calibrated proxy: " + ", ".join(f"{k}={v}" for k, v in cal.parameters.items()), file=sys.stderr)
+        logger.info("calibrated proxy: " + ", ".join(f"{k}={v}" for k, v in cal.parameters.items()))
     n_worlds = len(cfg.seeds) * len(cfg.humans.panels)
-    print(f"simulating {cfg.n_items} items per world, {n_worlds} worlds per proxy "
-          f"(config: {args.config or DEFAULT_CONFIG_PATH})", file=sys.stderr)
-    result = run_study(cfg, progress=not args.quiet, calibration=calibration)
+    logger.info(f"simulating {cfg.n_items} items per world, {n_worlds} worlds per proxy "
+                f"(config: {args.config or DEFAULT_CONFIG_PATH})")
+    result = run_study(cfg, progress=args.progress, calibration=calibration)
     paths = write_outputs(result, args.out)
     if calibration is not None:
         paths["calibration"] = Path(args.out) / "calibration.json"
-        paths["calibration"].write_text(json.dumps(calibration, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        write_json(paths["calibration"], calibration, indent=1)
     for cell in result.cells():
         if cell["group"] == "overall" and cell["world"] == result.worlds[0].label:
             print(f"{cell['merge']}, {cell['world']} proxy, {cell['panel']} raters: "
@@ -93,5 +95,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a pipeline run folder: fit the humans, truth and base proxy to its annotate-stage dataset")
     p.add_argument("--name", help="with --calibrate-from: the synthetic annotator set (column prefix), when the "
                                   "dataset has several")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)

@@ -239,7 +239,7 @@ def read_iemocap(
     per_session = {s: 0 for s in session_ids}
     pending: list[Pending] = []
     if progress:
-        from tqdm.auto import tqdm
+        from hf_ambiguity.progress import progress_bar as tqdm
         files_iter: Iterable[Path] = tqdm(files, desc="IEMOCAP dialogs", unit="file")
     else:
         files_iter = files

@@ -174,7 +174,7 @@ def read_msp_podcast(
     pending: list[Pending] = []
     items: Iterable[tuple[str, dict[str, Any]]] = consensus.items()
     if progress:
-        from tqdm.auto import tqdm
+        from hf_ambiguity.progress import progress_bar as tqdm
         items = tqdm(list(items), desc="MSP-Podcast files", unit="file")
     for name, c in items:
         where, raw_split = c["where"], c["split_raw"]

@@ -3,12 +3,16 @@
 Layout written by :func:`export_to_hub_layout`::
 
     <folder>/README.md                                   dataset card with YAML configs / dataset_info
+    <folder>/provenance.json                             options, reader report, every stage's provenance
     <folder>/data/<split>-00000-of-0000M.parquet         audio bytes embedded: the folder is self-contained
 
 ``datasets.load_dataset(folder)`` loads it offline, and :func:`push_dataset` uploads it as is with
 ``huggingface_hub.HfApi``. IEMOCAP and MSP-Podcast are licensed corpora: a push is private unless the caller asks for a
 public repository *and* acknowledges the licence, and an existing public repository is never written to silently.
-The token is passed to ``HfApi`` only; it is never printed, logged or put in an error message.
+A **gated** push (``gated="manual"`` or ``"auto"``) is the Hub's way to share with other licence holders: the
+repository is created private, gated, filled, and only then made visible behind the access form that the card's
+``extra_gated_*`` metadata defines (:func:`hf_ambiguity.hub.card.gating_metadata`); it also needs the licence
+acknowledgement. The token is passed to ``HfApi`` only; it is never printed, logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from tqdm.auto import tqdm
+from hf_ambiguity.progress import progress_bar as tqdm
 
-from hf_ambiguity.hub.card import CardInfo, render_card
+from hf_ambiguity.files import write_json
+from hf_ambiguity.hub.card import CARD_INFO_FILE, GATED_MODES, CardInfo, portable_card_info, render_card
 
 __all__ = ["ExportResult", "PushResult", "export_to_hub_layout", "push_dataset", "LicenseNotAcknowledgedError",
            "DEFAULT_MAX_SHARD_BYTES"]
@@ -33,9 +38,9 @@ __all__ = ["ExportResult", "PushResult", "export_to_hub_layout", "push_dataset",
 DEFAULT_MAX_SHARD_BYTES = 500 * 1024 * 1024
 
 
-#: What a push uploads from an exported folder: the card and the shards (not the local build report, which names
-#: local paths).
-UPLOAD_PATTERNS = ("README.md", "data/*.parquet")
+#: What a push uploads from an exported folder: the card, its provenance file and the shards (not the local build
+#: report, which names local paths).
+UPLOAD_PATTERNS = ("README.md", CARD_INFO_FILE, "data/*.parquet")
 #: Remote files a push replaces: shards of an earlier push that this export no longer has are deleted in the same
 #: commit, so the repository holds exactly the exported data (no stale rows left behind, e.g. after a rebuild that
 #: dropped utterances or changed the shard count).
@@ -58,11 +63,13 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What a push did: the repository, whether it is private, and the commit URL the Hub returned."""
+    """What a push did: the repository, whether it is private, its gated-access mode, and the commit URL the Hub
+    returned."""
 
     repo_id: str
     private: bool
     commit_url: str
+    gated: str | None = None
 
 
 @contextmanager
@@ -105,12 +112,16 @@ def _embed(ds: Any) -> Any:
 
 
 def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo, overwrite: bool = False,
-                         max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES, progress: bool = True) -> ExportResult:
+                         max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES, progress: bool = True,
+                         gated: str | None = None) -> ExportResult:
     """Write ``dsdict`` (a ``DatasetDict``) under ``folder`` in the Hub layout with a dataset card.
 
     Every split becomes ``data/<split>-0000i-of-0000n.parquet`` shards of at most about ``max_shard_bytes`` of
-    Arrow data, with audio bytes embedded. ``README.md`` is rendered by :func:`hf_ambiguity.hub.card.render_card`.
-    A non-empty ``folder`` is refused unless ``overwrite=True`` (which replaces ``data/`` and ``README.md`` only).
+    Arrow data, with audio bytes embedded. ``README.md`` is rendered by :func:`hf_ambiguity.hub.card.render_card`
+    (with the access form of a gated repository when ``gated`` is ``"manual"`` / ``"auto"``); ``provenance.json``
+    holds ``card_info`` (no absolute local path: :func:`hf_ambiguity.hub.card.portable_paths`).
+    A non-empty ``folder`` is refused unless ``overwrite=True`` (which replaces ``data/``, ``README.md`` and
+    ``provenance.json`` only).
     Files are written to a hidden sibling folder first and moved into place when complete, so an interrupted export
     leaves ``folder`` as it was; running it again starts over.
     """
@@ -120,6 +131,8 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
         raise TypeError(f"export_to_hub_layout needs a non-empty datasets.DatasetDict, got {type(dsdict).__name__}")
     if max_shard_bytes <= 0:
         raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
+    if gated is not None and gated not in GATED_MODES:
+        raise ValueError(f"gated must be one of {list(GATED_MODES)} or None, got {gated!r}")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise FileExistsError(f"{folder} is not empty; pass overwrite=True (--overwrite) to replace its data/ "
@@ -155,10 +168,13 @@ def export_to_hub_layout(dsdict: Any, folder: str | Path, *, card_info: CardInfo
 
     (staging / "README.md").write_text(
         render_card(dsdict, card_info, data_files={k: list(v) for k, v in data_files.items()},
-                    split_bytes=split_bytes, download_bytes=sum(parquet_bytes.values())), encoding="utf-8")
+                    split_bytes=split_bytes, download_bytes=sum(parquet_bytes.values()), gated=gated),
+        encoding="utf-8")
+    write_json(staging / CARD_INFO_FILE, portable_card_info(card_info).to_yaml_dict())
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / "data", ignore_errors=True)
     os.replace(staging / "data", folder / "data")
+    os.replace(staging / CARD_INFO_FILE, folder / CARD_INFO_FILE)
     os.replace(staging / "README.md", folder / "README.md")
     staging.rmdir()
     readme = folder / "README.md"
@@ -170,27 +186,39 @@ def _scrub(text: str, token: str | None) -> str:
     return text.replace(token, "<token>") if token else text
 
 
-def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool = True, token: str | None = None,
-                 license_acknowledged: bool = False, licensed: bool = True, card_info: CardInfo | None = None,
-                 commit_message: str = "Upload dataset built with hf-ambiguity", api: Any = None) -> PushResult:
+def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool | None = None, gated: str | None = None,
+                 token: str | None = None, license_acknowledged: bool = False, licensed: bool = True,
+                 card_info: CardInfo | None = None, commit_message: str = "Upload dataset built with hf-ambiguity",
+                 api: Any = None) -> PushResult:
     """Upload an exported folder (or export ``folder_or_dsdict`` with ``card_info`` first) to a Hub dataset repo.
 
-    Private by default. A public push of a licensed corpus (IEMOCAP, MSP-Podcast) raises
-    :class:`LicenseNotAcknowledgedError` unless ``license_acknowledged=True``; so does pushing to a repository that
-    already exists and is public while ``private=True`` was asked for (``create_repo`` does not change the
-    visibility of an existing repository). Remote ``data/`` files the export does not have are deleted in the same
-    commit. ``token`` goes to ``HfApi`` only and is scrubbed from any error text.
+    Private by default (``private=None``: private unless ``gated``). A public push of a licensed corpus (IEMOCAP,
+    MSP-Podcast) raises :class:`LicenseNotAcknowledgedError` unless ``license_acknowledged=True``; so does pushing
+    to a repository that already exists and is public while a private push was asked for (``create_repo`` does not
+    change the visibility of an existing repository). ``gated="manual"`` (the owner approves each request) or
+    ``"auto"`` shares the dataset with licence holders: it needs ``license_acknowledged=True`` and a card exported
+    with the same ``gated`` (its access form); the repository is created private, gated, filled and only then made
+    visible, so a failure at any step leaves nothing readable without the form. Remote ``data/`` files the export
+    does not have are deleted in the same commit. ``token`` goes to ``HfApi`` only and is scrubbed from any error
+    text.
     """
-    if not private and licensed and not license_acknowledged:
+    if gated is not None and gated not in GATED_MODES:
+        raise ValueError(f"gated must be one of {list(GATED_MODES)} or None, got {gated!r}")
+    if gated is not None and private:
+        raise ValueError(f"a gated repository is visible behind its access form, so private=True and gated={gated!r} "
+                         "contradict each other: drop one (CLI: --gated without --private; config: export.private "
+                         "unset or false with export.gated)")
+    private = gated is None if private is None else bool(private)
+    if gated is not None and licensed and not license_acknowledged:
+        raise LicenseNotAcknowledgedError(
+            f"refusing to push {repo_id!r} gated: everyone whose access request is approved can download the data. "
+            "If your licence allows sharing it with other licence holders, pass license_acknowledged=True "
+            "(CLI: --gated --i-have-a-license); otherwise push privately (the default)")
+    if not private and gated is None and licensed and not license_acknowledged:
         raise LicenseNotAcknowledgedError(
             f"refusing to push {repo_id!r} publicly: the corpus is licensed and its licence forbids redistribution. "
             "Push privately (the default), or, if your licence allows a public release, pass "
             "license_acknowledged=True (CLI: --public --i-have-a-license)")
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-
     with tempfile.TemporaryDirectory(prefix="hf-ambiguity-push-") as tmp:
         if isinstance(folder_or_dsdict, (str, Path)):
             folder = Path(folder_or_dsdict)
@@ -201,22 +229,41 @@ def push_dataset(folder_or_dsdict: Any, repo_id: str, *, private: bool = True, t
             if card_info is None:
                 raise ValueError("pushing a DatasetDict needs card_info (the dataset card); pass card_info=... or "
                                  "export the dataset first and push the folder")
-            folder = export_to_hub_layout(folder_or_dsdict, Path(tmp) / "export", card_info=card_info).folder
+            folder = export_to_hub_layout(folder_or_dsdict, Path(tmp) / "export", card_info=card_info,
+                                          gated=gated).folder
+        if gated is not None and not _card_has_access_form(folder):
+            raise ValueError(f"{folder / 'README.md'} has no access form (extra_gated_prompt): export the dataset with "
+                             f"gated={gated!r} (CLI: --gated) before a gated push")
+        if api is None:  # only now: every refusal above comes before any contact with the Hub
+            from huggingface_hub import HfApi
+
+            api = HfApi(token=token)
         try:
-            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-            is_private = private
+            # a gated push starts private: the data is never readable without the access form, even if a step fails
+            api.create_repo(repo_id, repo_type="dataset", private=private or gated is not None, exist_ok=True)
             info = api.repo_info(repo_id, repo_type="dataset")
             is_private = bool(getattr(info, "private", private))
             if private and not is_private and licensed and not license_acknowledged:
                 raise LicenseNotAcknowledgedError(
                     f"the Hub repository {repo_id!r} already exists and is public; refusing to upload a licensed "
                     "corpus to it. Make the repository private on the Hub or choose another repo id")
+            if gated is not None:
+                api.update_repo_settings(repo_id, gated=gated, repo_type="dataset")
             commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
                                        commit_message=commit_message, allow_patterns=list(UPLOAD_PATTERNS),
                                        delete_patterns=list(REPLACE_PATTERNS))
+            if gated is not None and is_private:
+                api.update_repo_settings(repo_id, private=False, repo_type="dataset")
+                is_private = False
         except LicenseNotAcknowledgedError:
             raise
         except Exception as err:  # noqa: BLE001 - re-raised with the token scrubbed from the message
             raise RuntimeError(f"push to {repo_id!r} failed: {_scrub(str(err), token)}") from None
     url = getattr(commit, "commit_url", None) or str(commit)
-    return PushResult(repo_id=repo_id, private=is_private, commit_url=_scrub(str(url), token))
+    return PushResult(repo_id=repo_id, private=is_private, commit_url=_scrub(str(url), token), gated=gated)
+
+
+def _card_has_access_form(folder: Path) -> bool:
+    from huggingface_hub import DatasetCard
+
+    return "extra_gated_prompt" in DatasetCard.load(folder / "README.md").data.to_dict()

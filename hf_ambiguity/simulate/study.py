@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from hf_ambiguity.progress import progress_bar as tqdm
 
 from hf_ambiguity.analysis.synthetic_benefit import fit_merge, synthetic_benefit
 from hf_ambiguity.distributions import normalized_entropy, tercile_levels

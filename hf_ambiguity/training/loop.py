@@ -141,7 +141,9 @@ def _evaluate(model, loader, accelerator, n_rows: int) -> np.ndarray:
 
 
 def _ambiguity(ds) -> list[str] | None:
-    return list(ds["ambiguity"]) if "ambiguity" in ds.column_names else None
+    from hf_ambiguity.schema import ambiguity_levels
+
+    return ambiguity_levels(ds) if "ambiguity" in ds.column_names else None
 
 
 def _alignment(pred: np.ndarray, ref: np.ndarray, ambiguity) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def train(cfg: TrainingArguments) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from safetensors.torch import load_file, save_file
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
     from transformers import AutoConfig, get_scheduler
 
     out = Path(cfg.output_dir)

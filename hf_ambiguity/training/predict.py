@@ -112,7 +112,7 @@ def predict_distributions(model: TrainedModel, dataset: Any, *, batch_size: int 
     """
     import torch
     from datasets import Audio
-    from tqdm.auto import tqdm
+    from hf_ambiguity.progress import progress_bar as tqdm
 
     from hf_ambiguity.schema import class_names as dataset_class_names
     from hf_ambiguity.audio import waveform

@@ -1,6 +1,7 @@
 """Alignment test: is one candidate set of distributions significantly closer to the reference than another?
 
-A thin `evaluate` wrapper around ``hf_ambiguity.analysis.significance.compare_candidates``.
+A thin `evaluate` wrapper around ``hf_ambiguity.analysis.significance.compare_candidates``. ``ambiguity`` is a per-item
+feature, so it travels through ``add_batch`` (streaming, ``num_process``, ``evaluate.combine``) and may be left out.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import datasets
 import evaluate
 from hf_ambiguity.distributions import DIST_ATOL  # From: hf-ambiguity
 from hf_ambiguity.analysis.significance import compare_candidates  # From: hf-ambiguity
+from hf_ambiguity.metric_inputs import OptionalItemInputs, given_or_none  # From: hf-ambiguity
 
 _CITATION = """\
 @inproceedings{zhang2026scaling,
@@ -45,7 +47,8 @@ Args:
     predictions (`list` of `list` of `float`): candidate A, one distribution per item.
     baseline_predictions (`list` of `list` of `float`): candidate B, same items and class order.
     references (`list` of `list` of `float`): reference (human) distributions.
-    ambiguity (`list` of `str`, optional): per-item level ("low", "medium", "high"); adds `per_level`.
+    ambiguity (`list` of `str` or `int`, optional): per-item level ("low", "medium", "high", or the ClassLabel code
+        0 / 1 / 2 that `ds["ambiguity"]` returns); a per-item input, passed with its items. Adds `per_level`.
     divergence (`str`, default "js_divergence_base2"): per-item divergence, one of "js_divergence_base2",
         "js_distance_natural", "total_variation_distance", "kl_divergence_natural", "bhattacharyya_distance".
     n_resamples (`int`, default 10000): permutation and bootstrap resamples.
@@ -55,10 +58,11 @@ Args:
     renormalize (`bool`, default False): rows are counts, divide by their totals.
     atol (`float`, default 1e-4): tolerance of "sums to 1".
 Returns:
-    `overall` and `per_level[level]`: `n_items`, `mean_a`, `mean_b`, `mean_difference` (A - B),
-    `mean_difference_ci95`, `median_difference`, `n_zero_differences`, `wilcoxon_statistic`, `wilcoxon_pvalue`,
-    `permutation_pvalue`, `rank_biserial`, and for levels `wilcoxon_pvalue_corrected`,
-    `permutation_pvalue_corrected`; plus `correction`, `alternative`, `n_resamples`, `seed`, `divergence`.
+    flat scalars for all items: `n_items`, `mean_a`, `mean_b`, `mean_difference` (A - B),
+    `mean_difference_ci95_low`, `mean_difference_ci95_high`, `median_difference`, `n_zero_differences`,
+    `wilcoxon_statistic`, `wilcoxon_pvalue`, `permutation_pvalue`, `rank_biserial`; the settings `correction`,
+    `alternative`, `n_resamples`, `seed`, `divergence`; and nested `per_level[level]` with the same statistics
+    (`mean_difference_ci95` as `[low, high]`) plus `wilcoxon_pvalue_corrected`, `permutation_pvalue_corrected`.
 Examples:
     >>> import evaluate
     >>> test = evaluate.load("metrics/alignment_test")
@@ -66,16 +70,18 @@ Examples:
     >>> good = [[0.9, 0.1], [0.1, 0.9], [0.5, 0.5], [0.8, 0.2], [0.2, 0.8], [0.6, 0.4]]
     >>> poor = [[0.5, 0.5], [0.5, 0.5], [0.9, 0.1], [0.5, 0.5], [0.6, 0.4], [0.1, 0.9]]
     >>> res = test.compute(predictions=good, baseline_predictions=poor, references=refs, n_resamples=1000)
-    >>> res["overall"]["mean_difference"] < 0, res["overall"]["rank_biserial"]
+    >>> res["mean_difference"] < 0, res["rank_biserial"]
     (True, -1.0)
-    >>> res["overall"]["permutation_pvalue"], res["overall"]["wilcoxon_pvalue"]  # exact over all 2**6 sign patterns
+    >>> res["permutation_pvalue"], res["wilcoxon_pvalue"]  # exact over all 2**6 sign patterns
     (0.03125, 0.03125)
 """
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class AlignmentTest(evaluate.Metric):
+class AlignmentTest(OptionalItemInputs, evaluate.Metric):
     """Paired significance test of two candidates' divergences to the same reference distributions."""
+
+    optional_inputs = ("ambiguity",)
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -87,15 +93,20 @@ class AlignmentTest(evaluate.Metric):
                     "predictions": datasets.Sequence(datasets.Value("float64")),
                     "baseline_predictions": datasets.Sequence(datasets.Value("float64")),
                     "references": datasets.Sequence(datasets.Value("float64")),
+                    "ambiguity": datasets.Value("string"),
                 }
             ),
             reference_urls=["https://arxiv.org/abs/2601.14620"],
         )
 
-    def _compute(self, predictions, baseline_predictions, references, ambiguity=None,
+    def _compute(self, predictions, baseline_predictions, references, ambiguity,
                  divergence="js_divergence_base2", n_resamples=10000, seed=0, correction="holm",
                  alternative="two-sided", renormalize=False, atol=DIST_ATOL):
-        result = compare_candidates(predictions, baseline_predictions, references, ambiguity, divergence=divergence,
+        result = compare_candidates(predictions, baseline_predictions, references,
+                                    given_or_none(ambiguity, "ambiguity"), divergence=divergence,
                                     renormalize=renormalize, atol=atol, n_resamples=n_resamples, seed=seed,
-                                    correction=correction, alternative=alternative)
-        return result.to_dict()
+                                    correction=correction, alternative=alternative).to_dict()
+        overall = {k: v for k, v in result.pop("overall").items() if not k.endswith("_corrected")}
+        low, high = overall.pop("mean_difference_ci95")
+        return {**overall, "mean_difference_ci95_low": low, "mean_difference_ci95_high": high,
+                **{k: v for k, v in result.items() if k != "per_level"}, "per_level": result["per_level"]}

@@ -1,6 +1,8 @@
 """Annotator agreement from per-item vote counts: Krippendorff's alpha, Fleiss' kappa, synthetic vs human.
 
-A thin `evaluate` wrapper around ``hf_ambiguity.analysis.agreement``.
+A thin `evaluate` wrapper around ``hf_ambiguity.analysis.agreement``. Per-item inputs (``votes``; ``predictions``,
+``references`` and the optional ``synthetic_labels``) are features, so they travel through ``add_batch`` (streaming,
+``num_process``, ``evaluate.combine``).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 from hf_ambiguity.analysis.agreement import fleiss_kappa, krippendorff_alpha, synthetic_human_agreement  # From: hf-ambiguity
+from hf_ambiguity.metric_inputs import OptionalItemInputs, given_or_none  # From: hf-ambiguity
 
 _CITATION = """\
 @book{krippendorff2019content,
@@ -46,12 +49,13 @@ Args (configuration "synthetic_vs_human"):
     predictions (`list` of `list` of `int`): synthetic annotators' vote counts per item.
     references (`list` of `list` of `int`): human vote counts per item (same class order).
     synthetic_labels (`list` of `list` of `int`, optional): per item, the class index each synthetic annotator
-        chose (-1 = no valid answer), for per-annotator agreement; they must add up to `predictions` per item.
+        chose (-1 = no valid answer), for per-annotator agreement; a per-item input, passed with its items (for
+        every item or for none); they must add up to `predictions` per item.
 Both:
     fleiss_scheme (`str`, default "subsample"): "subsample", "modal" or "reference" (see the description).
     n_raters (`int`, optional): ratings per item for the subsample scheme (default: smallest count >= 2).
     n_resamples (`int`, default 20), seed (`int`, default 0): subsampling repetitions and seed.
-Returns:
+Returns (flat scalars; the synthetic-vs-human detail nested under `synthetic`):
     `krippendorff_alpha`, `fleiss_kappa`, `fleiss_kappa_sd`, `fleiss_n_raters`, `fleiss_n_items_used`,
     `fleiss_n_items_excluded`, `fleiss_scheme`, `n_items`, `n_pairable_items`; for "synthetic_vs_human" also
     `synthetic` (`alpha_human`, `alpha_synthetic`, `alpha_pooled`, `alpha_pooled_minus_human`,
@@ -73,8 +77,10 @@ _CONFIGS = ("default", "synthetic_vs_human")
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class AnnotatorAgreement(evaluate.Metric):
+class AnnotatorAgreement(OptionalItemInputs, evaluate.Metric):
     """Krippendorff's alpha and Fleiss' kappa from vote counts; synthetic vs human agreement."""
+
+    optional_inputs = ("synthetic_labels",)
 
     def _info(self) -> evaluate.MetricInfo:
         if self.config_name not in _CONFIGS:
@@ -84,6 +90,7 @@ class AnnotatorAgreement(evaluate.Metric):
                 {
                     "predictions": datasets.Sequence(datasets.Value("float64")),
                     "references": datasets.Sequence(datasets.Value("float64")),
+                    "synthetic_labels": datasets.Sequence(datasets.Value("int64")),
                 }
             )
         else:
@@ -114,6 +121,6 @@ class AnnotatorAgreement(evaluate.Metric):
             "n_pairable_items": a["n_pairable_items"],
         }
         if self.config_name == "synthetic_vs_human":
-            result["synthetic"] = synthetic_human_agreement(references, predictions,
-                                                            synthetic_labels=synthetic_labels).to_dict()
+            labels = given_or_none(synthetic_labels, "synthetic_labels")
+            result["synthetic"] = synthetic_human_agreement(references, predictions, synthetic_labels=labels).to_dict()
         return result

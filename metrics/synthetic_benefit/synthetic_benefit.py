@@ -10,6 +10,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 from hf_ambiguity.analysis.synthetic_benefit import synthetic_benefit  # From: hf-ambiguity
+from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS  # From: hf-ambiguity
 from hf_ambiguity.distributions import DIST_ATOL  # From: hf-ambiguity
 
 _CITATION = """\
@@ -70,6 +71,8 @@ Args:
         default 0.05), margin (`float`, optional: non-inferiority margin in units of the primary score),
         min_items (`int`, default 20: fewer items in a group gives "too few items"), atol (`float`, 1e-4).
 Returns:
+    flat scalars of the overall comparison (`verdict`, `mean_difference`, `ci_low`, `ci_high`,
+    `permutation_pvalue`, `wilcoxon_pvalue`, `n_items`, `non_inferiority`), then the detail:
     `overall` and `per_stratum[level]`: `verdict`, `mean_difference`, `confidence_interval`, `confidence_level`,
     `wilcoxon_pvalue`, `permutation_pvalue` (and `_holm` versions for strata), `non_inferiority`, `n_items`,
     `n_pairs`, and `scores` with the same for "brier" and "log_loss" (plus the mean baseline and candidate
@@ -109,7 +112,7 @@ class SyntheticBenefit(evaluate.Metric):
         )
 
     def _compute(self, human_labels, synthetic, n_classes=None, merge="weighted", synthetic_weight=None,
-                 design="leave_one_out", strata="entropy", cuts=(0.33, 0.66), primary="brier",
+                 design="leave_one_out", strata="entropy", cuts=DEFAULT_AMBIGUITY_CUTS, primary="brier",
                  smoothing_target="marginal", n_folds=5, seed=0, n_resamples=2000, alpha=0.05, margin=None,
                  min_items=20, atol=DIST_ATOL):
         if n_classes is None:
@@ -118,8 +121,15 @@ class SyntheticBenefit(evaluate.Metric):
                 raise ValueError("n_classes is not given and the synthetic rows do not share one length "
                                  f"(lengths {sorted(lengths)}); pass n_classes=")
             n_classes = lengths.pop()
-        return synthetic_benefit(
+        result = synthetic_benefit(
             human_labels, synthetic, n_classes, merge=merge, synthetic_weight=synthetic_weight, design=design,
             strata=strata, cuts=tuple(cuts), primary=primary, smoothing_target=smoothing_target, n_folds=n_folds,
             seed=seed, n_resamples=n_resamples, alpha=alpha, margin=margin, min_items=min_items, atol=atol,
         ).to_dict()
+        overall = result["overall"]
+        ci = overall["confidence_interval"] or [None, None]
+        flat = {"verdict": overall["verdict"], "mean_difference": overall["mean_difference"], "ci_low": ci[0],
+                "ci_high": ci[1], "permutation_pvalue": overall["permutation_pvalue"],
+                "wilcoxon_pvalue": overall["wilcoxon_pvalue"], "n_items": overall["n_items"],
+                "non_inferiority": (overall.get("non_inferiority") or {}).get("verdict")}
+        return {**flat, **result}
