@@ -20,9 +20,8 @@ from hf_ambiguity.training.checkpoints import (
 from hf_ambiguity.training.config import PRESETS, parse_args
 from hf_ambiguity.errors import SplitError
 from hf_ambiguity.splits import make_splits
-from hf_ambiguity.training.data import TrainingDataError, prepare_data
+from hf_ambiguity.training.data import EpochSampler, TrainingDataError, prepare_data
 from hf_ambiguity.training.head import AttentionPoolingHead
-from hf_ambiguity.training.loop import EpochSampler
 from hf_ambiguity.training.losses import get_loss, js_divergence, kl_divergence, prediction_entropy, soft_cross_entropy
 
 RNG = np.random.default_rng(7)
@@ -141,6 +140,7 @@ def test_paper_preset_is_the_reference_recipe():
         "sampling_rate": 16000, "max_audio_seconds": 30.0, "max_text_tokens": 512, "validation_fraction": 0.1,
         "dime_aug": True, "split": "random", "test_fraction": 0.2, "split_seed": 42, "num_classes": 4,
         "target": "combined_dist", "hub_public": False, "trust_remote_code": False,
+        "audio_augment": True, "prompt": "reference", "save_total_limit": 2,
     }
     assert {k: cfg[k] for k in expected} == expected
     json.dumps(cfg)
@@ -212,7 +212,7 @@ def _saved(tmp_path: Path, ds) -> Path:
 
 
 def test_prepare_data_reports_the_split_and_holds_out_validation(tmp_path):
-    splits, info = prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 20, seconds=0.5)))
+    info = prepare_data(_cfg(tmp_path, save_dataset(tmp_path / "ds", 20, seconds=0.5))).info
     assert info.sizes == {"train": 14, "test": 4, "validation": 2}
     assert "10% of the training part held out" in info.description and info.class_names == tuple(CLASSES)
 
@@ -265,7 +265,7 @@ def test_sampler_multiplier_of_an_unknown_class_is_refused_before_the_model_load
     from accelerate.state import AcceleratorState, GradientState
 
     cfg = _cfg(tmp_path, save_dataset(tmp_path / "ds", 12, seconds=0.5), "--weighted_sampler", "--sampler_multipliers",
-               "angry=1.3", "bored=2", "--report_to", "none", "--mixed_precision", "no")
+               "angry=1.3", "bored=2", "--report_to", "none", "--mixed_precision", "no", "--torch_dtype", "float32")
     assert dict(x.split("=") for x in cfg.resolved_config()["sampler_multipliers"]) == {"angry": "1.3", "bored": "2"}
     try:
         with pytest.raises(TrainingDataError, match=r"--weighted_sampler: multiplier for unknown class 'bored'; "
@@ -368,7 +368,7 @@ def test_collator_truncates_the_transcript_to_the_text_budget(tiny_model):
     assert int(text_lengths[1]) > int(text_lengths[0])
     assert batch["attention_mask"][0, -1] == 0 and batch["attention_mask"][1, -1] == 1  # right padding
     assert batch["target"].shape == (2, 4)
-    with pytest.raises(ValueError, match="--max_text_tokens 10 is below the prompt's own length"):
+    with pytest.raises(ValueError, match="--max_text_tokens 10 is below the project prompt.s own length"):
         DistributionCollator(proc, CLASSES, max_text_tokens=10)
 
 
@@ -383,7 +383,7 @@ def test_early_stopping_on_validation_loss_keeps_the_best_step(tmp_path, tiny_mo
                       "--mixed_precision", "no", "--torch_dtype", "float32", "--report_to", "none",
                       "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
                       "--learning_rate", "0", "--early_stopping_patience", "2", "--max_train_steps", "20",
-                      "--split", "random"])
+                      "--split", "random", "--prompt", "project"])
     results = train(cfg)  # lr 0: the validation loss never improves after the first evaluation
     assert results["stopped_early"] and results["completed_steps"] == 6  # evaluations at steps 2, 4, 6
     assert results["best_step"] == 2
