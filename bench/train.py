@@ -9,7 +9,9 @@ loading and collation (audio decoding, prompt, processor features) included, for
 ``Accelerator.accumulate``. Reported: median samples/s, median peak RSS (``resource.getrusage``, whole process:
 Python, torch and the model) and the peak of Python-level allocations during the timed steps (``tracemalloc``; torch
 tensor storage is not Python memory, so this shows collation/bookkeeping overhead), side by side for the reference
-attention head, the attention head with gradient checkpointing, and the label-token head, with ratios to the first.
+attention head, the attention head with gradient checkpointing, the attention head with the reference audio
+augmentation (``--audio_augment``: librosa pitch shift / time stretch on 20 % of the clips, in the data loader), and
+the label-token head, with ratios to the first.
 
 CPU only here (no GPU in this environment); the full-size Qwen2-Audio-7B figures (samples/s at 5 s clips, peak GPU
 memory, MFU) need a GPU and are not produced by this script.
@@ -29,6 +31,7 @@ from pathlib import Path
 CONFIGS = {
     "attention": [],
     "attention+grad_ckpt": ["--gradient_checkpointing"],
+    "attention+audio_augment": ["--audio_augment"],
     "label_token": ["--head", "label_token"],
 }
 
@@ -44,24 +47,24 @@ def worker(args: argparse.Namespace) -> None:
     from torch.utils.data import DataLoader
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from _training_fixtures import CLASSES, make_dataset  # noqa: E402
+    from helpers import CLASSES, make_dataset  # noqa: E402
 
     from hf_ambiguity.tiny_alm import build_tiny_qwen2_audio
     from hf_ambiguity.training.config import parse_args
-    from hf_ambiguity.training.data import DistributionCollator, DistributionRows
-    from hf_ambiguity.training.loop import EpochSampler
+    from hf_ambiguity.training.data import DistributionCollator, DistributionRows, EpochSampler, reference_audio_augment
     from hf_ambiguity.training.losses import get_loss
     from hf_ambiguity.training.model import MODEL_INPUT_KEYS, build_model
 
     torch.set_num_threads(args.threads)
     model_dir = build_tiny_qwen2_audio(Path(args.cache) / "tiny_qwen2_audio")
     cfg = parse_args(["--dataset", "unused", "--model", str(model_dir), "--torch_dtype", "float32",
-                      "--mixed_precision", "no", *json.loads(args.extra)])
+                      "--mixed_precision", "no", "--preset", "none", *json.loads(args.extra)])
     n = args.batch_size * (args.steps + 1)
     ds = make_dataset(n, seconds=args.seconds).cast_column("audio", Audio(sampling_rate=16000))
     torch.manual_seed(0)
     model, processor, _ = build_model(cfg, CLASSES)
-    rows = DistributionRows(ds, target="human_dist", sampling_rate=16000, max_audio_seconds=30.0)
+    rows = DistributionRows(ds, target="human_dist", sampling_rate=16000, max_audio_seconds=30.0,
+                            augment=reference_audio_augment(16000) if cfg.audio_augment else None)
     collator = DistributionCollator(processor, CLASSES, head=cfg.head)
     loader = DataLoader(rows, batch_size=args.batch_size, sampler=EpochSampler(n, seed=0), collate_fn=collator)
     acc = Accelerator(cpu=True, mixed_precision="no")

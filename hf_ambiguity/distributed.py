@@ -3,7 +3,9 @@
 A launcher (``accelerate launch``, ``torchrun``, ``mpirun``) tells each process how many processes it started through
 the environment (``WORLD_SIZE``, or ``PMI_SIZE`` / ``OMPI_COMM_WORLD_SIZE`` / ``MV2_COMM_WORLD_SIZE``). Accelerate
 then forms a process group only when it has a backend for it: a GPU per process, or CPU processes when told so
-(``ACCELERATE_USE_CPU=true`` / ``accelerate launch --cpu``). Otherwise every process silently runs *alone*
+(``ACCELERATE_USE_CPU=true`` in the launcher's environment with ``accelerate launch --multi_gpu``; the
+``use_cpu`` key of a config file does not reach the processes, and ``accelerate launch --cpu`` starts one process,
+checked with accelerate 1.15). Otherwise every process silently runs *alone*
 (``num_processes == 1``): each one annotates or trains on the whole data and they overwrite each other's outputs.
 :func:`check_launch` stops such a launch before any model is loaded.
 
@@ -72,8 +74,10 @@ def check_launch(state: Any, *, environ: Mapping[str, str] | None = None, what: 
             f"the launcher started {world} processes ({var}={world}) but accelerate runs each of them alone"
             f"{kind_text}, so {what} would do all the work and overwrite the others' outputs. Fix: give every "
             f"process its own GPU (accelerate launch --multi_gpu --num_processes {world} on a machine with {world} "
-            "GPUs), or run CPU processes with ACCELERATE_USE_CPU=true (accelerate launch --cpu --num_processes "
-            f"{world}); or start a single process."
+            "GPUs), or make the CPU processes one group by setting ACCELERATE_USE_CPU=true in the launcher's "
+            f"environment (ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes {world}, or "
+            f"hf-ambiguity train --cpu --num_processes {world}; `accelerate launch --cpu` starts a single process); "
+            "or start a single process."
         )
     if world > 1 and running != world:
         raise LaunchError(

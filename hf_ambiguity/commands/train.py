@@ -47,7 +47,7 @@ def run_train(args: argparse.Namespace) -> int:
     from hf_ambiguity.training.launch import LauncherOptions, launch_training
 
     given = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
-    launcher = LauncherOptions(**{k: given.pop(k) for k in _LAUNCHER if k in given})
+    launcher = {k: given.pop(k) for k in _LAUNCHER if k in given}
     argv = training_argv(given)
-    parse_args(argv)  # option errors (ranges, combinations) now, before anything is launched
-    return launch_training(argv, launcher)
+    cfg = parse_args(argv)  # option errors (ranges, combinations) now, before anything is launched
+    return launch_training(argv, LauncherOptions(**launcher, mixed_precision=cfg.mixed_precision))

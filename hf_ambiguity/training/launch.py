@@ -64,6 +64,8 @@ class LauncherOptions:
     main_process_ip: str | None = None
     main_process_port: int | None = None
     cpu: bool = False
+    #: the training run's --mixed_precision (None: the config's), passed on when there is no config file
+    mixed_precision: str | None = None
 
 
 def _config_values(config_file: str | None) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, 
     not reach the processes ``accelerate launch`` starts, and without it each of them runs alone.
 
     >>> accelerate_launch_args(LauncherOptions(num_processes=2, cpu=True))
-    (['--num_processes', '2', '--num_machines', '1', '--dynamo_backend', 'no', '--multi_gpu'], {'ACCELERATE_USE_CPU': 'true'})
+    (['--num_processes', '2', '--num_machines', '1', '--dynamo_backend', 'no', '--mixed_precision', 'no', '--multi_gpu'], {'ACCELERATE_USE_CPU': 'true'})
     """
     config = _config_values(opts.config_file)
     n = opts.num_processes or int(config.get("num_processes") or 1)
@@ -97,7 +99,8 @@ def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, 
             if getattr(opts, flag) is not None:
                 args += [f"--{flag}", str(getattr(opts, flag))]
     elif cpu or n * machines > 1 or not _default_config_exists():
-        args += ["--num_processes", str(n), "--num_machines", str(machines), "--dynamo_backend", "no"]
+        args += ["--num_processes", str(n), "--num_machines", str(machines), "--dynamo_backend", "no",
+                 "--mixed_precision", opts.mixed_precision or "no"]
     for flag in ("machine_rank", "main_process_ip", "main_process_port"):
         if getattr(opts, flag) is not None:
             args += [f"--{flag}", str(getattr(opts, flag))]

@@ -134,7 +134,9 @@ def restore_trained(unwrapped: Any, folder: Path) -> None:
 
 
 def _fmt(x: Any) -> str:
-    return "n/a" if x is None else f"{x:.4f}"
+    import math
+
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4f}"
 
 
 def _dime_line(report: dict[str, Any]) -> str:
