@@ -418,8 +418,11 @@ def test_finished_runs_are_recognised_and_logs_never_hold_nan(tmp_path):
     stored = json.loads((tmp_path / "eval_results.json").read_text())  # strict JSON: NaN/inf are null
     assert stored["best_val_loss"] is None and stored["samples_per_second_this_run"] is None
     assert finished_run(tmp_path)["completed_steps"] == 1
-    files.start(1)  # a run that starts again in this folder is not finished until it writes the marker again
+    with (tmp_path / "train_log.jsonl").open("a") as fh:  # step 2's line, then a kill in the middle of step 3's
+        fh.write('{"step": 2, "loss": 0.5}\n{"step": 3, "lo')
+    files.start(1)  # a run resumed from step 1 in this folder: not finished until it writes the marker again
     assert finished_run(tmp_path) is None
+    assert [json.loads(x)["step"] for x in (tmp_path / "train_log.jsonl").read_text().splitlines()] == [1]
     assert not RunFiles(tmp_path / "other", is_main=False).start(None) and not (tmp_path / "other").exists()
 
 

@@ -38,6 +38,15 @@ def _line(record: dict[str, Any]) -> str:
     return json.dumps(to_jsonable(record), allow_nan=False) + "\n"
 
 
+def _step(line: str) -> int | None:
+    """The step of a log line; ``None`` for a blank line or one cut short by a kill (always after the checkpoint:
+    a step's line is complete before that step's checkpoint is saved)."""
+    try:
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def finished_run(output_dir: str | Path) -> dict[str, Any] | None:
     """The completion record of a finished run in ``output_dir`` (``None`` when the folder holds no finished run):
     ``{"completed_steps", "identity", "results_file"}``. The pipeline skips a target whose folder has one."""
@@ -73,8 +82,7 @@ class RunFiles:
             if resumed_step is None:
                 path.unlink()
                 continue
-            kept = [ln for ln in path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln)["step"] <= resumed_step]
+            kept = [ln for ln in path.read_text().splitlines() if _step(ln) is not None and _step(ln) <= resumed_step]
             write_text(path, "".join(k + "\n" for k in kept))
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
