@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train.py [--steps 6] [--batch-size 4] [--seconds 2.0] [--runs 3] [--threads 1]
 
-Each configuration runs ``--runs`` times, each in a **fresh subprocess** (so the peak resident set size belongs to that
+Each configuration runs ``--runs`` times (the configurations interleaved), each in a **fresh subprocess** (so the peak resident set size belongs to that
 run alone): build the tiny random-weight Qwen2-Audio (:mod:`hf_ambiguity.tiny_alm`) + LoRA + head as training does
 (:func:`hf_ambiguity.training.model.build_model`), then time ``--steps`` optimizer steps after one warm-up step, data
 loading and collation (audio decoding, prompt, processor features) included, forward + backward + AdamW under
@@ -107,16 +107,15 @@ def main() -> None:
     cache = args.cache or tempfile.mkdtemp(prefix="bench_train_")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(args.threads)}
-    results = {}
-    for name, extra in CONFIGS.items():
-        runs = []
-        for _ in range(args.runs):
+    runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
+    for _ in range(args.runs):  # configurations interleaved, so that a change in machine load hits them alike
+        for name, extra in CONFIGS.items():
             cmd = [sys.executable, __file__, "--worker", "--cache", cache, "--extra", json.dumps(extra),
                    "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--seconds", str(args.seconds),
                    "--threads", str(args.threads)]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-            runs.append(json.loads(out.strip().splitlines()[-1]))
-        results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+    results = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
     base = results["attention"]["samples_per_s"]
     print(f"tiny Qwen2-Audio, CPU ({args.threads} thread(s)), batch {args.batch_size}, {args.seconds:g} s clips, "
           f"{args.steps} timed steps, median of {args.runs} fresh processes")

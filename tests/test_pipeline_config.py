@@ -218,14 +218,15 @@ def test_train_command_is_an_hf_ambiguity_train_launch(tmp_path):
                         resume=False)
     assert cmd[1:4] == ["-m", "hf_ambiguity", "train"]  # exits with the training script's own status and message
     args = cmd[4:]
-    assert "--config_file" not in args and args[args.index("--dataset") + 1] == str(tmp_path / "d")
-    assert ["--split", "dataset", "--no_dime_aug"] == args[2:5]      # the pipeline's own split + DiME-Aug
+    assert "--config_file" not in args and args[:2] == ["--num_processes", "1"]
+    assert args[args.index("--dataset") + 1] == str(tmp_path / "d")
+    assert ["--split", "dataset", "--no_dime_aug"] == args[4:7]      # the pipeline's own split + DiME-Aug
     assert args[args.index("--max_train_steps") + 1] == "2" and args[-4:] == list(opt["extra_args"])
     assert "--resume_from_checkpoint" not in args and "--checkpointing_steps" not in args
     opt = {**opt, "accelerate_config": "multi_gpu.yaml"}
     cmd = train_command(opt, dataset=tmp_path, target="human_dist", model="m", output_dir=tmp_path, resume=True,
                         checkpointing_steps=50)
-    assert cmd[4:6] == ["--config_file", "multi_gpu.yaml"]
+    assert cmd[4:6] == ["--config_file", "multi_gpu.yaml"] and "--num_processes" not in cmd
     assert cmd[cmd.index("--checkpointing_steps") + 1] == "50"
     assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "latest"
     given = vars(build_parser().parse_args(cmd[3:]))   # hf-ambiguity train accepts every flag we pass

@@ -173,6 +173,8 @@ def train_command(opt: Mapping[str, Any], *, dataset: Path, target: str, model: 
     cmd = [sys.executable, "-m", "hf_ambiguity", "train"]
     if opt["accelerate_config"]:
         cmd += ["--config_file", opt["accelerate_config"]]
+    else:  # one process, whatever defaults `accelerate config` saved (the stage's hash does not see them)
+        cmd += ["--num_processes", "1"]
     cmd += ["--dataset", str(dataset), "--split", "dataset", "--no_dime_aug", "--target", target, "--model", model,
             "--preset", opt["preset"], "--seed", str(opt["seed"]), "--output_dir", str(output_dir),
             "--report_to", "tensorboard"]
