@@ -461,6 +461,8 @@ def test_cpu_processes_get_the_environment_variable_that_makes_them_one_group(tm
     assert env == {"ACCELERATE_USE_CPU": "true"} and "--multi_gpu" not in args  # the config is MULTI_GPU already
     args, env = accelerate_launch_args(LauncherOptions(num_processes=4))  # GPUs: no CPU variable
     assert env == {} and "--multi_gpu" in args and args[args.index("--num_processes") + 1] == "4"
+    ports = {accelerate_launch_args(LauncherOptions(num_processes=2))[0][-2] for _ in range(3)}
+    assert len(ports) > 1  # not torchrun's fixed 29500: two runs on one machine do not collide
     args, env = accelerate_launch_args(LauncherOptions(cpu=True))
     assert env == {"ACCELERATE_USE_CPU": "true"} and "--cpu" in args and "--multi_gpu" not in args
     args, _ = accelerate_launch_args(LauncherOptions(num_processes=2, num_machines=2, machine_rank=1,

@@ -94,8 +94,11 @@ def runs(tmp_path_factory, tiny_model):
                  "head.safetensors", "training_config.json"):
         (out["K"] / name).unlink()
     shutil.rmtree(out["K"] / "adapter")
+    from hf_ambiguity.training.launch import free_port  # hf-ambiguity train picks one itself; torchrun's is fixed
+
     k = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                        "--num_machines", "1", "--dynamo_backend", "no", str(REPO / "examples" / "train.py"),
+                        "--num_machines", "1", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+                        str(REPO / "examples" / "train.py"),
                         *_training_args(dataset, tiny_model, out["K"], 2), "--resume_from_checkpoint", "latest"],
                        env=_env(ACCELERATE_USE_CPU="true"), capture_output=True, text=True, timeout=600)
     assert k.returncode == 0, k.stdout[-3000:] + k.stderr[-3000:]

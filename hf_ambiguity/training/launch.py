@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 __all__ = ["check_training_launch", "LauncherOptions", "accelerate_launch_args", "launch_training", "train_command",
-           "read_training_log", "TRAINING_MODULE"]
+           "read_training_log", "free_port", "TRAINING_MODULE"]
 
 TRAINING_MODULE = "hf_ambiguity.training.train"
 
@@ -80,13 +80,15 @@ def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, 
     """``(accelerate launch options, environment variables to set)`` for ``opts``.
 
     Without a config file (and without ``accelerate config`` defaults for a plain one-process run), the process and
-    machine counts are passed explicitly. Several processes use the multi-process launcher (torchrun) unless the
+    machine counts are passed explicitly. Several processes on one machine rendezvous on a free port unless a port is
+    given. Several processes use the multi-process launcher (torchrun) unless the
     config file already names a multi-process backend (``MULTI_GPU``, ``DEEPSPEED``, ``FSDP``). CPU processes
     (``--cpu``, or ``use_cpu: true`` in the config file) get ``ACCELERATE_USE_CPU=true``: the config key alone does
     not reach the processes ``accelerate launch`` starts, and without it each of them runs alone.
 
-    >>> accelerate_launch_args(LauncherOptions(num_processes=2, cpu=True))
-    (['--num_processes', '2', '--num_machines', '1', '--dynamo_backend', 'no', '--mixed_precision', 'no', '--multi_gpu'], {'ACCELERATE_USE_CPU': 'true'})
+    >>> args, env = accelerate_launch_args(LauncherOptions(num_processes=2, cpu=True))
+    >>> args[:8], args[-1], env
+    (['--num_processes', '2', '--num_machines', '1', '--dynamo_backend', 'no', '--mixed_precision', 'no'], '--multi_gpu', {'ACCELERATE_USE_CPU': 'true'})
     """
     config = _config_values(opts.config_file)
     n = opts.num_processes or int(config.get("num_processes") or 1)
@@ -104,6 +106,9 @@ def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, 
     for flag in ("machine_rank", "main_process_ip", "main_process_port"):
         if getattr(opts, flag) is not None:
             args += [f"--{flag}", str(getattr(opts, flag))]
+    if n > 1 and machines == 1 and opts.main_process_port is None and not config.get("main_process_port"):
+        # one machine: a free port instead of torchrun's fixed 29500, so that two runs on a machine never collide
+        args += ["--main_process_port", str(free_port())]
     env = {"ACCELERATE_USE_CPU": "true"} if cpu else {}
     if n * machines > 1:
         if str(config.get("distributed_type", "")).upper() not in ("MULTI_GPU", "DEEPSPEED", "FSDP"):
@@ -111,6 +116,15 @@ def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, 
     elif cpu:
         args.append("--cpu")
     return args, env
+
+
+def free_port() -> int:
+    """A TCP port no process listens on now (for the rendezvous of a one-machine multi-process run)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _default_config_exists() -> bool:
