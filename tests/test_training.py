@@ -453,8 +453,14 @@ def test_fp16_on_a_cpu_process_is_refused_with_the_flags_that_fix_it(monkeypatch
         check_training_launch(_accelerator("cpu"), cpu32)
 
 
-def test_cpu_processes_get_the_environment_variable_that_makes_them_one_group(tmp_path):
+def test_cpu_processes_get_the_environment_variable_that_makes_them_one_group(tmp_path, monkeypatch):
+    from hf_ambiguity.training import launch
     from hf_ambiguity.training.launch import LauncherOptions, accelerate_launch_args
+
+    monkeypatch.setattr(launch, "_default_config_exists", lambda: True)  # the user ran `accelerate config`
+    assert accelerate_launch_args(LauncherOptions()) == ([], {})  # nothing given: the saved defaults apply
+    args, _ = accelerate_launch_args(LauncherOptions(num_processes=1))  # the pipeline: one process, explicitly
+    assert args[:2] == ["--num_processes", "1"]
 
     repo = Path(__file__).parents[1]
     args, env = accelerate_launch_args(LauncherOptions(config_file=str(repo / "examples/configs/cpu_ddp.yaml")))

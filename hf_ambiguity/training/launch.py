@@ -79,8 +79,8 @@ def _config_values(config_file: str | None) -> dict[str, Any]:
 def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, str]]:
     """``(accelerate launch options, environment variables to set)`` for ``opts``.
 
-    Without a config file (and without ``accelerate config`` defaults for a plain one-process run), the process and
-    machine counts are passed explicitly. Several processes on one machine rendezvous on a free port unless a port is
+    Without a config file, the process and machine counts are passed explicitly, unless none was given and
+    ``accelerate config`` saved defaults (then those apply). Several processes on one machine rendezvous on a free port unless a port is
     given. Several processes use the multi-process launcher (torchrun) unless the
     config file already names a multi-process backend (``MULTI_GPU``, ``DEEPSPEED``, ``FSDP``). CPU processes
     (``--cpu``, or ``use_cpu: true`` in the config file) get ``ACCELERATE_USE_CPU=true``: the config key alone does
@@ -100,7 +100,7 @@ def accelerate_launch_args(opts: LauncherOptions) -> tuple[list[str], dict[str, 
         for flag in ("num_processes", "num_machines"):
             if getattr(opts, flag) is not None:
                 args += [f"--{flag}", str(getattr(opts, flag))]
-    elif cpu or n * machines > 1 or not _default_config_exists():
+    elif cpu or opts.num_processes or opts.num_machines or not _default_config_exists():
         args += ["--num_processes", str(n), "--num_machines", str(machines), "--dynamo_backend", "no",
                  "--mixed_precision", opts.mixed_precision or "no"]
     for flag in ("machine_rank", "main_process_ip", "main_process_port"):
