@@ -208,30 +208,31 @@ def test_paper_deviations_name_every_changed_reference_setting():
     assert paper_deviations(replace(msp, annotate=replace(paper.annotate, n_annotators=10))) == []
 
 
-def test_train_command_is_an_accelerate_launch_of_the_training_module(tmp_path):
+def test_train_command_is_an_hf_ambiguity_train_launch(tmp_path):
+    from hf_ambiguity.cli import build_parser
     from hf_ambiguity.pipeline import config_to_dict
+    from hf_ambiguity.training.config import parse_args, training_argv
     from hf_ambiguity.training.launch import train_command
 
     opt = config_to_dict(load_config("demo"))["train"]
     cmd = train_command(opt, dataset=tmp_path / "d", target="combined_dist", model="m", output_dir=tmp_path / "o",
                         resume=False)
-    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
-    i = cmd.index("hf_ambiguity.training.train")
-    assert cmd[i - 1] == "-m" and "--num_processes" in cmd[:i]
-    args = cmd[i + 1:]
+    assert cmd[1:4] == ["-m", "hf_ambiguity", "train"]  # exits with the training script's own status and message
+    args = cmd[4:]
+    assert "--config_file" not in args and args[:2] == ["--num_processes", "1"]
     assert args[args.index("--dataset") + 1] == str(tmp_path / "d")
-    assert ["--split", "dataset", "--no_dime_aug"] == args[2:5]      # the pipeline's own split + DiME-Aug
+    assert ["--split", "dataset", "--no_dime_aug"] == args[4:7]      # the pipeline's own split + DiME-Aug
     assert args[args.index("--max_train_steps") + 1] == "2" and args[-4:] == list(opt["extra_args"])
     assert "--resume_from_checkpoint" not in args and "--checkpointing_steps" not in args
     opt = {**opt, "accelerate_config": "multi_gpu.yaml"}
     cmd = train_command(opt, dataset=tmp_path, target="human_dist", model="m", output_dir=tmp_path, resume=True,
                         checkpointing_steps=50)
-    assert cmd[3:5] == ["--config_file", "multi_gpu.yaml"] and "--num_processes" not in cmd
+    assert cmd[4:6] == ["--config_file", "multi_gpu.yaml"] and "--num_processes" not in cmd
     assert cmd[cmd.index("--checkpointing_steps") + 1] == "50"
     assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "latest"
-    from hf_ambiguity.training.config import parse_args   # the training script accepts every flag we pass
-
-    parsed = parse_args(cmd[cmd.index("hf_ambiguity.training.train") + 1:])
+    given = vars(build_parser().parse_args(cmd[3:]))   # hf-ambiguity train accepts every flag we pass
+    assert given["config_file"] == "multi_gpu.yaml"
+    parsed = parse_args(training_argv(given))
     assert (parsed.split, parsed.dime_aug, parsed.target, parsed.checkpointing_steps) == \
         ("dataset", False, "human_dist", 50)
 

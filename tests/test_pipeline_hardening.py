@@ -100,6 +100,7 @@ def test_a_finished_training_target_is_not_relaunched(tmp_path, monkeypatch):
     work = cache / "human_dist"
     work.mkdir(parents=True)
     (work / "eval_results.json").write_text(json.dumps({"completed_steps": 4, "best_step": 2}))
+    (work / "training_complete.json").write_text(json.dumps({"completed_steps": 4}))   # the completion marker
     (work / "train_log.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5}) + "\n")
     (cache / "train_human_dist.log").write_text("the earlier run's log\n")
 

@@ -1,15 +1,19 @@
 """Training through real ``accelerate launch`` subprocesses on the tiny random-weight Qwen2-Audio (CPU, offline).
 
-Three launches: an uninterrupted run (A) and a run killed with SIGKILL right after its first checkpoint (B) run side
-by side; then B is resumed (C). A checks that the loss falls when overfitting 8 utterances and that the outputs are
-complete; C must reproduce A's per-step losses and test scores. The saved adapter + head are reloaded and predict
-valid distributions identical to those written at the end of training.
+Three launches of ``examples/train.py`` with the ``paper`` preset (the reference audio augmentation included, whose
+seeds a resumed run must repeat; the project prompt, which is much shorter than the reference prompt in the tiny
+model's nearly character-level tokenizer): an uninterrupted run (A) and a run killed with SIGKILL right
+after its first checkpoint (B) run side by side; then B is resumed (C). A checks that the loss falls when overfitting
+8 utterances and that the outputs are complete; C must reproduce A's per-step losses and test scores. The saved
+adapter + head are reloaded and predict valid distributions identical to those written at the end of training.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +45,7 @@ def _command(dataset: Path, model: Path, out: Path, *extra: str) -> list[str]:
         "--mixed_precision", "no", "--torch_dtype", "float32", "--no_dime_aug",
         "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--per_device_eval_batch_size", "4",
         "--max_train_steps", str(STEPS), "--learning_rate", "5e-3", "--checkpointing_steps", str(CKPT_EVERY),
+        "--prompt", "project",
         # less dropout than the reference (0.2 / 0.1) so that a tiny random model can overfit in 16 steps; the LoRA
         # dropout left still draws from the global RNG, which resuming must restore
         "--lora_dropout", "0.05", "--head_dropout", "0",
@@ -122,8 +127,11 @@ def test_outputs_are_complete_and_evaluated_against_own_target_and_human(runs):
     assert [e["step"] for e in evals] == list(range(2, STEPS + 1, 2))  # every epoch (2 optimizer steps)
     assert all(e["vs_human"]["overall"]["n_items"] == results["split"]["sizes"]["validation"] for e in evals)
     assert all("per_level" in e["vs_own_target"] for e in evals)
-    assert sorted(p.name for p in out.glob("step_*")) == sorted(f"step_{n}" for n in range(CKPT_EVERY, STEPS + 1,
-                                                                                          CKPT_EVERY))
+    # --save_total_limit 2 (paper preset): the two newest checkpoints, plus the one saved at the best validation step
+    last = STEPS - STEPS % CKPT_EVERY
+    best_then = json.loads((out / f"step_{last}" / "training_state.json").read_text())["train_state"]["best_step"]
+    kept = {last - CKPT_EVERY, last} | ({best_then} if best_then % CKPT_EVERY == 0 else set())
+    assert sorted(p.name for p in out.glob("step_*")) == sorted(f"step_{n}" for n in kept)
     # each checkpoint keeps the best-so-far adapter + head of its own time (what a resumed run restores)
     for ckpt in out.glob("step_*"):
         best_step = json.loads((ckpt / "best" / "training_config.json").read_text())["step"]
@@ -139,6 +147,7 @@ def test_resolved_config_keeps_the_paper_preset_values_not_overridden(runs):
     assert (cfg["lr_scheduler"], cfg["warmup_ratio"], cfg["weight_decay"], cfg["max_grad_norm"]) == (
         "cosine_with_restarts", 0.15, 0.03, 3.0)
     assert cfg["early_stopping_patience"] == 8 and cfg["num_classes"] == 4 and cfg["max_text_tokens"] == 512
+    assert (cfg["audio_augment"], cfg["save_total_limit"]) == (True, 2)
     assert (cfg["split"], cfg["test_fraction"], cfg["split_seed"], cfg["validation_fraction"]) == ("random", 0.2, 42,
                                                                                                   0.1)
     # and the command line won where it was given
@@ -204,18 +213,89 @@ def test_reload_refuses_another_base_model_or_head(runs, tmp_path):
         load_trained(runs["a"], base_model=str(other))
 
 
-def test_resume_refuses_a_checkpoint_of_another_head(runs, capsys):
+def _in_process(runs, out: Path, *extra: str) -> int:
+    """Run A's options again, in this process, into ``out`` (train.main: exit status, message on stderr)."""
     from hf_ambiguity.training.train import main
 
-    rc = main(["--dataset", str(runs["dataset"]), "--model", str(runs["model"]), "--output_dir", str(runs["a"]),
-               "--target", "human_dist", "--no_dime_aug", "--mixed_precision", "no", "--torch_dtype", "float32",
-               "--report_to", "none", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--lora_dropout", "0.05",
-               "--head_dropout", "0", "--per_device_eval_batch_size", "4", "--max_train_steps", str(STEPS),
-               "--learning_rate", "5e-3",
-               "--checkpointing_steps", str(CKPT_EVERY), "--head", "label_token",
-               "--resume_from_checkpoint", "latest"])
+    argv = _command(runs["dataset"], runs["model"], out)
+    return main([*argv[argv.index("--dataset"):], "--report_to", "none", *extra])
+
+
+def test_resume_refuses_a_checkpoint_or_finished_run_of_another_head(runs, capsys, tmp_path):
+    rc = _in_process(runs, runs["a"], "--head", "label_token", "--resume_from_checkpoint", "latest")
     err = capsys.readouterr().err
-    assert rc == 2
-    latest = STEPS - STEPS % CKPT_EVERY
-    assert f"checkpoint {runs['a'] / f'step_{latest}'} does not match this run" in err
+    assert rc == 2 and f"the finished run in {runs['a']} does not match this run" in err
     assert "head: saved {'kind': 'attention'" in err and "--head: saved 'attention', now 'label_token'" in err
+    unfinished = tmp_path / "unfinished"  # the same folder before its run finished: its latest checkpoint is checked
+    shutil.copytree(runs["a"], unfinished)
+    (unfinished / "training_complete.json").unlink()
+    rc = _in_process(runs, unfinished, "--head", "label_token", "--resume_from_checkpoint", "latest")
+    err = capsys.readouterr().err
+    latest = STEPS - STEPS % CKPT_EVERY
+    assert rc == 2 and f"checkpoint {unfinished / f'step_{latest}'} does not match this run" in err
+    assert "--head: saved 'attention', now 'label_token'" in err
+
+
+def test_a_finished_run_relaunched_to_resume_does_nothing_and_its_results_stay_valid_json(runs, capsys):
+    results = runs["a"] / "eval_results.json"
+    before = results.read_bytes()
+    assert _in_process(runs, runs["a"], "--resume_from_checkpoint", "latest") == 0
+    assert "already holds this finished run (16 steps); nothing to do" in capsys.readouterr().out
+    assert results.read_bytes() == before
+    parsed = json.loads(before, parse_constant=lambda c: pytest.fail(f"{c} in eval_results.json"))
+    assert parsed["samples_per_second_this_run"] > 0 and parsed["final_train_loss"] > 0
+
+
+def test_the_model_card_names_base_model_target_preset_and_scores_by_level(runs):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(runs["a"] / "README.md")
+    assert card.data.library_name == "peft" and "hf-ambiguity" in card.data.tags
+    assert card.data.base_model is None and card.data.datasets is None  # local folders stay out of the metadata
+    text = card.text
+    assert "target column: `human_dist`" in text and "preset: `paper`" in text
+    assert "`--learning_rate 0.005`" in text and "`--lora_dropout 0.05`" in text  # changed from the preset
+    assert "## Test against the HUMAN test distributions (`human_dist`)" in text and "| low |" in text
+    assert "## Limits" in text
+
+
+def test_push_to_hub_uploads_adapter_head_and_card_to_a_private_repo(runs, monkeypatch):
+    import huggingface_hub
+
+    from hf_ambiguity.training.card import push_to_hub
+
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw))
+
+        def upload_folder(self, **kw):
+            calls.append(("upload_folder", kw["repo_id"], kw))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    url = push_to_hub(runs["a"], "someone/iemocap-human")
+    assert url == "https://huggingface.co/someone/iemocap-human"
+    (_, _, create), (_, _, upload) = calls
+    assert create["private"] is True and create["repo_type"] == "model"
+    patterns = upload["allow_patterns"]
+    assert {"adapter/*", "head.safetensors", "README.md", "training_config.json"} <= set(patterns)
+    uploaded = [p for p in runs["a"].rglob("*") if p.is_file()
+                and any(fnmatch.fnmatch(p.relative_to(runs["a"]).as_posix(), pat) for pat in patterns)]
+    assert not [p for p in uploaded if "step_" in str(p) or p.suffix == ".jsonl"]  # no checkpoints, logs, predictions
+    push_to_hub(runs["a"], "someone/x", private=False)
+    assert calls[2][2]["private"] is False
+
+
+def test_loading_a_shared_model_never_takes_trust_remote_code_from_its_files(runs, tmp_path):
+    from hf_ambiguity.training import load_trained
+    from hf_ambiguity.training.checkpoints import CheckpointMismatchError
+
+    shared = tmp_path / "shared"
+    shutil.copytree(runs["a"], shared, ignore=shutil.ignore_patterns("step_*"))
+    info = json.loads((shared / "training_config.json").read_text())
+    info["config"]["trust_remote_code"] = True
+    (shared / "training_config.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointMismatchError, match="trained with trust_remote_code .* pass trust_remote_code=True"):
+        load_trained(shared)
+    assert load_trained(shared, trust_remote_code=True).head == "attention"  # the caller decides

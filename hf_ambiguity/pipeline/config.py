@@ -377,7 +377,7 @@ def _check_training_options(cfg: PipelineConfig, where: str) -> None:
     for target in cfg.train.targets:
         cmd = train_command(opt, dataset=Path("<dataset>"), target=target, model="<model>", output_dir=Path("<out>"),
                             resume=False)
-        args = cmd[cmd.index("hf_ambiguity.training.train") + 1:]
+        args = cmd[cmd.index("--dataset"):]   # the training options (the launcher's options come before)
         err = io.StringIO()
         try:
             with contextlib.redirect_stderr(err):

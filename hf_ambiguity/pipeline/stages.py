@@ -270,6 +270,7 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
     """
     from hf_ambiguity.files import read_json, write_text
     from hf_ambiguity.training.launch import read_training_log, train_command
+    from hf_ambiguity.training.outputs import finished_run
 
     opt = ctx.options
     model = str(ctx.input("model") / "model") if opt["model"] == "tiny" else opt["model"]
@@ -277,7 +278,7 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
     timings: dict[str, Any] = {}
     for target in opt["targets"]:
         work = ctx.cache_dir / target
-        done = _finished_training(work)
+        done = finished_run(work) is not None
         resume = not done and work.is_dir() and any(work.glob("step_*/training_state.json"))
         if not done and not resume:
             shutil.rmtree(work, ignore_errors=True)  # a killed attempt without a checkpoint: start clean
@@ -305,20 +306,10 @@ def stage_train(ctx: StageContext) -> Mapping[str, Any]:
         res = read_json(dest / "eval_results.json")
         timings[target] = {"seconds": seconds, "resumed": resume, "reused_finished_run": done,
                            "samples_per_second": res.get("samples_per_second_this_run") if not done else None}
-        record["command"] = " ".join(["accelerate launch", *cmd[3:]]).replace(str(ctx.run_dir), "<run_dir>")
+        record["command"] = " ".join(["hf-ambiguity", *cmd[3:]]).replace(str(ctx.run_dir), "<run_dir>")
     ctx.write_record("train", record)
     ctx.write_json(RUN_INFO_FILE, timings)
     return {t: f"{r.get('steps', '?')} steps" for t, r in record["targets"].items()}
-
-
-def _finished_training(folder: Path) -> bool:
-    """Whether a training output folder holds a finished run (its final ``eval_results.json`` is readable)."""
-    from hf_ambiguity.files import read_json
-
-    try:
-        return isinstance(read_json(folder / "eval_results.json").get("completed_steps"), int)
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 # ------------------------------------------------------------------------------------------------ 07_evaluate

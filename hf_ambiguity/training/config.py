@@ -1,18 +1,23 @@
 """Training arguments as one dataclass, named presets, and the command-line parser built from them.
 
 Precedence: dataclass defaults < ``--preset`` values < options given on the command line. The default preset is
-``paper`` (the reference recipe of arXiv 2601.14620, reproduced exactly); ``project`` is the same recipe with the
-recommended speaker-independent split (the dataclass defaults); ``none`` applies nothing on top of the defaults.
+``paper`` (the reference recipe of arXiv 2601.14620; docs/reference-protocol.md lists where it is the same and
+where it deviates); ``project`` is the dataclass defaults with the recommended speaker-independent split; ``none``
+applies nothing on top of the defaults.
 
 The reference recipe (``--preset paper``): Qwen/Qwen2-Audio-7B-Instruct in fp16; LoRA r 8 / α 16 / dropout 0.2 on
 q/k/v/o projections; attention-pooling head; JS divergence (natural log) + 0.08 × mean prediction entropy; AdamW,
 lr 2.5e-6, cosine with restarts, warm-up 15 %, weight decay 0.03, gradient clipping 3.0, batch 8 × 8 accumulation,
-up to 60 epochs, early stopping with patience 8 on validation loss; audio 16 kHz up to 30 s, text up to 512 tokens;
-10 % of training held out for validation; DiME-Aug on the training part; random 80/20 utterance split, seed 42.
+up to 60 epochs, early stopping with patience 8 on validation loss, the two newest checkpoints kept; audio 16 kHz up
+to 30 s with the reference's light audio augmentation, text up to 512 tokens; the reference training prompt (it
+names the speaker); 10 % of training held out for validation; DiME-Aug on the training part; random 80/20 utterance
+split, seed 42. The ``project`` preset differs from it in the split (speaker-independent), the prompt (the project
+prompt, no speaker: with a speaker-independent split the test speakers are never seen in training), no audio
+augmentation, no checkpoint rotation and the mixed precision (the accelerate config's).
 
 >>> cfg = parse_args(["--dataset", "d", "--target", "human_dist"])
->>> cfg.preset, cfg.split, cfg.learning_rate, cfg.lora_r, cfg.mixed_precision
-('paper', 'random', 2.5e-06, 8, 'fp16')
+>>> cfg.preset, cfg.split, cfg.learning_rate, cfg.lora_r, cfg.mixed_precision, cfg.prompt, cfg.audio_augment
+('paper', 'random', 2.5e-06, 8, 'fp16', 'reference', True)
 >>> parse_args(["--dataset", "d", "--preset", "project"]).split
 'speaker'
 >>> parse_args(["--dataset", "d", "--split", "speaker"]).split  # the command line wins over the preset
@@ -31,7 +36,7 @@ from hf_ambiguity.training.head import HEAD_KINDS
 from hf_ambiguity.training.losses import LOSS_NAMES
 
 __all__ = ["TrainingArguments", "PRESETS", "PRESET_NAMES", "SPLIT_KINDS", "parse_args", "build_parser",
-           "sampler_multipliers"]
+           "add_training_arguments", "training_argv", "sampler_multipliers"]
 
 from hf_ambiguity.splits import SPLIT_KINDS  # noqa: E402  (the split protocols are defined once)
 PRESET_NAMES = ("paper", "project", "none")
@@ -71,7 +76,13 @@ class TrainingArguments:
     sampler_multipliers: tuple[str, ...] = field(default=(), metadata={
         "help": "Per-class factors of the weighted sampler, CLASS=FACTOR ... (e.g. neutral=0.8 angry=1.3; the "
                 "reference's corpus-specific values); needs --weighted_sampler."})
-    audio_augment: bool = field(default=False, metadata={"help": "Light audio augmentation of training clips."})
+    audio_augment: bool = field(default=False, metadata={
+        "help": "The reference's light audio augmentation of training clips: 10 %% pitch shift by U(-1, 1) "
+                "semitones, 10 %% time stretch by U(0.95, 1.05), seeded by (seed, epoch, row)."})
+    prompt: Literal["project", "reference"] = field(default="project", metadata={
+        "help": "Training prompt of the attention head: project (audio, then a short request; no speaker) or "
+                "reference (the authors' prompt: transcript, the speaker's name, five rules, a JSON example; text "
+                "before audio). The label_token head always asks the annotator's question."})
     # --- model ------------------------------------------------------------------------------------------------
     model: str = field(default="Qwen/Qwen2-Audio-7B-Instruct", metadata={"help": "Base ALM id or folder."})
     torch_dtype: Literal["float32", "float16", "bfloat16"] = field(default="float16", metadata={
@@ -116,6 +127,8 @@ class TrainingArguments:
     output_dir: str = field(default="outputs/train", metadata={"help": "Where checkpoints and the model go."})
     checkpointing_steps: int | None = field(default=None, metadata={
         "help": "save_state to output_dir/step_N every N optimizer steps."})
+    save_total_limit: int | None = field(default=None, metadata={
+        "help": "Keep only the N newest checkpoints (plus the one at the best validation step); unset = keep all."})
     resume_from_checkpoint: str | None = field(default=None, metadata={
         "help": "'latest' (highest complete step_N) or a step_N folder."})
     logging_steps: int = field(default=1, metadata={"help": "Log the training loss every N optimizer steps."})
@@ -150,6 +163,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "gradient_accumulation_steps": 8, "num_train_epochs": 60, "early_stopping_patience": 8,
         "sampling_rate": 16000, "max_audio_seconds": 30.0, "max_text_tokens": 512, "validation_fraction": 0.1,
         "dime_aug": True, "split": "random", "test_fraction": 0.2, "split_seed": 42, "num_classes": 4,
+        "audio_augment": True, "prompt": "reference", "save_total_limit": 2,
     },
     "project": {"split": "speaker"},
     "none": {},
@@ -175,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="train", description="Fine-tune an audio-language model to predict emotion distributions.",
         argument_default=argparse.SUPPRESS,
     )
+    add_training_arguments(parser)
+    return parser
+
+
+def add_training_arguments(parser: argparse.ArgumentParser | Any) -> None:
+    """Add one option per :class:`TrainingArguments` field to ``parser`` (or an argument group), each defaulting to
+    "not given" (``argparse.SUPPRESS``) so that presets can tell given options from defaults."""
     hints = get_type_hints(TrainingArguments)
     for f in fields(TrainingArguments):
         help_text = f.metadata.get("help", "")
@@ -184,13 +205,39 @@ def build_parser() -> argparse.ArgumentParser:
             default = f"default {f.default}"
         tp, choices, is_tuple = _field_type(hints[f.name])
         if tp is bool:
-            parser.add_argument(f"--{f.name}", dest=f.name, action="store_true", help=f"{help_text} ({default})")
-            parser.add_argument(f"--no_{f.name}", dest=f.name, action="store_false", help=f"Turn off --{f.name}.")
+            parser.add_argument(f"--{f.name}", dest=f.name, action="store_true", help=f"{help_text} ({default})",
+                                default=argparse.SUPPRESS)
+            parser.add_argument(f"--no_{f.name}", dest=f.name, action="store_false", help=f"Turn off --{f.name}.",
+                                default=argparse.SUPPRESS)
         elif is_tuple:
-            parser.add_argument(f"--{f.name}", nargs="+", type=str, help=f"{help_text} ({default})")
+            parser.add_argument(f"--{f.name}", nargs="+", type=str, help=f"{help_text} ({default})",
+                                default=argparse.SUPPRESS)
         else:
-            parser.add_argument(f"--{f.name}", type=tp, choices=choices, help=f"{help_text} ({default})")
-    return parser
+            parser.add_argument(f"--{f.name}", type=tp, choices=choices, help=f"{help_text} ({default})",
+                                default=argparse.SUPPRESS)
+
+
+def training_argv(given: dict[str, Any]) -> list[str]:
+    """The command line that gives exactly the options in ``given`` (a parsed namespace's ``vars``, options not
+    given absent), for relaunching the training script: ``parse_args(training_argv(vars(ns)))`` sees the same options.
+
+    >>> training_argv({"dataset": "d", "dime_aug": False, "lora_target_modules": ["q_proj", "v_proj"], "x": 1})
+    ['--dataset', 'd', '--no_dime_aug', '--lora_target_modules', 'q_proj', 'v_proj']
+    """
+    hints = get_type_hints(TrainingArguments)
+    argv: list[str] = []
+    for f in fields(TrainingArguments):
+        if f.name not in given:
+            continue
+        value = given[f.name]
+        tp, _, is_tuple = _field_type(hints[f.name])
+        if tp is bool:
+            argv.append(f"--{f.name}" if value else f"--no_{f.name}")
+        elif is_tuple:
+            argv += [f"--{f.name}", *[str(v) for v in value]]
+        else:
+            argv += [f"--{f.name}", str(value)]
+    return argv
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
@@ -239,7 +286,7 @@ def _check(cfg: TrainingArguments, parser: argparse.ArgumentParser) -> None:
                  "num_train_epochs", "logging_steps", "lora_r"):
         if getattr(cfg, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(cfg, name)}")
-    for name in ("max_train_steps", "checkpointing_steps"):
+    for name in ("max_train_steps", "checkpointing_steps", "save_total_limit"):
         v = getattr(cfg, name)
         if v is not None and v < 1:
             parser.error(f"--{name} must be at least 1, got {v}")

@@ -6,14 +6,25 @@ run's report names the one used. DiME-Aug then runs on the training part only.
 
 Bad input is refused here, before any model is loaded: a missing target column, rows whose target is missing, has
 the wrong length or is not a distribution (:func:`hf_ambiguity.distributions.validate_distributions`), an empty
-split, a class count different from ``--num_classes``.
+split, a class count different from ``--num_classes``, a ``--prompt reference`` without a ``speaker`` column, bad
+``--sampler_multipliers``.
+
+:func:`make_dataloaders` turns the prepared splits into the three ``DataLoader`` s of a run. The training order is a
+pure function of ``(seed, epoch)`` (:class:`EpochSampler`) and the audio augmentation of a row a pure function of
+``(seed, epoch, row)``: what makes a resumed run repeat an uninterrupted one, and a run on several processes
+repeat a single-process run (Accelerate gives process *p* the batches ``p, p + P, ...`` of that one order).
+
+Audio augmentation (``--audio_augment``) follows the reference's distribution: each training clip is left as it
+is with probability 0.8, pitch-shifted by U(-1, 1) semitones with probability 0.1 and time-stretched by a rate
+U(0.95, 1.05) with probability 0.1 (the reference considers a clip with probability 0.3 and then picks pitch,
+stretch or nothing uniformly). Validation and test clips are never augmented.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,9 +35,13 @@ from hf_ambiguity.splits import train_validation_test
 from hf_ambiguity.schema import class_names as dataset_class_names
 
 __all__ = [
-    "TrainingDataError", "SplitInfo", "load_any_dataset", "validate_target", "prepare_data",
-    "DistributionRows", "DistributionCollator",
+    "TrainingDataError", "SplitInfo", "PreparedData", "load_any_dataset", "validate_target", "prepare_data",
+    "DistributionRows", "DistributionCollator", "EpochSampler", "make_dataloaders", "reference_audio_augment",
+    "REFERENCE_AUGMENT_P",
 ]
+
+#: Probability that the reference's augmentation changes a training clip (0.3 x 2/3: pitch or stretch, not "none").
+REFERENCE_AUGMENT_P = 0.2
 
 
 class TrainingDataError(DataError):
@@ -46,6 +61,20 @@ class SplitInfo:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "description": self.description, "sizes": dict(self.sizes),
                 "class_names": list(self.class_names), "dime_aug": self.dime_aug}
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The checked splits of a run (``train`` DiME-augmented when asked), how they were made, the class names, and
+    the training rows' sampling weights (``--weighted_sampler``; ``None`` otherwise)."""
+
+    splits: dict[str, Any]
+    info: SplitInfo
+    train_weights: Any = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.info.class_names)
 
 
 def load_any_dataset(name: str, config_name: str | None = None):
@@ -101,10 +130,10 @@ def validate_target(ds, *, split: str, column: str, n_classes: int, option: str 
         raise TrainingDataError(f"{where(err.row)}: {err}; fix or drop the row, or renormalise the column") from None
 
 
-def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
+def prepare_data(cfg: Any) -> PreparedData:
     """Load, split, hold out validation, check and DiME-Aug the data of a :class:`TrainingArguments`.
 
-    Returns ``({"train", "validation", "test"} datasets, SplitInfo)``. Every check runs before DiME-Aug.
+    Every check runs before DiME-Aug and before any model is loaded.
     """
     from datasets import Audio
 
@@ -119,6 +148,9 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
             f"the dataset has {len(names)} classes {list(names)} but --num_classes is {cfg.num_classes} "
             "(the paper preset uses the 4-class subset); build the dataset with a 4-class set or pass "
             "--num_classes to match")
+    if cfg.prompt == "reference" and len(names) < 4:
+        raise TrainingDataError(f"the reference prompt's example names classes 0, 1 and 3, but the dataset has "
+                                f"{len(names)} classes {list(names)}; pass --prompt project")
     try:
         splits, description = train_validation_test(
             dsdict, kind=cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed,
@@ -139,6 +171,9 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
     for name in ("train", "validation", "test"):
         if "audio" not in splits[name].column_names:
             raise TrainingDataError(f"split {name!r} has no 'audio' column; the model needs the recordings")
+        if cfg.prompt == "reference" and "speaker" not in splits[name].column_names:
+            raise TrainingDataError(f"split {name!r} has no 'speaker' column, which the reference prompt names "
+                                    "(--prompt reference, set by --preset paper); pass --prompt project")
     aug_report: dict[str, Any] = {"applied": False}
     if cfg.dime_aug:
         from hf_ambiguity.augment import dime_aug
@@ -154,8 +189,17 @@ def prepare_data(cfg: Any) -> tuple[dict[str, Any], SplitInfo]:
                       "report": _jsonable(report)}
     for k in splits:
         splits[k] = splits[k].cast_column("audio", Audio(sampling_rate=cfg.sampling_rate))
+    weights = None
+    if cfg.weighted_sampler:
+        from hf_ambiguity.augment.sampler import dataset_sample_weights
+        from hf_ambiguity.training.config import sampler_multipliers
+
+        try:
+            weights = dataset_sample_weights(splits["train"], cfg.target, multipliers=sampler_multipliers(cfg))
+        except ValueError as err:
+            raise TrainingDataError(f"--weighted_sampler: {err}") from None
     info = SplitInfo(cfg.split, description, {k: len(v) for k, v in splits.items()}, names, aug_report)
-    return splits, info
+    return PreparedData(splits, info, weights)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -172,7 +216,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 class DistributionRows:
-    """A torch-style dataset over a split: ``row i -> {"index", "audio", "transcript", "target"[, "human"]}``.
+    """A torch-style dataset over a split: ``row i -> {"index", "audio", "transcript", "speaker", "target", ...}``.
 
     ``augment(waveform, item_seed) -> waveform`` (training only) gets a seed derived from ``(seed, epoch, index)``, so
     the same epoch and row always get the same augmentation — what makes resumed runs repeat uninterrupted ones.
@@ -180,7 +224,7 @@ class DistributionRows:
 
     def __init__(self, ds, *, target: str, sampling_rate: int, max_audio_seconds: float, extra: Sequence[str] = (),
                  augment: Callable[[np.ndarray, int], np.ndarray] | None = None, seed: int = 0):
-        keep = ["audio", target] + [c for c in ("transcript",) if c in ds.column_names] + list(extra)
+        keep = ["audio", target] + [c for c in ("transcript", "speaker") if c in ds.column_names] + list(extra)
         self.ds = ds.select_columns(list(dict.fromkeys(keep)))
         self.target, self.extra = target, list(extra)
         self.sampling_rate, self.max_samples = sampling_rate, int(max_audio_seconds * sampling_rate)
@@ -199,7 +243,7 @@ class DistributionRows:
             item_seed = int(np.random.SeedSequence([self.seed, self.epoch, int(i)]).generate_state(1)[0])
             y = self.augment(y, item_seed)
         item = {"index": int(i), "audio": y, "transcript": row.get("transcript") or "",
-                "target": np.asarray(row[self.target], dtype=np.float32)}
+                "speaker": row.get("speaker"), "target": np.asarray(row[self.target], dtype=np.float32)}
         for c in self.extra:
             item[c] = row[c]
         return item
@@ -209,32 +253,44 @@ class DistributionCollator:
     """Rows → model inputs: chat prompt + audio through the processor, plus ``target`` ``(batch, n_classes)``.
 
     ``padding_side`` is ``"right"`` for the attention head (its first token is then always real) and ``"left"`` for
-    the label-token head (the answer follows the last prompt token).
+    the label-token head (the answer follows the last prompt token). ``prompt`` is ``"project"`` or ``"reference"``
+    (:mod:`hf_ambiguity.training.prompt`); the label-token head always uses the annotator's prompt.
     """
 
     def __init__(self, processor: Any, class_names: Sequence[str], *, head: str = "attention",
-                 include_transcript: bool = True, max_text_tokens: int = 512, sampling_rate: int = 16000):
+                 include_transcript: bool = True, max_text_tokens: int = 512, sampling_rate: int = 16000,
+                 prompt: str = "project"):
         self.processor, self.class_names, self.head = processor, list(class_names), head
-        self.include_transcript, self.sampling_rate = include_transcript, sampling_rate
+        self.include_transcript, self.sampling_rate, self.prompt = include_transcript, sampling_rate, prompt
         self.padding_side = "left" if head == "label_token" else "right"
-        # prompt tokens around a transcript (the "Transcript:" line included), measured with a one-token stand-in
-        overhead = len(self._tokens(self._text("x"))) - len(self._tokens("x"))
-        self.transcript_budget = max_text_tokens - overhead
-        if self.transcript_budget < 0:
-            raise ValueError(f"--max_text_tokens {max_text_tokens} is below the prompt's own length ({overhead} "
-                             "tokens); raise it")
+        self.max_text_tokens = max_text_tokens
+        self._budgets: dict[Any, int] = {}
+        self.transcript_budget = self._budget(None)
 
-    def _messages(self, transcript: str) -> list[dict[str, Any]]:
+    def _budget(self, speaker: Any) -> int:
+        """Tokens left for the transcript: the prompt's tokens around it (the transcript line included, measured
+        with a one-token stand-in; the speaker's name counts too) taken from ``max_text_tokens``."""
+        if speaker not in self._budgets:
+            overhead = len(self._tokens(self._text("x", speaker))) - len(self._tokens("x"))
+            if self.max_text_tokens - overhead < 0:
+                from hf_ambiguity.errors import ConfigError
+
+                raise ConfigError(f"--max_text_tokens {self.max_text_tokens} is below the {self.prompt} prompt's own "
+                                  f"length ({overhead} tokens with this tokenizer); raise it", key="max_text_tokens")
+            self._budgets[speaker] = self.max_text_tokens - overhead
+        return self._budgets[speaker]
+
+    def _messages(self, transcript: str, speaker: Any) -> list[dict[str, Any]]:
         if self.head == "label_token":
             from hf_ambiguity.alm.prompts import build_messages as annotator_messages
 
             return annotator_messages(transcript or None, None, self.class_names, None)
         from hf_ambiguity.training.prompt import build_messages
 
-        return build_messages(self.class_names, transcript or None)
+        return build_messages(self.class_names, transcript or None, speaker=speaker, prompt=self.prompt)
 
-    def _text(self, transcript: str) -> str:
-        return self.processor.apply_chat_template(self._messages(transcript), add_generation_prompt=True,
+    def _text(self, transcript: str, speaker: Any = None) -> str:
+        return self.processor.apply_chat_template(self._messages(transcript, speaker), add_generation_prompt=True,
                                                   tokenize=False)
 
     def _tokens(self, text: str) -> list[int]:
@@ -248,7 +304,8 @@ class DistributionCollator:
         texts = []
         for r in rows:
             t = r["transcript"] if self.include_transcript else ""
-            texts.append(self._text(truncate_transcript(self.processor.tokenizer, t, self.transcript_budget)))
+            speaker = r.get("speaker")
+            texts.append(self._text(truncate_transcript(self.processor.tokenizer, t, self._budget(speaker)), speaker))
         tok = self.processor.tokenizer
         old_side, tok.padding_side = tok.padding_side, self.padding_side
         try:
@@ -260,3 +317,75 @@ class DistributionCollator:
         batch["target"] = torch.from_numpy(np.stack([r["target"] for r in rows]))
         batch["index"] = torch.tensor([r["index"] for r in rows], dtype=torch.long)
         return batch
+
+
+class EpochSampler:
+    """Row order of an epoch = a pure function of ``(seed, epoch)``: a permutation, or weighted draws with
+    replacement when ``weights`` are given (the weighted sampler). ``set_epoch`` is called through Accelerate's
+    ``DataLoader.set_epoch``.
+
+    >>> s = EpochSampler(5, seed=3); s.set_epoch(1); a = list(s); s.set_epoch(1)
+    >>> list(s) == a and sorted(a) == [0, 1, 2, 3, 4]
+    True
+    """
+
+    def __init__(self, n: int, *, seed: int, weights: Sequence[float] | None = None) -> None:
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.weights is None:
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.multinomial(torch.as_tensor(self.weights), self.n, replacement=True, generator=g)
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def reference_audio_augment(sampling_rate: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``augment(waveform, item_seed)`` with the reference's distribution (see the module docstring)."""
+    from hf_ambiguity.augment.sampler import RandomAudioAugment
+
+    def augment(y: np.ndarray, item_seed: int) -> np.ndarray:
+        return RandomAudioAugment(p=REFERENCE_AUGMENT_P, semitones=1.0, stretch_range=(0.95, 1.05),
+                                  sampling_rate=sampling_rate, seed=item_seed)(y)
+
+    return augment
+
+
+def make_dataloaders(cfg: Any, data: PreparedData, processor: Any):
+    """``(train, validation, test)`` DataLoaders of a run (not yet prepared by Accelerate).
+
+    Training rows come in :class:`EpochSampler` order (weighted when ``--weighted_sampler``), augmented when
+    ``--audio_augment``; validation and test rows in dataset order. The collator builds the ``--prompt``.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    collator = DistributionCollator(processor, data.class_names, head=cfg.head, prompt=cfg.prompt,
+                                    include_transcript=cfg.include_transcript, max_text_tokens=cfg.max_text_tokens,
+                                    sampling_rate=cfg.sampling_rate)
+    augment = reference_audio_augment(cfg.sampling_rate) if cfg.audio_augment else None
+
+    def loader(split: str, batch_size: int, sampler: Any = None) -> DataLoader:
+        rows = DistributionRows(data.splits[split], target=cfg.target, sampling_rate=cfg.sampling_rate,
+                                max_audio_seconds=cfg.max_audio_seconds, seed=cfg.seed,
+                                augment=augment if split == "train" else None)
+        g = torch.Generator()
+        g.manual_seed(cfg.seed)
+        return DataLoader(rows, batch_size=batch_size, sampler=sampler(len(rows)) if sampler else None,
+                          shuffle=False, collate_fn=collator, num_workers=cfg.dataloader_num_workers, generator=g)
+
+    train = loader("train", cfg.per_device_train_batch_size,
+                   lambda n: EpochSampler(n, seed=cfg.seed, weights=data.train_weights))
+    return (train, loader("validation", cfg.per_device_eval_batch_size),
+            loader("test", cfg.per_device_eval_batch_size))

@@ -2,7 +2,8 @@
 
 Two heads, chosen with ``--head``:
 
-- ``attention`` (the reference head, trained in full; layer for layer as in the authors' code): last-layer hidden
+- ``attention`` (the reference head's layers, trained in full; unlike the authors' code it masks padding, see
+  docs/reference-protocol.md, row *Head*): last-layer hidden
   states ``(batch, seq, hidden)`` → 8-head self-attention (``nn.MultiheadAttention``, no attention dropout, padding
   masked) → the first token → residual block ``x + GELU(Dropout(Linear(LayerNorm(x))))`` → projection block
   ``GELU(Dropout(Linear(hidden, hidden // 2)(LayerNorm(x))))`` → ``LayerNorm`` → ``Linear(hidden // 2, n_classes)``

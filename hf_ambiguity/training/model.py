@@ -22,7 +22,7 @@ from torch import nn
 
 from hf_ambiguity.training.head import AttentionPoolingHead
 
-__all__ = ["DistributionModel", "model_fingerprint", "build_model", "MODEL_INPUT_KEYS"]
+__all__ = ["DistributionModel", "model_fingerprint", "build_model", "run_identity", "MODEL_INPUT_KEYS"]
 
 #: Batch keys passed to the backbone (the collator adds ``target`` and ``index``, which it never sees).
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "input_features", "feature_attention_mask")
@@ -44,6 +44,19 @@ def model_fingerprint(config: Any) -> dict[str, Any]:
     arch = _arch(config)
     digest = hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
     return {"architecture": arch, "sha256": digest}
+
+
+def run_identity(cfg: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """What a checkpoint or a saved model of this run must agree on: base model (and its architecture fingerprint,
+    read from its config only, no weights), head, class names and the resolved options."""
+    from transformers import AutoConfig
+
+    fingerprint = model_fingerprint(AutoConfig.from_pretrained(cfg.model, trust_remote_code=cfg.trust_remote_code))
+    head: dict[str, Any] = {"kind": cfg.head}
+    if cfg.head == "attention":
+        head.update({"num_heads": cfg.head_num_heads, "n_classes": len(class_names)})
+    return {"base_model": cfg.model, "model_fingerprint": fingerprint, "head": head,
+            "class_names": list(class_names), "config": cfg.resolved_config()}
 
 
 def text_hidden_size(config: Any) -> int:

@@ -5,7 +5,9 @@
 
 :func:`load_trained` refuses an output folder whose base-model architecture or head differs from what is asked
 (:class:`~hf_ambiguity.training.checkpoints.CheckpointMismatchError`), before any weight is loaded into the wrong
-shapes.
+shapes. A trained-model folder is data, possibly downloaded from someone else: the base model it names is loaded
+with ``trust_remote_code`` only when the *caller* passes ``trust_remote_code=True`` (the value recorded in its
+``training_config.json`` is never used), so loading a shared folder never runs code from the Hub on its say-so.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ class TrainedModel:
 
 
 def load_trained(output_dir: str | Path, base_model: str | None = None, *, head: str | None = None,
-                 device: str | None = None, dtype: str | None = None) -> TrainedModel:
+                 device: str | None = None, dtype: str | None = None, trust_remote_code: bool = False) -> TrainedModel:
     """Load base model + adapter + head saved by a training run in ``output_dir``.
 
     ``base_model`` defaults to the one recorded in ``training_config.json``; another model (e.g. a local copy of it)
     is accepted only when its architecture fingerprint matches. ``head`` (``"attention"``/``"label_token"``), when
     given, must match the saved head. ``dtype`` defaults to the training ``torch_dtype`` on GPU, float32 on CPU.
+    ``trust_remote_code``: allow the base model's own code from the Hub; only this argument decides it (a folder
+    trained with it asks for it in the error message instead of enabling it).
     """
     import torch
     from peft import PeftModel
@@ -55,7 +59,7 @@ def load_trained(output_dir: str | Path, base_model: str | None = None, *, head:
     from hf_ambiguity.alm.loading import load_alm, resolve_device
     from hf_ambiguity.alm.scoring import label_token_ids
     from hf_ambiguity.training.head import AttentionPoolingHead
-    from hf_ambiguity.training.loop import ADAPTER_DIR, FORMAT_VERSION, HEAD_FILE, TRAINING_CONFIG_FILE
+    from hf_ambiguity.training.outputs import ADAPTER_DIR, FORMAT_VERSION, HEAD_FILE, TRAINING_CONFIG_FILE
     from hf_ambiguity.training.model import DistributionModel, model_fingerprint, text_hidden_size
 
     folder = Path(output_dir)
@@ -74,7 +78,12 @@ def load_trained(output_dir: str | Path, base_model: str | None = None, *, head:
                                       f"head={saved_head!r} or train a {head!r} head")
     base = base_model or info["base_model"]
     cfg = info.get("config", {})
-    fp_now = model_fingerprint(AutoConfig.from_pretrained(base, trust_remote_code=cfg.get("trust_remote_code", False)))
+    if cfg.get("trust_remote_code") and not trust_remote_code:
+        raise CheckpointMismatchError(
+            f"{folder} was trained with trust_remote_code on base model {base!r}, whose code would run on this machine; "
+            "it is not enabled from the folder's training_config.json. If you trust that model's code, pass "
+            "trust_remote_code=True to load_trained")
+    fp_now = model_fingerprint(AutoConfig.from_pretrained(base, trust_remote_code=trust_remote_code))
     if fp_now["sha256"] != info["model_fingerprint"]["sha256"]:
         raise CheckpointMismatchError(
             f"{folder} was trained on {info['base_model']!r} (architecture {info['model_fingerprint']['architecture']})"
@@ -83,7 +92,7 @@ def load_trained(output_dir: str | Path, base_model: str | None = None, *, head:
     dev = resolve_device(device)
     if dtype is None:
         dtype = cfg.get("torch_dtype", "float32") if dev != "cpu" else "float32"
-    alm = load_alm(base, device=dev, dtype=dtype, trust_remote_code=cfg.get("trust_remote_code", False))
+    alm = load_alm(base, device=dev, dtype=dtype, trust_remote_code=trust_remote_code)
     backbone = PeftModel.from_pretrained(alm.model, str(folder / ADAPTER_DIR)).eval()
     class_names = tuple(info["class_names"])
     if saved_head == "attention":
@@ -108,7 +117,8 @@ def predict_distributions(model: TrainedModel, dataset: Any, *, batch_size: int 
     """Predicted emotion distributions ``(len(dataset), n_classes)`` (class order = ``model.class_names``).
 
     ``dataset``: a ``datasets.Dataset`` with an ``audio`` column (and ``transcript`` when the model was trained with
-    it). A dataset whose ``majority_label`` class order differs from the model's is refused.
+    it; ``speaker`` when it was trained with the reference prompt). A dataset whose ``majority_label`` class order
+    differs from the model's is refused.
     """
     import torch
     from datasets import Audio
@@ -133,12 +143,17 @@ def predict_distributions(model: TrainedModel, dataset: Any, *, batch_size: int 
         raise TrainingDataError(f"the dataset's classes {names} differ from the model's {list(model.class_names)}; "
                                 "predictions are in the model's order, so check which class set you built")
     cfg = model.info.get("config", {})
+    prompt = cfg.get("prompt", "project")
+    if prompt == "reference" and model.head == "attention" and "speaker" not in dataset.column_names:
+        raise TrainingDataError(f"the model was trained with the reference prompt, which names the speaker, but the "
+                                f"dataset has no 'speaker' column (columns: {dataset.column_names})")
     sr = int(cfg.get("sampling_rate", 16000))
     max_samples = int(float(cfg.get("max_audio_seconds", 30.0)) * sr)
     collator = DistributionCollator(model.processor, model.class_names, head=model.head,
                                     include_transcript=bool(cfg.get("include_transcript", True)),
-                                    max_text_tokens=int(cfg.get("max_text_tokens", 512)), sampling_rate=sr)
-    keep = ["audio"] + (["transcript"] if "transcript" in dataset.column_names else [])
+                                    max_text_tokens=int(cfg.get("max_text_tokens", 512)), sampling_rate=sr,
+                                    prompt=prompt)
+    keep = ["audio"] + [c for c in ("transcript", "speaker") if c in dataset.column_names]
     ds = dataset.select_columns(keep).cast_column("audio", Audio(sampling_rate=sr))
     device = next(model.model.parameters()).device
     out = np.zeros((len(ds), len(model.class_names)))
@@ -148,7 +163,7 @@ def predict_distributions(model: TrainedModel, dataset: Any, *, batch_size: int 
             for i in range(start, min(start + batch_size, len(ds))):
                 r = ds[i]
                 rows.append({"index": i, "audio": waveform(r["audio"], expected_rate=sr)[0][:max_samples],
-                             "transcript": r.get("transcript") or "",
+                             "transcript": r.get("transcript") or "", "speaker": r.get("speaker"),
                              "target": np.zeros(len(model.class_names), dtype=np.float32)})
             batch = collator(rows)
             logp = model.model(**{k: batch[k].to(device) for k in MODEL_INPUT_KEYS if k in batch})
