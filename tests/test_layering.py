@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hf_ambiguity"
 FLOORS = {
     # base: used by everyone
     "__init__": 0, "audio": 0, "config": 0, "distributions": 0, "errors": 0, "files": 0, "labels": 0,
-    "provenance": 0, "schema": 0, "splits": 0, "tiny_alm": 0,
+    "provenance": 0, "schema": 0, "splits": 0, "tiny_alm": 0, "distributed": 0,
     # 1 raw release -> rows
     "corpora": 1, "demo": 1,
     # 2 rows -> datasets and the Hub
