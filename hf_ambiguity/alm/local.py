@@ -1,26 +1,44 @@
-"""Local transformers backend: batched, seeded sampling (``sample`` mode) and one-pass class scoring (``score``).
+"""Local transformers backend: seeded sampling (``sample``), one-pass class scoring (``score``) and the exact
+expectation of the N annotators (``expected``).
 
 Sampling: every row of a batch (one utterance x one annotator) has its own temperature, so a whole batch of
 annotators is one ``generate`` call. Sampling is done as Gumbel-max on ``logits / T`` with noise drawn from a
 per-row generator seeded by (seed, utterance id, annotator index, step): a row's answer does not depend on which
 other rows share its batch, so a resumed run reproduces the answers of an uninterrupted one. Only the temperature is
 applied (no top-k / top-p / repetition penalty), as in the reference protocol.
+
+Expected mode (:meth:`TransformersAnnotator.expected_batch`): for every annotator ``i`` the exact probability that
+temperature-``T_i`` sampling from its own prompt answers exactly each label (:mod:`hf_ambiguity.alm.scoring`).
+Annotators differ only in their focus sentence (and temperature), so the audio and the prompt text before the focus
+are encoded once per utterance; each distinct focus continues that key/value cache, and all temperatures are read
+off the same logits. When the prompt layout puts annotator-specific text before the audio (``layout: text-first``,
+the reference structure), nothing that contains the audio is shared: one full pass per distinct annotator prompt is
+run instead, which is logged once and recorded in :meth:`TransformersAnnotator.provenance`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from hf_ambiguity.alm.base import Item, Request
-from hf_ambiguity.alm.loading import LoadedALM, build_inputs, load_alm
-from hf_ambiguity.alm.prompts import build_messages
-from hf_ambiguity.alm.scoring import class_sequence_logprobs, label_token_ids
+from hf_ambiguity.alm.loading import LoadedALM, audio_placeholder_ids, chat_text, load_alm, processor_inputs
+from hf_ambiguity.alm.prompts import AnnotatorSpec, PromptLabels, PromptProtocol
+from hf_ambiguity.alm.scoring import (call_model, class_sequence_logprobs, continuation_logprobs, label_token_ids,
+                                      output_cache, per_class, shared_prefix_length, _variants)
 
-__all__ = ["TransformersAnnotator", "row_seed"]
+__all__ = ["TransformersAnnotator", "row_seed", "EXPECTED_SHARED", "EXPECTED_PER_PROMPT"]
+
+logger = logging.getLogger(__name__)
+
+#: How expected mode ran, as recorded in provenance.
+EXPECTED_SHARED = "audio and shared prompt prefix encoded once per utterance; each focus continues its cache"
+EXPECTED_PER_PROMPT = ("one full pass per distinct annotator prompt (annotator-specific text comes before the audio, "
+                       "so no prefix containing the audio is shared)")
 
 
 def row_seed(seed: int, item_id: str, annotator: int) -> int:
@@ -60,10 +78,25 @@ def _gumbel_processor(temperatures, seeds: Sequence[int], prompt_len: int):
     return _PerRowGumbel()
 
 
+def _left_pad(rows: Sequence[Sequence[int]], pad: int, device: Any):
+    """``(ids, mask)``: ``rows`` left-padded to one length."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if len(r):
+            ids[i, width - len(r):] = torch.tensor(list(r), dtype=torch.long)
+            mask[i, width - len(r):] = 1
+    return ids.to(device), mask.to(device)
+
+
 class TransformersAnnotator:
     """Simulated annotators played by a local transformers ALM (see the module docstring)."""
 
     supports_score = True
+    supports_expected = True
 
     def __init__(self, model: str | LoadedALM, *, device: str | None = None, dtype: Any = None,
                  trust_remote_code: bool = False, revision: str | None = None, max_new_tokens: int = 10):
@@ -71,14 +104,19 @@ class TransformersAnnotator:
             model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, revision=revision)
         self.max_new_tokens = int(max_new_tokens)
         self._label_ids: dict[tuple[str, ...], list] = {}
+        self._expected_paths: set[str] = set()
         rev = self.alm.revision or _local_fingerprint(self.alm.model_id)
         self.identity = f"transformers:{self.alm.model_id}@{rev};max_new_tokens={self.max_new_tokens}"
 
     def provenance(self) -> dict[str, Any]:
-        return {"backend": "transformers", "model": self.alm.model_id, "revision": self.alm.revision,
-                "family": self.alm.family, "dtype": self.alm.dtype, "device": self.alm.device,
-                "max_new_tokens": self.max_new_tokens, "sampling": "temperature only (per-row seeded Gumbel-max)"}
+        out = {"backend": "transformers", "model": self.alm.model_id, "revision": self.alm.revision,
+               "family": self.alm.family, "dtype": self.alm.dtype, "device": self.alm.device,
+               "max_new_tokens": self.max_new_tokens, "sampling": "temperature only (per-row seeded Gumbel-max)"}
+        if self._expected_paths:
+            out["expected_mode_passes"] = sorted(self._expected_paths)
+        return out
 
+    # ------------------------------------------------------------------------------------------------ helpers
     def _audio(self, item: Item) -> np.ndarray:
         if item.sampling_rate != self.alm.sampling_rate:
             import librosa
@@ -86,14 +124,35 @@ class TransformersAnnotator:
             return librosa.resample(item.audio, orig_sr=item.sampling_rate, target_sr=self.alm.sampling_rate)
         return item.audio
 
-    def annotate_batch(self, requests: Sequence[Request]) -> list[str]:
+    def _labels(self, protocol: PromptProtocol, item: Item) -> PromptLabels:
+        return protocol.labels_for(item.class_names, item.corpus)
+
+    def _label_token_ids(self, labels: PromptLabels) -> list:
+        key = labels.spellings
+        if key not in self._label_ids:
+            self._label_ids[key] = label_token_ids(self.alm.processor.tokenizer, key,
+                                                   end_token=self.alm.end_of_turn_token)
+        return self._label_ids[key]
+
+    @staticmethod
+    def _groups(items: Sequence[Item], protocol: PromptProtocol) -> dict[PromptLabels, list[int]]:
+        """Positions of ``items`` by prompt label set (a batch may mix corpora or class sets)."""
+        groups: dict[PromptLabels, list[int]] = {}
+        for i, it in enumerate(items):
+            groups.setdefault(protocol.labels_for(it.class_names, it.corpus), []).append(i)
+        return groups
+
+    # ------------------------------------------------------------------------------------------------ sample
+    def annotate_batch(self, requests: Sequence[Request], protocol: PromptProtocol | None = None) -> list[str]:
         import torch
         from transformers import GenerationConfig
 
         if not requests:
             return []
-        convs = [build_messages(r.item.transcript, r.item.speaker, r.item.class_names, r.spec.focus) for r in requests]
-        inputs = build_inputs(self.alm, convs, [self._audio(r.item) for r in requests])
+        protocol = protocol or PromptProtocol.project()
+        texts = [chat_text(self.alm, protocol.messages(r.item.transcript, r.item.speaker, r.item.class_names,
+                                                       r.spec.focus, r.item.corpus)) for r in requests]
+        inputs = processor_inputs(self.alm, texts, [self._audio(r.item) for r in requests])
         prompt_len = inputs["input_ids"].shape[1]
         temps = torch.tensor([r.spec.temperature for r in requests], dtype=torch.float32,
                              device=inputs["input_ids"].device)
@@ -115,16 +174,122 @@ class TransformersAnnotator:
             model.generation_config = base
         return [t.strip() for t in tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)]
 
-    def score_batch(self, items: Sequence[Item]) -> np.ndarray:
+    # ------------------------------------------------------------------------------------------------ score
+    def score_batch(self, items: Sequence[Item], protocol: PromptProtocol | None = None) -> np.ndarray:
         import torch
 
         if not items:
             return np.zeros((0, 0))
-        names = items[0].class_names
-        if names not in self._label_ids:
-            self._label_ids[names] = label_token_ids(self.alm.processor.tokenizer, names)
-        convs = [build_messages(it.transcript, it.speaker, it.class_names, None) for it in items]
-        inputs = build_inputs(self.alm, convs, [self._audio(it) for it in items])
-        with torch.inference_mode():
-            scores = class_sequence_logprobs(self.alm.model, inputs, self._label_ids[names])
-        return scores.double().cpu().numpy()
+        protocol = protocol or PromptProtocol.project()
+        out = np.zeros((len(items), len(items[0].class_names)))
+        for labels, pos in self._groups(items, protocol).items():
+            group = [items[p] for p in pos]
+            texts = [chat_text(self.alm, protocol.messages(it.transcript, it.speaker, it.class_names, None,
+                                                           it.corpus)) for it in group]
+            inputs = processor_inputs(self.alm, texts, [self._audio(it) for it in group])
+            with torch.inference_mode():
+                scores = class_sequence_logprobs(self.alm.model, inputs, self._label_token_ids(labels))
+            out[pos] = labels.to_class_order(scores.double().cpu().numpy())
+        return out
+
+    # ------------------------------------------------------------------------------------------------ expected
+    def expected_batch(self, items: Sequence[Item], specs: Sequence[AnnotatorSpec],
+                       protocol: PromptProtocol | None = None) -> np.ndarray:
+        """``(len(items), len(specs), n_classes)``: log-probability that annotator ``specs[j]`` (its focus and
+        temperature) answers exactly each class (dataset class order); see the module docstring."""
+        import torch
+
+        if not items:
+            return np.zeros((0, len(specs), 0))
+        if not specs:
+            raise ValueError("expected_batch needs at least one annotator spec")
+        protocol = protocol or PromptProtocol.project()
+        out = np.zeros((len(items), len(specs), len(items[0].class_names)))
+        foci = list(dict.fromkeys(s.focus for s in specs))
+        temps = sorted({float(s.temperature) for s in specs})
+        for labels, pos in self._groups(items, protocol).items():
+            group = [items[p] for p in pos]
+            with torch.inference_mode():
+                logp = self._expected_group(group, foci, temps, labels, protocol)  # (nT, B*A, n_labels)
+            a = len(foci)
+            for j, s in enumerate(specs):
+                rows = torch.arange(len(group)) * a + foci.index(s.focus)
+                vals = logp[temps.index(float(s.temperature)), rows].double().cpu().numpy()
+                out[pos, j] = labels.to_class_order(vals)
+        return out
+
+    def _expected_group(self, items: Sequence[Item], foci: Sequence[str | None], temps: Sequence[float],
+                        labels: PromptLabels, protocol: PromptProtocol):
+        variants, owner = _variants(self._label_token_ids(labels))
+        texts = [[chat_text(self.alm, protocol.messages(it.transcript, it.speaker, it.class_names, f, it.corpus))
+                  for f in foci] for it in items]
+        audios = [self._audio(it) for it in items]
+        shared = self._shared_prefix_pass(texts, audios)
+        if shared is None:
+            self._note_path(EXPECTED_PER_PROMPT)
+            cache, mask, next_pos, last = self._full_prompt_pass([t for row in texts for t in row],
+                                                                 [a for a in audios for _ in foci])
+        else:
+            self._note_path(EXPECTED_SHARED)
+            cache, mask, next_pos, last = shared
+        seq = continuation_logprobs(self.alm.model, cache, mask, next_pos, last, variants, temps)
+        return per_class(seq, owner, len(labels.spellings))
+
+    def _note_path(self, path: str) -> None:
+        if path not in self._expected_paths:
+            self._expected_paths.add(path)
+            if path == EXPECTED_PER_PROMPT:
+                logger.warning("expected mode: %s", path)
+
+    def _full_prompt_pass(self, texts: Sequence[str], audios: Sequence[np.ndarray]):
+        """One pass per prompt: ``(cache, mask, next positions, last logits)`` of the full prompts."""
+        inputs = processor_inputs(self.alm, texts, audios)
+        mask = inputs["attention_mask"]
+        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = call_model(self.alm.model, **inputs, position_ids=pos, use_cache=True, keep_last_logits=True)
+        return output_cache(out), mask, mask.long().sum(-1), out.logits[:, -1, :].float()
+
+    def _shared_prefix_pass(self, texts: Sequence[Sequence[str]], audios: Sequence[np.ndarray]):
+        """Audio + shared prefix once per utterance, then every focus's own text from that cache; ``None`` when the
+        prompts share no prefix that holds the audio (or the processor's tokens cannot be split safely)."""
+        import torch
+
+        alm = self.alm
+        tok = alm.processor.tokenizer
+        placeholders = audio_placeholder_ids(alm)
+        n_var = len(texts[0])
+        unexpanded = [[list(tok(t)["input_ids"]) for t in row] for row in texts]
+        cut = [shared_prefix_length(row, placeholders) for row in unexpanded]
+        if any(c is None or c == 0 for c in cut):
+            return None
+        first = processor_inputs(alm, [row[0] for row in texts], audios)  # audio features once per utterance
+        ids, mask = first["input_ids"], first["attention_mask"]
+        prefixes, suffixes = [], []
+        for b, row in enumerate(unexpanded):
+            full = ids[b][mask[b].bool()].tolist()
+            tail = row[0][cut[b]:]
+            if len(full) <= len(tail) or full[len(full) - len(tail):] != tail:
+                logger.info("expected mode: the processor's tokens do not end with the prompt's own tokens; one "
+                            "pass per annotator prompt instead")
+                return None
+            prefixes.append(full[:len(full) - len(tail)])
+            suffixes.extend(r[cut[b]:] for r in row)
+        device = ids.device
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        p_ids, p_mask = _left_pad(prefixes, pad, device)
+        extra = {k: v for k, v in first.items() if k not in ("input_ids", "attention_mask")
+                 and not (hasattr(v, "shape") and v.dim() >= 2 and tuple(v.shape[:2]) == tuple(ids.shape))}
+        p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
+        out = call_model(alm.model, input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True,
+                         keep_last_logits=True, **extra)
+        cache = output_cache(out)
+        if cache is None:
+            return None
+        cache.batch_repeat_interleave(n_var)
+        s_ids, s_mask = _left_pad(suffixes, pad, device)
+        start = p_mask.sum(-1).repeat_interleave(n_var)                                 # real prefix length
+        mask2 = torch.cat([p_mask.repeat_interleave(n_var, 0), s_mask], dim=1)
+        s_pos = start.unsqueeze(1) + (s_mask.cumsum(-1) - 1).clamp(min=0)
+        out2 = call_model(alm.model, input_ids=s_ids, attention_mask=mask2, position_ids=s_pos, cache=cache,
+                          use_cache=True, keep_last_logits=True)
+        return output_cache(out2), mask2, start + s_mask.sum(-1), out2.logits[:, -1, :].float()
