@@ -52,12 +52,23 @@ def _brute_force(annot, item, spec, protocol):
     return labels.to_class_order(out)
 
 
-@pytest.mark.parametrize("protocol", [PromptProtocol.project(), PromptProtocol.reference_structure()],
-                         ids=["audio-first", "text-first"])
-def test_expected_equals_brute_force(tiny_annotator, protocol):
+@pytest.mark.parametrize("protocol, path", [
+    (PromptProtocol.project(), "tree"), (PromptProtocol.reference_structure(), "tree"),
+    (PromptProtocol.project(), "eager"), (PromptProtocol.project(), "copy"),
+], ids=["audio-first", "text-first", "eager-attention", "cache-copies"])
+def test_expected_equals_brute_force(tiny_model, tiny_annotator, protocol, path, monkeypatch):
+    """One token tree per utterance (sdpa or eager attention with a custom 4-D mask), or, for attention kernels
+    without custom masks, copies of the cache per prompt and label: all equal to brute force."""
+    from hf_ambiguity.alm import local
     from hf_ambiguity.alm.local import EXPECTED_PER_PROMPT, EXPECTED_SHARED, TransformersAnnotator
 
-    annot = TransformersAnnotator(tiny_annotator.alm)  # fresh provenance record
+    alm = tiny_annotator.alm
+    if path == "eager":
+        alm = local.load_alm(tiny_model)
+        alm.model.set_attn_implementation("eager")
+    if path == "copy":
+        monkeypatch.setattr(local, "supports_tree", lambda model: False)
+    annot = TransformersAnnotator(alm)  # fresh provenance record
     specs = [annotator_specs(6)[i] for i in (0, 2, 5)]  # annotators 0 and 5: same focus, other temperature
     items = _items(2)
     got = annot.expected_batch(items, specs, protocol)

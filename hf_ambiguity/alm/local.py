@@ -29,7 +29,8 @@ from hf_ambiguity.alm.base import Item, Request
 from hf_ambiguity.alm.loading import LoadedALM, audio_placeholder_ids, chat_text, load_alm, processor_inputs
 from hf_ambiguity.alm.prompts import AnnotatorSpec, PromptLabels, PromptProtocol
 from hf_ambiguity.alm.scoring import (call_model, class_sequence_logprobs, continuation_logprobs, label_token_ids,
-                                      output_cache, per_class, shared_prefix_length, _variants)
+                                      output_cache, per_class, shared_prefix_length, supports_tree, tree_logprobs,
+                                      _variants)
 
 __all__ = ["TransformersAnnotator", "row_seed", "EXPECTED_SHARED", "EXPECTED_PER_PROMPT"]
 
@@ -220,20 +221,60 @@ class TransformersAnnotator:
 
     def _expected_group(self, items: Sequence[Item], foci: Sequence[str | None], temps: Sequence[float],
                         labels: PromptLabels, protocol: PromptProtocol):
+        """``(len(temps), B * A, n_labels)`` label log-probabilities, row ``b * A + a`` = item ``b``, focus ``a``."""
         variants, owner = _variants(self._label_token_ids(labels))
-        texts = [[chat_text(self.alm, protocol.messages(it.transcript, it.speaker, it.class_names, f, it.corpus))
-                  for f in foci] for it in items]
+        texts = [self._variant_texts(it, foci, protocol) for it in items]
         audios = [self._audio(it) for it in items]
-        shared = self._shared_prefix_pass(texts, audios)
-        if shared is None:
+        split = self._split_prompts(texts, audios)
+        if split is None:  # annotator-specific text before the audio: one pass per prompt
             self._note_path(EXPECTED_PER_PROMPT)
-            cache, mask, next_pos, last = self._full_prompt_pass([t for row in texts for t in row],
-                                                                 [a for a in audios for _ in foci])
+            split = self._split_prompts([[t] for row in texts for t in row], [a for a in audios for _ in foci],
+                                        last_token_only=True)
         else:
             self._note_path(EXPECTED_SHARED)
-            cache, mask, next_pos, last = shared
-        seq = continuation_logprobs(self.alm.model, cache, mask, next_pos, last, variants, temps)
+        inputs, prefixes, suffixes = split
+        model = self.alm.model
+        pad = self.alm.processor.tokenizer.pad_token_id
+        pad = 0 if pad is None else int(pad)
+        p_ids, p_mask = _left_pad(prefixes, pad, inputs["input_ids"].device)
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", *_PER_TOKEN_KEYS)}
+        p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
+        out = call_model(model, input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True,
+                         keep_last_logits=True, **extra)
+        cache = output_cache(out)
+        if supports_tree(model):
+            seq = tree_logprobs(model, cache, p_mask, suffixes, variants, temps, pad)    # (nT, rows, A, K)
+            seq = seq.reshape(seq.shape[0], -1, seq.shape[-1])
+        else:  # no custom masks: copy the cache once per branch, then once per label spelling
+            n_var = len(suffixes[0])
+            cache.batch_repeat_interleave(n_var)
+            s_ids, s_mask = _left_pad([s for row in suffixes for s in row], pad, p_ids.device)
+            start = p_mask.sum(-1).repeat_interleave(n_var)
+            mask2 = torch_cat([p_mask.repeat_interleave(n_var, 0), s_mask])
+            s_pos = start.unsqueeze(1) + (s_mask.cumsum(-1) - 1).clamp(min=0)
+            out2 = call_model(model, input_ids=s_ids, attention_mask=mask2, position_ids=s_pos, cache=cache,
+                              use_cache=True, keep_last_logits=True)
+            seq = continuation_logprobs(model, output_cache(out2), mask2, start + s_mask.sum(-1),
+                                        out2.logits[:, -1, :].float(), variants, temps)
         return per_class(seq, owner, len(labels.spellings))
+
+    _SENTINEL = "\u2063FOCUS\u2063"
+
+    def _variant_texts(self, item: Item, foci: Sequence[str | None], protocol: PromptProtocol) -> list[str]:
+        """The rendered prompt of ``item`` for each focus. The chat template is rendered once with a placeholder
+        focus and the placeholder replaced, when that reproduces the first focus's own rendering exactly (a template
+        that inserts message text verbatim); otherwise every focus is rendered."""
+        def render(focus):
+            return chat_text(self.alm, protocol.messages(item.transcript, item.speaker, item.class_names, focus,
+                                                         item.corpus))
+
+        first = render(foci[0])
+        if len(foci) == 1 or foci[0] is None or any(f is None for f in foci):
+            return [first] + [render(f) for f in foci[1:]]
+        marked = render(self._SENTINEL)
+        if marked.count(self._SENTINEL) != 1 or marked.replace(self._SENTINEL, foci[0]) != first:
+            return [first] + [render(f) for f in foci[1:]]
+        return [first] + [marked.replace(self._SENTINEL, f) for f in foci[1:]]
 
     def _note_path(self, path: str) -> None:
         if path not in self._expected_paths:
@@ -241,55 +282,46 @@ class TransformersAnnotator:
             if path == EXPECTED_PER_PROMPT:
                 logger.warning("expected mode: %s", path)
 
-    def _full_prompt_pass(self, texts: Sequence[str], audios: Sequence[np.ndarray]):
-        """One pass per prompt: ``(cache, mask, next positions, last logits)`` of the full prompts."""
-        inputs = processor_inputs(self.alm, texts, audios)
-        mask = inputs["attention_mask"]
-        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        out = call_model(self.alm.model, **inputs, position_ids=pos, use_cache=True, keep_last_logits=True)
-        return output_cache(out), mask, mask.long().sum(-1), out.logits[:, -1, :].float()
-
-    def _shared_prefix_pass(self, texts: Sequence[Sequence[str]], audios: Sequence[np.ndarray]):
-        """Audio + shared prefix once per utterance, then every focus's own text from that cache; ``None`` when the
-        prompts share no prefix that holds the audio (or the processor's tokens cannot be split safely)."""
-        import torch
-
+    def _split_prompts(self, texts: Sequence[Sequence[str]], audios: Sequence[np.ndarray], *,
+                       last_token_only: bool = False):
+        """``(processor inputs, prefixes, suffixes)``: row ``b``'s prompts ``texts[b]`` as one shared prefix (which
+        holds the audio; processor token ids) and each prompt's own remaining tokens (at least one). ``None`` when
+        the prompts share no prefix that holds the audio, or the processor's tokens cannot be split safely.
+        ``last_token_only``: one prompt per row, its last token as the suffix."""
         alm = self.alm
         tok = alm.processor.tokenizer
         placeholders = audio_placeholder_ids(alm)
-        n_var = len(texts[0])
-        unexpanded = [[list(tok(t)["input_ids"]) for t in row] for row in texts]
-        cut = [shared_prefix_length(row, placeholders) for row in unexpanded]
-        if any(c is None or c == 0 for c in cut):
-            return None
-        first = processor_inputs(alm, [row[0] for row in texts], audios)  # audio features once per utterance
-        ids, mask = first["input_ids"], first["attention_mask"]
+        flat = list(tok([t for row in texts for t in row])["input_ids"])  # one batched call
+        width = len(texts[0])
+        unexpanded = [[list(x) for x in flat[i * width:(i + 1) * width]] for i in range(len(texts))]
+        if last_token_only:
+            cut = [len(row[0]) - 1 for row in unexpanded]
+        else:
+            cut = [shared_prefix_length(row, placeholders) for row in unexpanded]
+            if any(c is None or c == 0 for c in cut):
+                return None
+        inputs = processor_inputs(alm, [row[0] for row in texts], audios)  # audio features once per row
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
         prefixes, suffixes = [], []
         for b, row in enumerate(unexpanded):
             full = ids[b][mask[b].bool()].tolist()
             tail = row[0][cut[b]:]
             if len(full) <= len(tail) or full[len(full) - len(tail):] != tail:
+                if last_token_only:
+                    raise RuntimeError("the processor's prompt tokens do not end with the chat template's own tokens")
                 logger.info("expected mode: the processor's tokens do not end with the prompt's own tokens; one "
                             "pass per annotator prompt instead")
                 return None
             prefixes.append(full[:len(full) - len(tail)])
-            suffixes.extend(r[cut[b]:] for r in row)
-        device = ids.device
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        p_ids, p_mask = _left_pad(prefixes, pad, device)
-        extra = {k: v for k, v in first.items() if k not in ("input_ids", "attention_mask")
-                 and not (hasattr(v, "shape") and v.dim() >= 2 and tuple(v.shape[:2]) == tuple(ids.shape))}
-        p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
-        out = call_model(alm.model, input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True,
-                         keep_last_logits=True, **extra)
-        cache = output_cache(out)
-        if cache is None:
-            return None
-        cache.batch_repeat_interleave(n_var)
-        s_ids, s_mask = _left_pad(suffixes, pad, device)
-        start = p_mask.sum(-1).repeat_interleave(n_var)                                 # real prefix length
-        mask2 = torch.cat([p_mask.repeat_interleave(n_var, 0), s_mask], dim=1)
-        s_pos = start.unsqueeze(1) + (s_mask.cumsum(-1) - 1).clamp(min=0)
-        out2 = call_model(alm.model, input_ids=s_ids, attention_mask=mask2, position_ids=s_pos, cache=cache,
-                          use_cache=True, keep_last_logits=True)
-        return output_cache(out2), mask2, start + s_mask.sum(-1), out2.logits[:, -1, :].float()
+            suffixes.append([r[cut[b]:] for r in row])
+        return inputs, prefixes, suffixes
+
+
+#: Processor outputs that are per token of the full prompt (not audio inputs): not passed with the prefix alone.
+_PER_TOKEN_KEYS = ("token_type_ids", "mm_token_type_ids", "position_ids", "cache_position")
+
+
+def torch_cat(parts):
+    import torch
+
+    return torch.cat(parts, dim=1)

@@ -17,6 +17,9 @@ alphabetical order, "Transcript" for IEMOCAP and "Utterance" for MSP-Podcast, th
 project ships only its own). :meth:`PromptProtocol.hash` covers every field that reaches the model and goes into the
 provenance and the resume key of every synthetic column, so a changed prompt never mixes with cached answers.
 
+The project's template ends with the focus sentence, so every annotator's prompt shares all text before it (with
+the audio) and ``expected`` mode re-encodes only the focus sentence per annotator.
+
 Temperatures (:func:`annotator_specs`): scheme ``"project"`` draws annotator ``i``'s temperature from band
 ``TEMPERATURE_BANDS[i % 5]`` plus a uniform jitter of ±``JITTER``, clipped to ``[0.1, 1.0]``, seeded by
 ``(seed, i)``; scheme ``"reference"`` reproduces the reference code bit for bit: numpy's legacy global stream
@@ -83,8 +86,8 @@ _USER_TEMPLATE = (
     "Speaker: {speaker}\n"
     "Possible emotions: {classes}\n"
     "\n"
-    "{modality} {focus}\n"
-    "Choose only from the list of possible emotions and answer with only the name of the emotion."
+    "{modality} Choose only from the list of possible emotions and answer with only the name of the emotion.\n"
+    "{focus}"
 )
 _MODALITY_BOTH = "Base your judgment on both the audio and the transcript."
 _MODALITY_AUDIO = "There is no transcript, so base your judgment on the audio alone."
@@ -222,7 +225,7 @@ class PromptProtocol:
             modality=self.modality_both if has_text else self.modality_audio,
             focus=focus or "",
         )
-        return text.replace(" \n", "\n")
+        return text.replace(" \n", "\n").rstrip()
 
     def messages(self, transcript: str | None, speaker: str | None, class_names: Sequence[str], focus: str | None,
                  corpus: str | None = None) -> list[dict[str, Any]]:

@@ -29,7 +29,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 __all__ = ["class_sequence_logprobs", "label_token_ids", "scores_to_distribution", "continuation_logprobs",
-           "shared_prefix_length", "call_model", "output_cache", "END_OF_TURN_TOKENS"]
+           "tree_logprobs", "supports_tree", "shared_prefix_length", "call_model", "output_cache",
+           "END_OF_TURN_TOKENS"]
 
 #: End-of-turn tokens of the supported chat templates, tried in this order when ``end_token="auto"``.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|end_of_text|>", "</s>",
@@ -149,6 +150,109 @@ def continuation_logprobs(model: Any, cache: Any, attention_mask: Any, next_posi
         tok = (z.gather(-1, tgt).squeeze(-1) - z.logsumexp(-1)) * w
         per_t.append(tok.sum(-1).view(rows, k))
     return seq_logp + torch.stack(per_t, 0)
+
+
+def supports_tree(model: Any) -> bool:
+    """Whether :func:`tree_logprobs` can run on ``model``: its attention takes a custom 4-D mask as given (the
+    ``sdpa`` and ``eager`` implementations of transformers do; flash and flex attention do not)."""
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    return impl in ("sdpa", "eager")
+
+
+def tree_logprobs(model: Any, cache: Any, prefix_mask: Any, suffixes: Sequence[Sequence[Sequence[int]]],
+                  variants: Sequence[Sequence[int]], temperatures: Sequence[float], pad_id: int = 0):
+    """Every branch's label continuations at every temperature in **one** forward pass over a shared cache.
+
+    ``cache`` holds ``B`` rows (``prefix_mask`` ``(B, S)``, 0 = padding). Row ``b`` branches into
+    ``len(suffixes[b])`` = ``A`` token sequences (each annotator prompt's own text, at least one token), and every
+    branch continues with every ``variant`` (a label spelling + end of turn). All of them go into one sequence per row
+    with a 4-D attention mask that lets each token see the prefix, its own branch and its own continuation (a token
+    tree), so the prefix is never copied. Returns a float32 tensor ``(len(temperatures), B, A, len(variants))`` of
+    ``sum_t log_softmax(z_t / T)[v_t]``: the log-probability that temperature-``T`` sampling after branch ``a``
+    produces exactly ``v``. Needs :func:`supports_tree`; the cache is consumed.
+    """
+    import torch
+
+    device = prefix_mask.device
+    b_rows, n_branch = len(suffixes), len(suffixes[0])
+    if any(len(row) != n_branch for row in suffixes) or any(len(s) == 0 for row in suffixes for s in row):
+        raise ValueError("every row needs the same number of branches, each with at least one token")
+    widths = [max(len(row[a]) for row in suffixes) for a in range(n_branch)]
+    inputs = [list(v[:-1]) for v in variants]                                       # answer tokens fed back
+    t_ans = sum(len(x) for x in inputs)
+    starts = [int(x) for x in np.cumsum([0] + [w + t_ans for w in widths])]
+    n_new = starts[-1]
+    ids = np.full((b_rows, n_new), pad_id, dtype=np.int64)
+    pos = np.zeros((b_rows, n_new), dtype=np.int64)
+    allow = np.zeros((b_rows, n_new, n_new), dtype=bool)
+    allow[:, np.arange(n_new), np.arange(n_new)] = True                             # padding sees itself only
+    sees_prefix = np.zeros((b_rows, n_new), dtype=bool)
+    prefix_len = prefix_mask.long().sum(-1).cpu().numpy()
+    lower = np.tril(np.ones((n_new, n_new), dtype=bool))
+    for b, row in enumerate(suffixes):
+        p0 = int(prefix_len[b])
+        for a, suffix in enumerate(row):
+            end = starts[a] + widths[a]
+            first = end - len(suffix)                                               # left-padded within the block
+            ids[b, first:end] = suffix
+            pos[b, first:end] = p0 + np.arange(len(suffix))
+            allow[b, first:end, first:end] = lower[:len(suffix), :len(suffix)]
+            sees_prefix[b, first:end] = True
+            o = end
+            for v in inputs:
+                if v:
+                    q = slice(o, o + len(v))
+                    ids[b, q] = v
+                    pos[b, q] = p0 + len(suffix) + np.arange(len(v))
+                    allow[b, q, first:end] = True
+                    allow[b, q, q] = lower[:len(v), :len(v)]
+                    sees_prefix[b, q] = True
+                o += len(v)
+    import torch
+
+    pm = prefix_mask.bool().cpu().numpy()
+    mask = np.concatenate([sees_prefix[:, :, None] & pm[:, None, :], allow], axis=-1)
+    mask = torch.from_numpy(mask).unsqueeze(1).to(device)                          # (B, 1, N, S + N)
+    if getattr(model.config, "_attn_implementation", None) == "eager":
+        dtype = next(model.parameters()).dtype
+        mask = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill(~mask, torch.finfo(dtype).min)
+    # logits needed: the end of each branch (first answer token) and each fed-back answer token; and the terms
+    # (branch, variant, position among the kept logits, target token) whose sum is each continuation's log-prob
+    keep: list[int] = []
+    term_out, term_pos, term_tok = [], [], []
+    for a in range(n_branch):
+        end = starts[a] + widths[a]
+        base = len(keep)
+        keep.append(end - 1)
+        keep.extend(range(end, end + t_ans))
+        o = base + 1
+        for j, v in enumerate(variants):
+            term_out.append(a * len(variants) + j)
+            term_pos.append(base)
+            term_tok.append(v[0])
+            for i, tok in enumerate(v[1:]):
+                term_out.append(a * len(variants) + j)
+                term_pos.append(o + i)
+                term_tok.append(tok)
+            o += len(v) - 1
+    keep_t = torch.tensor(keep, device=device)
+    kwargs = {}
+    if "logits_to_keep" in _forward_parameters(type(model)):
+        kwargs["logits_to_keep"] = keep_t
+    out = call_model(model, input_ids=torch.from_numpy(ids).to(device), attention_mask=mask,
+                     position_ids=torch.from_numpy(pos).to(device), cache=cache, use_cache=True, **kwargs)
+    logits = out.logits if "logits_to_keep" in kwargs else out.logits[:, keep_t]
+    logits = logits.float()                                                         # (B, len(keep), V)
+    t_out = torch.tensor(term_out, device=device)
+    t_pos = torch.tensor(term_pos, device=device)
+    t_tok = torch.tensor(term_tok, device=device)
+    res = []
+    for t in temperatures:
+        z = logits / float(t)
+        terms = z[:, t_pos, t_tok] - z.logsumexp(-1)[:, t_pos]                     # (B, n_terms)
+        total = torch.zeros((b_rows, n_branch * len(variants)), device=device).index_add_(1, t_out, terms)
+        res.append(total.view(b_rows, n_branch, len(variants)))
+    return torch.stack(res, 0)
 
 
 def per_class(seq_logp: Any, owner: Sequence[int], n_classes: int):
