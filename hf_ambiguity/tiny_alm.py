@@ -28,8 +28,8 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
-    "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "CHAT_TEMPLATE", "AF3_CHAT_TEMPLATE", "SPECIAL_TOKENS",
-    "CHUNK_SECONDS", "BUILD_VERSION",
+    "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "tiny_qwen2_audio_processor", "CHAT_TEMPLATE",
+    "AF3_CHAT_TEMPLATE", "SPECIAL_TOKENS", "CHUNK_SECONDS", "BUILD_VERSION",
 ]
 
 #: Bumped whenever the tiny checkpoint changes, so that cached folders from an older build are rebuilt.
@@ -162,20 +162,11 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
         return out
 
     import torch
-    from transformers import (
-        Qwen2AudioConfig, Qwen2AudioEncoderConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
-        Qwen2Config, WhisperFeatureExtractor,
-    )
+    from transformers import Qwen2AudioConfig, Qwen2AudioEncoderConfig, Qwen2AudioForConditionalGeneration, Qwen2Config
 
     _prepare_folder(out)
-    tokenizer = _train_tokenizer()
-    feature_extractor = WhisperFeatureExtractor(
-        feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=CHUNK_SECONDS, n_fft=400,
-        padding_value=0.0, return_attention_mask=True,
-    )
-    processor = Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer,
-                                    chat_template=CHAT_TEMPLATE)
-
+    processor = tiny_qwen2_audio_processor()
+    tokenizer = processor.tokenizer
     audio_token_id = tokenizer.convert_tokens_to_ids("<|AUDIO|>")
     max_source_positions = CHUNK_SECONDS * 100 // 2  # mel frames (100/s) halved by the encoder's stride-2 conv
     config = Qwen2AudioConfig(
@@ -200,6 +191,19 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
     gen.bos_token_id = None
 
     return _save_atomically(out, seed, model, processor)
+
+
+def tiny_qwen2_audio_processor(chunk_seconds: int = CHUNK_SECONDS):
+    """The tiny checkpoint's ``Qwen2AudioProcessor`` (small BPE tokenizer, Qwen2-Audio-Instruct's chat template,
+    128-bin Whisper features over a ``chunk_seconds`` window — 30 for the real model's window), built in memory."""
+    from transformers import Qwen2AudioProcessor, WhisperFeatureExtractor
+
+    feature_extractor = WhisperFeatureExtractor(
+        feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=chunk_seconds, n_fft=400,
+        padding_value=0.0, return_attention_mask=True,
+    )
+    return Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=_train_tokenizer(),
+                               chat_template=CHAT_TEMPLATE)
 
 
 def _save_atomically(out: Path, seed: int, *objects) -> Path:
