@@ -28,7 +28,8 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
-    "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "tiny_qwen2_audio_processor", "CHAT_TEMPLATE",
+    "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "build_tiny_qwen2_5_omni", "tiny_qwen2_audio_processor",
+    "build_tiny_phi4_multimodal", "CHAT_TEMPLATE", "OMNI_CHAT_TEMPLATE", "PHI4_CHAT_TEMPLATE",
     "AF3_CHAT_TEMPLATE", "SPECIAL_TOKENS", "CHUNK_SECONDS", "BUILD_VERSION",
 ]
 
@@ -118,7 +119,7 @@ def _is_complete(folder: Path, seed: int) -> bool:
             and all((folder / n).is_file() for n in needed))
 
 
-def _train_tokenizer(vocab_size: int = 600, extra_special: tuple[str, ...] = ()):
+def _train_tokenizer(vocab_size: int = 600, extra_special: tuple[str, ...] = (), named: dict | None = None):
     """Byte-level BPE trained on :data:`_CORPUS`, wrapped as transformers' ``Qwen2Tokenizer``."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
@@ -142,7 +143,7 @@ def _train_tokenizer(vocab_size: int = 600, extra_special: tuple[str, ...] = ())
         vocab=model_state["vocab"], merges=merges,
         unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=list(SPECIAL_TOKENS[1:]) + list(extra_special),
-        model_max_length=8192, errors="replace",
+        model_max_length=8192, errors="replace", **({"model_specific_special_tokens": named} if named else {}),
     )
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:]) + list(extra_special)})
     return tokenizer
@@ -274,5 +275,138 @@ def build_tiny_audio_flamingo3(out_dir: str | os.PathLike, *, seed: int = 0) -> 
         torch.manual_seed(seed)
         model = AudioFlamingo3ForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = [im_end, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return _save_atomically(out, seed, model, processor)
+
+
+#: ChatML with every audio part rendered as Qwen2.5-Omni's ``<|audio_bos|><|AUDIO|><|audio_eos|>``, in content order.
+OMNI_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_qwen2_5_omni(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny random-weight Qwen2.5-Omni (``Qwen2_5OmniForConditionalGeneration`` without the speech
+    generator, as :func:`hf_ambiguity.alm.load_alm` loads it) + ``Qwen2_5OmniProcessor``; same recipe and caching as
+    :func:`build_tiny_qwen2_audio` (audio encoder, a tiny vision tower the processor needs, a small decoder with
+    multimodal rotary positions)."""
+    out = Path(out_dir)
+    if _is_complete(out, seed):
+        return out
+
+    import torch
+    from transformers import (
+        Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor, WhisperFeatureExtractor,
+    )
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor
+
+    _prepare_folder(out)
+    extra = ("<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>")
+    tokenizer = _train_tokenizer(extra_special=extra, named={
+        "image_token": "<|IMAGE|>", "audio_token": "<|AUDIO|>", "video_token": "<|VIDEO|>",
+        "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+        "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>",
+    })
+    feature_extractor = WhisperFeatureExtractor(
+        feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=CHUNK_SECONDS, n_fft=400,
+        padding_value=0.0, return_attention_mask=True,
+    )
+    processor = Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessorPil(),
+                                     video_processor=Qwen2VLVideoProcessor(), feature_extractor=feature_extractor,
+                                     tokenizer=tokenizer, chat_template=OMNI_CHAT_TEMPLATE)
+    ids = tokenizer.convert_tokens_to_ids
+    im_end = ids("<|im_end|>")
+    thinker = {
+        "audio_config": {"num_mel_bins": 128, "encoder_layers": 2, "encoder_attention_heads": 2,
+                         "encoder_ffn_dim": 64, "d_model": 32, "max_source_positions": CHUNK_SECONDS * 100 // 2,
+                         "n_window": 50, "output_dim": 64},
+        "vision_config": {"depth": 1, "hidden_size": 32, "intermediate_size": 32, "num_heads": 2,
+                          "out_hidden_size": 64, "fullatt_block_indexes": [0]},
+        "text_config": {"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
+                        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                        "max_position_embeddings": 4096, "tie_word_embeddings": False, "eos_token_id": im_end,
+                        "pad_token_id": tokenizer.pad_token_id,
+                        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}},
+        "audio_token_index": ids("<|AUDIO|>"), "image_token_index": ids("<|IMAGE|>"),
+        "video_token_index": ids("<|VIDEO|>"), "audio_start_token_id": ids("<|audio_bos|>"),
+        "audio_end_token_id": ids("<|audio_eos|>"), "vision_start_token_id": ids("<|vision_bos|>"),
+        "vision_end_token_id": ids("<|vision_eos|>"), "user_token_id": ids("user") if "user" in
+        tokenizer.get_vocab() else 0,
+    }
+    config = Qwen2_5OmniConfig(thinker_config=thinker, enable_audio_output=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2_5OmniForConditionalGeneration(config).eval()
+    model.thinker.generation_config.eos_token_id = [im_end, tokenizer.pad_token_id]
+    model.thinker.generation_config.pad_token_id = tokenizer.pad_token_id
+    return _save_atomically(out, seed, model, processor)
+
+
+#: Phi-4-multimodal's turn format (``<|system|>``, ``<|user|>``, ``<|assistant|>``, ``<|end|>``) with each audio part
+#: rendered as the processor's audio token, in content order.
+PHI4_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|{{ message['role'] }}|>"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'audio' %}<|endoftext11|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|end|>"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def build_tiny_phi4_multimodal(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny random-weight Phi-4-multimodal (``Phi4MultimodalForCausalLM``) +
+    ``Phi4MultimodalProcessor`` (its image processor needs torchvision); same recipe and caching as
+    :func:`build_tiny_qwen2_audio`: a small conformer audio encoder, a one-layer vision tower, a small Phi-3 decoder.
+    The audio placeholder is ``<|endoftext11|>`` and the image placeholder ``<|endoftext10|>``, as in the real
+    checkpoint's tokenizer."""
+    out = Path(out_dir)
+    if _is_complete(out, seed):
+        return out
+
+    import torch
+    from transformers import (
+        Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM, Phi4MultimodalImageProcessor,
+        Phi4MultimodalProcessor,
+    )
+
+    _prepare_folder(out)
+    extra = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|endoftext10|>", "<|endoftext11|>")
+    tokenizer = _train_tokenizer(extra_special=extra,
+                                 named={"image_token": "<|endoftext10|>", "audio_token": "<|endoftext11|>"})
+    processor = Phi4MultimodalProcessor(image_processor=Phi4MultimodalImageProcessor(),
+                                        audio_processor=Phi4MultimodalFeatureExtractor(), tokenizer=tokenizer)
+    processor.chat_template = PHI4_CHAT_TEMPLATE  # the constructor does not take it
+    ids = tokenizer.convert_tokens_to_ids
+    end = ids("<|end|>")
+    config = Phi4MultimodalConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=4096, original_max_position_embeddings=4096,
+        bos_token_id=tokenizer.pad_token_id, eos_token_id=end, pad_token_id=tokenizer.pad_token_id,
+        vision_config={"hidden_size": 32, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_token_id": ids("<|endoftext10|>")},
+        audio_config={"hidden_size": 32, "intermediate_size": 32, "num_blocks": 1, "num_attention_heads": 2,
+                      "ext_pw_out_channel": 32, "depthwise_separable_out_channel": 32, "nemo_conv_channels": 32,
+                      "audio_token_id": ids("<|endoftext11|>")},
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Phi4MultimodalForCausalLM(config).eval()
+    model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return _save_atomically(out, seed, model, processor)

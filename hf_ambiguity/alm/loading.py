@@ -1,7 +1,7 @@
 """Loading an audio-language model (ALM) and its processor with transformers, and turning prompts into inputs.
 
 Supported families (:data:`FAMILIES`: transformers-native, no remote code; each takes audio and answers in text):
-Qwen2-Audio, Qwen2.5-Omni (its text-producing "thinker"; the speech generator is not loaded), Voxtral, Granite
+Qwen2-Audio, Qwen2.5-Omni (its text-producing "thinker" alone; the speech generator is not loaded), Voxtral, Granite
 Speech, Phi-4-multimodal, Gemma 3n and Audio Flamingo 3. All go through one two-step input path — the processor's
 chat template renders the conversation to text (:func:`chat_text`), then ``processor(text=..., audio=...)`` expands
 the audio placeholder and extracts features (:func:`processor_inputs`) — and each is tested on a tiny random-weight
@@ -29,21 +29,20 @@ __all__ = ["LoadedALM", "Family", "FAMILIES", "SUPPORTED_FAMILIES", "load_alm", 
 
 @dataclass(frozen=True)
 class Family:
-    """How one transformers model type is loaded: its class, the sub-model that produces text (``""``: the model
-    itself) and extra ``from_pretrained`` arguments."""
+    """How one transformers model type is loaded: the class of its text-producing model and, for a composite
+    checkpoint, the attribute of the checkpoint's config that configures that model (``sub_config``)."""
 
     name: str
     model_class: str
     example: str
-    text_model: str = ""
-    load_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    sub_config: str = ""
 
 
 #: model_type -> :class:`Family`
 FAMILIES: Mapping[str, Family] = MappingProxyType({f_.name: f_ for f_ in (
     Family("qwen2_audio", "Qwen2AudioForConditionalGeneration", "Qwen/Qwen2-Audio-7B-Instruct"),
-    Family("qwen2_5_omni", "Qwen2_5OmniForConditionalGeneration", "Qwen/Qwen2.5-Omni-7B", text_model="thinker",
-           load_kwargs=MappingProxyType({"enable_audio_output": False})),
+    Family("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen/Qwen2.5-Omni-7B",
+           sub_config="thinker_config"),
     Family("voxtral", "VoxtralForConditionalGeneration", "mistralai/Voxtral-Mini-3B-2507"),
     Family("granite_speech", "GraniteSpeechForConditionalGeneration", "ibm-granite/granite-speech-3.3-2b"),
     Family("phi4_multimodal", "Phi4MultimodalForCausalLM", "microsoft/Phi-4-multimodal-instruct"),
@@ -69,7 +68,8 @@ class LoadedALM:
 
     @property
     def sampling_rate(self) -> int:
-        return int(getattr(self.processor.feature_extractor, "sampling_rate", 16000))
+        extractor = getattr(self.processor, "feature_extractor", None) or getattr(self.processor, "audio_processor", None)
+        return int(getattr(extractor, "sampling_rate", 16000))
 
 
 def resolve_device(device: str | None) -> str:
@@ -128,7 +128,7 @@ def load_alm(model_id_or_path: str | os.PathLike, *, device: str | None = None, 
         if model_cls is None:
             raise ImportError(f"model type {family_name!r} needs transformers with {family.model_class}; installed: "
                               f"transformers {transformers.__version__} (pip install -U transformers)")
-        kwargs = dict(family.load_kwargs)
+        kwargs = {"config": getattr(config, family.sub_config)} if family.sub_config else {}
     elif trust_remote_code:
         model_cls, kwargs, family = _remote_code_class(transformers), {}, Family(family_name, "auto", model_id)
     else:
@@ -143,8 +143,6 @@ def load_alm(model_id_or_path: str | os.PathLike, *, device: str | None = None, 
     processor = AutoProcessor.from_pretrained(model_id, revision=revision, trust_remote_code=trust_remote_code)
     model = model_cls.from_pretrained(model_id, revision=revision, dtype=torch_dtype,
                                       trust_remote_code=trust_remote_code, **kwargs)
-    if family.text_model:
-        model = getattr(model, family.text_model)
     model.to(dev).eval()
     tok = getattr(processor, "tokenizer", None)
     if tok is not None:
@@ -156,8 +154,10 @@ def load_alm(model_id_or_path: str | os.PathLike, *, device: str | None = None, 
 
 def chat_text(alm: LoadedALM, conversation: list[dict[str, Any]]) -> str:
     """The prompt text of one conversation (:meth:`hf_ambiguity.alm.prompts.PromptProtocol.messages`), rendered by
-    the processor's chat template with the assistant turn opened."""
-    return alm.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    the processor's chat template (or, for a processor without one, e.g. Phi-4-multimodal's, the tokenizer's) with
+    the assistant turn opened."""
+    owner = alm.processor if getattr(alm.processor, "chat_template", None) else alm.processor.tokenizer
+    return owner.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
 
 def _end_of_turn_token(alm: LoadedALM) -> str | None:
@@ -166,8 +166,9 @@ def _end_of_turn_token(alm: LoadedALM) -> str | None:
     marker = "Xq7Zx"
     conv = [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
             {"role": "assistant", "content": [{"type": "text", "text": marker}]}]
+    owner = alm.processor if getattr(alm.processor, "chat_template", None) else alm.processor.tokenizer
     try:
-        text = alm.processor.apply_chat_template(conv, add_generation_prompt=False, tokenize=False)
+        text = owner.apply_chat_template(conv, add_generation_prompt=False, tokenize=False)
     except Exception:  # a template that cannot render a plain exchange: fall back to the scoring's list
         return None
     rest = text[text.find(marker) + len(marker):] if marker in text else ""
