@@ -29,7 +29,8 @@ from pathlib import Path
 
 __all__ = [
     "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "build_tiny_qwen2_5_omni", "tiny_qwen2_audio_processor",
-    "build_tiny_phi4_multimodal", "CHAT_TEMPLATE", "OMNI_CHAT_TEMPLATE", "PHI4_CHAT_TEMPLATE",
+    "build_tiny_phi4_multimodal", "build_tiny_granite_speech", "CHAT_TEMPLATE", "OMNI_CHAT_TEMPLATE",
+    "PHI4_CHAT_TEMPLATE", "GRANITE_CHAT_TEMPLATE",
     "AF3_CHAT_TEMPLATE", "SPECIAL_TOKENS", "CHUNK_SECONDS", "BUILD_VERSION",
 ]
 
@@ -407,6 +408,62 @@ def build_tiny_phi4_multimodal(out_dir: str | os.PathLike, *, seed: int = 0) -> 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Phi4MultimodalForCausalLM(config).eval()
+    model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return _save_atomically(out, seed, model, processor)
+
+
+#: Granite's turn format (``<|start_of_role|>ROLE<|end_of_role|>...<|end_of_text|>``) with each audio part rendered as
+#: the processor's ``<|audio|>`` token, in content order.
+GRANITE_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|start_of_role|>{{ message['role'] }}<|end_of_role|>"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'audio' %}<|audio|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|end_of_text|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|start_of_role|>assistant<|end_of_role|>{% endif %}"
+)
+
+
+def build_tiny_granite_speech(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny random-weight Granite Speech (``GraniteSpeechForConditionalGeneration``: conformer
+    encoder, Q-former projector, Granite decoder) + ``GraniteSpeechProcessor`` (its feature extractor needs
+    torchaudio); same recipe and caching as :func:`build_tiny_qwen2_audio`."""
+    out = Path(out_dir)
+    if _is_complete(out, seed):
+        return out
+
+    import torch
+    from transformers import (
+        GraniteSpeechConfig, GraniteSpeechFeatureExtractor, GraniteSpeechForConditionalGeneration,
+        GraniteSpeechProcessor,
+    )
+
+    _prepare_folder(out)
+    extra = ("<|start_of_role|>", "<|end_of_role|>", "<|end_of_text|>", "<|audio|>")
+    tokenizer = _train_tokenizer(extra_special=extra, named={"audio_token": "<|audio|>"})
+    processor = GraniteSpeechProcessor(audio_processor=GraniteSpeechFeatureExtractor(), tokenizer=tokenizer,
+                                       chat_template=GRANITE_CHAT_TEMPLATE)
+    ids = tokenizer.convert_tokens_to_ids
+    end = ids("<|end_of_text|>")
+    config = GraniteSpeechConfig(
+        text_config={"model_type": "granite", "vocab_size": len(tokenizer), "hidden_size": 64,
+                     "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "num_key_value_heads": 2, "max_position_embeddings": 4096, "eos_token_id": end,
+                     "pad_token_id": tokenizer.pad_token_id, "bos_token_id": None, "tie_word_embeddings": False},
+        encoder_config={"input_dim": 160, "num_layers": 1, "hidden_dim": 32, "feedforward_mult": 2, "num_heads": 2,
+                        "dim_head": 16, "output_dim": 42, "context_size": 200, "max_pos_emb": 512},
+        projector_config={"model_type": "blip_2_qformer", "hidden_size": 32, "num_hidden_layers": 1,
+                          "num_attention_heads": 2, "intermediate_size": 32, "encoder_hidden_size": 32},
+        audio_token_index=ids("<|audio|>"), has_lora_adapter=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GraniteSpeechForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return _save_atomically(out, seed, model, processor)
