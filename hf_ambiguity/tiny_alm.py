@@ -30,7 +30,7 @@ from pathlib import Path
 __all__ = [
     "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "build_tiny_qwen2_5_omni", "tiny_qwen2_audio_processor",
     "build_tiny_phi4_multimodal", "build_tiny_granite_speech", "CHAT_TEMPLATE", "OMNI_CHAT_TEMPLATE",
-    "PHI4_CHAT_TEMPLATE", "GRANITE_CHAT_TEMPLATE",
+    "PHI4_CHAT_TEMPLATE", "GRANITE_CHAT_TEMPLATE", "build_tiny_gemma3n", "GEMMA3N_CHAT_TEMPLATE",
     "AF3_CHAT_TEMPLATE", "SPECIAL_TOKENS", "CHUNK_SECONDS", "BUILD_VERSION",
 ]
 
@@ -464,6 +464,90 @@ def build_tiny_granite_speech(out_dir: str | os.PathLike, *, seed: int = 0) -> P
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GraniteSpeechForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return _save_atomically(out, seed, model, processor)
+
+
+#: Gemma 3n's turn format (``<start_of_turn>ROLE ... <end_of_turn>``, the system turn folded into the first user
+#: turn) with each audio part rendered as the processor's ``<audio_soft_token>``, in content order.
+GEMMA3N_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% set system = namespace(text='') %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{% set system.text = message['content'] ~ '\n\n' %}"
+    "{% else %}"
+    "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if message['role'] == 'user' %}{{ system.text }}{% set system.text = '' %}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'audio' %}<audio_soft_token>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<end_of_turn>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def build_tiny_gemma3n(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny random-weight Gemma 3n (``Gemma3nForConditionalGeneration``: USM-style audio encoder,
+    a tiny timm vision tower, a small Gemma 3n decoder) + ``Gemma3nProcessor``; same recipe and caching as
+    :func:`build_tiny_qwen2_audio`. Gemma 3n reads multimodal soft tokens off the vocabulary layout (text ids, then
+    a vision range, then an audio range), so the tokenizer gets filler tokens that put the image and audio
+    placeholders at those ranges, as in the real tokenizer. Needs timm (and torchvision)."""
+    out = Path(out_dir)
+    if _is_complete(out, seed):
+        return out
+
+    import torch
+    from transformers import (
+        Gemma3nAudioFeatureExtractor, Gemma3nConfig, Gemma3nForConditionalGeneration, Gemma3nProcessor,
+    )
+    from transformers.models.siglip import SiglipImageProcessorPil
+
+    _prepare_folder(out)
+    turns = ("<start_of_turn>", "<end_of_turn>", "<bos>", "<start_of_image>", "<start_of_audio>")
+    tokenizer = _train_tokenizer(extra_special=turns)
+    multi = 8  # ids per multimodal range
+    text_vocab = ((len(tokenizer) + 63) // 64) * 64
+    fill = [f"<unused{i}>" for i in range(text_vocab - len(tokenizer))]
+    vision = ["<end_of_image>", "<image_soft_token>"] + [f"<vision{i}>" for i in range(multi - 2)]
+    audio = ["<end_of_audio>", "<audio_soft_token>"] + [f"<audio{i}>" for i in range(multi - 2)]
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:]) + list(turns) + fill
+                                  + vision + audio}, replace_extra_special_tokens=True)
+    tokenizer._set_model_specific_special_tokens(special_tokens={
+        "image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
+        "audio_token": "<audio_soft_token>", "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>"})
+    tokenizer.bos_token = "<bos>"
+    ids = tokenizer.convert_tokens_to_ids
+    assert ids("<end_of_image>") == text_vocab and ids("<end_of_audio>") == text_vocab + multi
+    n_audio = 16
+    processor = Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(),
+                                 image_processor=SiglipImageProcessorPil(), tokenizer=tokenizer,
+                                 chat_template=GEMMA3N_CHAT_TEMPLATE, audio_seq_length=n_audio, image_seq_length=4)
+    end = ids("<end_of_turn>")
+    config = Gemma3nConfig(
+        text_config={"vocab_size": text_vocab + 2 * multi, "vocab_size_per_layer_input": text_vocab,
+                     "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "num_key_value_heads": 2, "head_dim": 16, "hidden_size_per_layer_input": 8,
+                     "num_kv_shared_layers": 0, "laurel_rank": 4, "altup_num_inputs": 2, "sliding_window": 512,
+                     "layer_types": ["sliding_attention", "full_attention"],
+                     "activation_sparsity_pattern": [0.0, 0.0], "max_position_embeddings": 4096,
+                     "pad_token_id": tokenizer.pad_token_id, "eos_token_id": end, "bos_token_id": ids("<bos>")},
+        vision_config={"architecture": "test_vit", "hidden_size": 64, "vocab_size": multi,
+                       "vocab_offset": text_vocab},
+        audio_config={"hidden_size": 32, "conf_num_hidden_layers": 1, "conf_num_attention_heads": 2,
+                      "sscp_conv_channel_size": [8, 8], "vocab_size": multi, "vocab_offset": text_vocab + multi},
+        audio_soft_tokens_per_image=n_audio, vision_soft_tokens_per_image=4,
+        boi_token_id=ids("<start_of_image>"), eoi_token_id=ids("<end_of_image>"),
+        image_token_id=ids("<image_soft_token>"), boa_token_id=ids("<start_of_audio>"),
+        eoa_token_id=ids("<end_of_audio>"), audio_token_id=ids("<audio_soft_token>"), tie_word_embeddings=True,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Gemma3nForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return _save_atomically(out, seed, model, processor)

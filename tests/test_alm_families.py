@@ -24,6 +24,7 @@ FAMILIES = {
     "qwen2_5_omni": ("build_tiny_qwen2_5_omni", ("torchvision",)),
     "phi4_multimodal": ("build_tiny_phi4_multimodal", ("torchvision",)),
     "granite_speech": ("build_tiny_granite_speech", ("torchaudio",)),
+    "gemma3n": ("build_tiny_gemma3n", ("timm", "torchvision")),
 }
 
 
@@ -59,3 +60,18 @@ def test_family_in_all_three_modes(family, tmp_path_factory):
         for j, spec in enumerate(specs):
             np.testing.assert_allclose(got[b, j], _brute_force(annot, it, spec, PromptProtocol.project()),
                                        rtol=1e-4, atol=2e-4)
+
+
+def test_unsupported_families_are_refused_with_the_reason_and_the_list(tmp_path):
+    from transformers import BertConfig, VoxtralConfig
+
+    from hf_ambiguity.alm import load_alm
+
+    VoxtralConfig().save_pretrained(tmp_path / "voxtral")
+    with pytest.raises(ValueError, match="voxtral.*not supported yet: .*mistral-common"):
+        load_alm(tmp_path / "voxtral")
+    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(
+        tmp_path / "bert")
+    with pytest.raises(ValueError, match=r"supported audio-language families are: qwen2_audio .*gemma3n .*"
+                                         r"Speech-recognition-only models"):
+        load_alm(tmp_path / "bert")

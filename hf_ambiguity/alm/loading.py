@@ -1,8 +1,9 @@
 """Loading an audio-language model (ALM) and its processor with transformers, and turning prompts into inputs.
 
 Supported families (:data:`FAMILIES`: transformers-native, no remote code; each takes audio and answers in text):
-Qwen2-Audio, Qwen2.5-Omni (its text-producing "thinker" alone; the speech generator is not loaded), Voxtral, Granite
-Speech, Phi-4-multimodal, Gemma 3n and Audio Flamingo 3. All go through one two-step input path — the processor's
+Qwen2-Audio, Qwen2.5-Omni (its text-producing "thinker" alone; the speech generator is not loaded), Granite Speech
+(needs torchaudio), Phi-4-multimodal (needs torchvision), Gemma 3n (needs timm and torchvision) and Audio Flamingo 3.
+Voxtral is refused with the reason (:data:`NOT_YET_SUPPORTED`). All go through one two-step input path — the processor's
 chat template renders the conversation to text (:func:`chat_text`), then ``processor(text=..., audio=...)`` expands
 the audio placeholder and extracts features (:func:`processor_inputs`) — and each is tested on a tiny random-weight
 checkpoint built from its config (:mod:`hf_ambiguity.tiny_alm`) in all three annotation modes; the real checkpoints'
@@ -23,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["LoadedALM", "Family", "FAMILIES", "SUPPORTED_FAMILIES", "load_alm", "chat_text", "processor_inputs",
+__all__ = ["LoadedALM", "Family", "FAMILIES", "SUPPORTED_FAMILIES", "NOT_YET_SUPPORTED", "load_alm", "chat_text", "processor_inputs",
            "build_inputs", "audio_placeholder_ids", "resolve_device", "resolve_dtype"]
 
 
@@ -36,6 +37,9 @@ class Family:
     model_class: str
     example: str
     sub_config: str = ""
+    #: The audio encoder's output for a clip depends on the other clips it is padded with in a batch (Gemma 3n's,
+    #: in transformers): batches are then formed of clips of one length only, so results do not depend on batching.
+    audio_batching_by_length: bool = False
 
 
 #: model_type -> :class:`Family`
@@ -43,12 +47,18 @@ FAMILIES: Mapping[str, Family] = MappingProxyType({f_.name: f_ for f_ in (
     Family("qwen2_audio", "Qwen2AudioForConditionalGeneration", "Qwen/Qwen2-Audio-7B-Instruct"),
     Family("qwen2_5_omni", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen/Qwen2.5-Omni-7B",
            sub_config="thinker_config"),
-    Family("voxtral", "VoxtralForConditionalGeneration", "mistralai/Voxtral-Mini-3B-2507"),
     Family("granite_speech", "GraniteSpeechForConditionalGeneration", "ibm-granite/granite-speech-3.3-2b"),
     Family("phi4_multimodal", "Phi4MultimodalForCausalLM", "microsoft/Phi-4-multimodal-instruct"),
-    Family("gemma3n", "Gemma3nForConditionalGeneration", "google/gemma-3n-E2B-it"),
+    Family("gemma3n", "Gemma3nForConditionalGeneration", "google/gemma-3n-E2B-it", audio_batching_by_length=True),
     Family("audioflamingo3", "AudioFlamingo3ForConditionalGeneration", "nvidia/audio-flamingo-3-hf"),
 )})
+#: Audio-language model types transformers ships that are not supported yet, with the reason (shown when refused).
+NOT_YET_SUPPORTED: Mapping[str, str] = MappingProxyType({
+    "voxtral": "Voxtral's processor takes audio only through mistral-common's chat encoding "
+               "(apply_chat_template(tokenize=True)), not the text + audio processor call every other family uses, "
+               "and mistral-common pins numpy < 2.4 on Python <= 3.12; use mode 'sample' through a vLLM server "
+               "(backend openai) for Voxtral",
+})
 #: model_type -> transformers model class name (kept for callers of the older name)
 SUPPORTED_FAMILIES: Mapping[str, str] = MappingProxyType({k: v.model_class for k, v in FAMILIES.items()})
 
@@ -131,6 +141,8 @@ def load_alm(model_id_or_path: str | os.PathLike, *, device: str | None = None, 
         kwargs = {"config": getattr(config, family.sub_config)} if family.sub_config else {}
     elif trust_remote_code:
         model_cls, kwargs, family = _remote_code_class(transformers), {}, Family(family_name, "auto", model_id)
+    elif family_name in NOT_YET_SUPPORTED:
+        raise ValueError(f"model {model_id!r} ({family_name}) is not supported yet: {NOT_YET_SUPPORTED[family_name]}")
     else:
         supported = ", ".join(f"{k} (e.g. {v.example})" for k, v in FAMILIES.items())
         raise ValueError(

@@ -135,22 +135,42 @@ class TransformersAnnotator:
                                                    end_token=self.alm.end_of_turn_token)
         return self._label_ids[key]
 
-    @staticmethod
-    def _groups(items: Sequence[Item], protocol: PromptProtocol) -> dict[PromptLabels, list[int]]:
-        """Positions of ``items`` by prompt label set (a batch may mix corpora or class sets)."""
-        groups: dict[PromptLabels, list[int]] = {}
+    def _by_length(self) -> bool:
+        from hf_ambiguity.alm.loading import FAMILIES
+
+        family = FAMILIES.get(self.alm.family)
+        return bool(family and family.audio_batching_by_length)
+
+    def _groups(self, items: Sequence[Item], protocol: PromptProtocol) -> dict[tuple, list[int]]:
+        """Positions of ``items`` by prompt label set (a batch may mix corpora or class sets) and, for families whose
+        audio encoder depends on batch padding, by audio length; keys ``(PromptLabels, length or None)``."""
+        by_length = self._by_length()
+        groups: dict[tuple, list[int]] = {}
         for i, it in enumerate(items):
-            groups.setdefault(protocol.labels_for(it.class_names, it.corpus), []).append(i)
+            key = (protocol.labels_for(it.class_names, it.corpus), len(it.audio) if by_length else None)
+            groups.setdefault(key, []).append(i)
         return groups
 
     # ------------------------------------------------------------------------------------------------ sample
     def annotate_batch(self, requests: Sequence[Request], protocol: PromptProtocol | None = None) -> list[str]:
-        import torch
-        from transformers import GenerationConfig
-
         if not requests:
             return []
         protocol = protocol or PromptProtocol.project()
+        if self._by_length():
+            out: list[str] = [""] * len(requests)
+            groups: dict[int, list[int]] = {}
+            for i, r in enumerate(requests):
+                groups.setdefault(len(r.item.audio), []).append(i)
+            for pos in groups.values():
+                for p, answer in zip(pos, self._generate([requests[p] for p in pos], protocol)):
+                    out[p] = answer
+            return out
+        return self._generate(requests, protocol)
+
+    def _generate(self, requests: Sequence[Request], protocol: PromptProtocol) -> list[str]:
+        import torch
+        from transformers import GenerationConfig
+
         texts = [chat_text(self.alm, protocol.messages(r.item.transcript, r.item.speaker, r.item.class_names,
                                                        r.spec.focus, r.item.corpus)) for r in requests]
         inputs = processor_inputs(self.alm, texts, [self._audio(r.item) for r in requests])
@@ -183,7 +203,7 @@ class TransformersAnnotator:
             return np.zeros((0, 0))
         protocol = protocol or PromptProtocol.project()
         out = np.zeros((len(items), len(items[0].class_names)))
-        for labels, pos in self._groups(items, protocol).items():
+        for (labels, _), pos in self._groups(items, protocol).items():
             group = [items[p] for p in pos]
             texts = [chat_text(self.alm, protocol.messages(it.transcript, it.speaker, it.class_names, None,
                                                            it.corpus)) for it in group]
@@ -208,7 +228,7 @@ class TransformersAnnotator:
         out = np.zeros((len(items), len(specs), len(items[0].class_names)))
         foci = list(dict.fromkeys(s.focus for s in specs))
         temps = sorted({float(s.temperature) for s in specs})
-        for labels, pos in self._groups(items, protocol).items():
+        for (labels, _), pos in self._groups(items, protocol).items():
             group = [items[p] for p in pos]
             with torch.inference_mode():
                 logp = self._expected_group(group, foci, temps, labels, protocol)  # (nT, B*A, n_labels)
