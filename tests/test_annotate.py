@@ -381,3 +381,29 @@ def test_cli_refuses_an_id_shared_by_two_splits(tiny_model, tmp_path, capsys):
     assert "split 'test' row 0: id 'utt0000' also occurs in split 'train'" in err
     assert not (tmp_path / "out.annotate-cache").exists()  # refused before anything was annotated
     assert main(args[:2] + ["--split", "train"] + args[2:]) == 0  # one split at a time is fine
+
+
+def test_cli_expected_mode_with_the_reference_prompt_options(tiny_model, tmp_path, capsys):
+    from datasets import load_from_disk
+
+    from hf_ambiguity.alm.prompts import PromptProtocol, reference_temperature
+    from hf_ambiguity.cli import main
+
+    make_dataset(3).save_to_disk(str(tmp_path / "ds"))
+    args = ["annotate", str(tmp_path / "ds"), "--backend", "transformers", "--model", str(tiny_model),
+            "--mode", "expected", "-n", "3", "--prompt-structure", "reference", "--temperatures", "reference",
+            "--no-progress", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    out = load_from_disk(str(tmp_path / "out"))["train"]
+    prov = read_provenance(out)["synthetic"]
+    assert prov["mode"] == "expected" and prov["prompt_hash"] == PromptProtocol.reference_structure().hash()
+    assert prov["temperatures"] == [reference_temperature(i) for i in range(3)]
+    assert prov["backend"]["expected_mode_passes"] == [
+        "one full pass per distinct annotator prompt (annotator-specific text comes before the audio, so no prefix "
+        "containing the audio is shared)"]
+    np.testing.assert_allclose(np.array(out["combined_votes"]),
+                               np.array(out["human_votes"]) + 3 * np.array(out["synthetic_dist"]))
+    bad = tmp_path / "prompt.yaml"
+    bad.write_text("template: '{classes}'\n")
+    assert main(args[:-2] + ["--prompt-file", str(bad), "--out", str(tmp_path / "out2")]) == 2
+    assert "must place the annotator's focus sentence with {focus}" in capsys.readouterr().err

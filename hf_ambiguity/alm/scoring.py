@@ -85,7 +85,8 @@ def call_model(model: Any, *, cache: Any = None, keep_last_logits: bool = False,
     """``model(**kwargs)`` with ``cache`` passed under the keyword this transformers version uses (``cache`` in
     recent 5.x, ``past_key_values`` before) and, with ``keep_last_logits``, only the last position's logits computed
     where the model supports ``logits_to_keep``."""
-    params = _forward_parameters(type(model))
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper passes **kwargs on
+    params = _forward_parameters(type(base))
     if cache is not None:
         kwargs["cache" if "cache" in params else "past_key_values"] = cache
     if keep_last_logits and "logits_to_keep" in params:
@@ -237,7 +238,8 @@ def tree_logprobs(model: Any, cache: Any, prefix_mask: Any, suffixes: Sequence[S
             o += len(v) - 1
     keep_t = torch.tensor(keep, device=device)
     kwargs = {}
-    if "logits_to_keep" in _forward_parameters(type(model)):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if "logits_to_keep" in _forward_parameters(type(base)):
         kwargs["logits_to_keep"] = keep_t
     out = call_model(model, input_ids=torch.from_numpy(ids).to(device), attention_mask=mask,
                      position_ids=torch.from_numpy(pos).to(device), cache=cache, use_cache=True, **kwargs)
