@@ -11,7 +11,6 @@ import importlib.util
 import numpy as np
 import pytest
 
-from helpers import CLASSES
 from hf_ambiguity.alm.prompts import PromptProtocol, annotator_specs
 from test_alm_expected import _brute_force, _items
 

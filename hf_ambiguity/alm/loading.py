@@ -3,8 +3,8 @@
 Supported families (:data:`FAMILIES`: transformers-native, no remote code; each takes audio and answers in text):
 Qwen2-Audio, Qwen2.5-Omni (its text-producing "thinker" alone; the speech generator is not loaded), Granite Speech
 (needs torchaudio), Phi-4-multimodal (needs torchvision), Gemma 3n (needs timm and torchvision) and Audio Flamingo 3.
-Voxtral is refused with the reason (:data:`NOT_YET_SUPPORTED`). All go through one two-step input path — the processor's
-chat template renders the conversation to text (:func:`chat_text`), then ``processor(text=..., audio=...)`` expands
+Voxtral is refused with the reason (:data:`NOT_YET_SUPPORTED`). All go through one two-step input path — the
+processor's chat template renders the conversation to text (:func:`chat_text`), then ``processor(text=..., audio=...)`` expands
 the audio placeholder and extracts features (:func:`processor_inputs`) — and each is tested on a tiny random-weight
 checkpoint built from its config (:mod:`hf_ambiguity.tiny_alm`) in all three annotation modes; the real checkpoints'
 chat templates come with them and were not run here (no download, no GPU). Another model type is refused with the
@@ -24,7 +24,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["LoadedALM", "Family", "FAMILIES", "SUPPORTED_FAMILIES", "NOT_YET_SUPPORTED", "load_alm", "chat_text", "processor_inputs",
+__all__ = ["LoadedALM", "Family", "FAMILIES", "SUPPORTED_FAMILIES", "NOT_YET_SUPPORTED", "load_alm", "chat_text",
+           "processor_inputs",
            "build_inputs", "audio_placeholder_ids", "resolve_device", "resolve_dtype"]
 
 
@@ -78,7 +79,8 @@ class LoadedALM:
 
     @property
     def sampling_rate(self) -> int:
-        extractor = getattr(self.processor, "feature_extractor", None) or getattr(self.processor, "audio_processor", None)
+        proc = self.processor
+        extractor = getattr(proc, "feature_extractor", None) or getattr(proc, "audio_processor", None)
         return int(getattr(extractor, "sampling_rate", 16000))
 
 

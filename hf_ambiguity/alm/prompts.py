@@ -1,4 +1,4 @@
-"""The annotation protocol's prompt, in one place: wording, structure, foci and temperatures of the simulated annotators.
+"""The annotation protocol's prompt in one place: wording, structure, foci and temperatures of the simulated annotators.
 
 A :class:`PromptProtocol` holds everything that shapes the text a model sees:
 
@@ -273,7 +273,8 @@ def _check_protocol(p: PromptProtocol, *, where: str) -> None:
         raise bad("label_order", f"must be 'dataset' or 'alphabetical', got {p.label_order!r}")
     if p.layout not in ("audio-first", "text-first"):
         raise bad("layout", f"must be 'audio-first' or 'text-first', got {p.layout!r}")
-    if not isinstance(p.labels, (str, Mapping)) or (isinstance(p.labels, str) and p.labels not in ("dataset", "corpus")):
+    if not isinstance(p.labels, (str, Mapping)) or (isinstance(p.labels, str)
+                                                    and p.labels not in ("dataset", "corpus")):
         raise bad("labels", f"must be 'dataset', 'corpus' or a mapping of class names to spellings, got {p.labels!r}")
     if isinstance(p.labels, Mapping):
         for k, v in p.labels.items():

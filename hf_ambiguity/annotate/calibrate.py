@@ -36,7 +36,7 @@ in the ``<name>`` provenance entry under ``"calibration"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,6 +1,7 @@
 """Attach synthetic (ALM) emotion labels and distributions to a dataset, and merge them with the human votes.
 
-    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M --mode sample|expected|score -n N --out DIR
+    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M --mode sample|expected|score -n N
+                              --out DIR
 
 DATASET is a ``save_to_disk`` folder (Dataset or DatasetDict) or a folder ``datasets.load_dataset`` reads. Every
 split is annotated, ``combined_*`` columns are added when the dataset has human votes (``--merge none`` skips it),
@@ -49,8 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", action="append", help="only these splits (repeatable); default: all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int,
-                   help="requests (utterance x annotator) per batch in sample mode, utterances in expected and score modes "
-                        "(default: 8 local, 4 x --concurrency hosted)")
+                   help="requests (utterance x annotator) per batch in sample mode, utterances in expected and score "
+                        "modes (default: 8 local, 4 x --concurrency hosted)")
     p.add_argument("--cache-dir", help="resume store (default: <out>.annotate-cache)")
     p.add_argument("--merge", choices=("concat", "weighted", "adaptive", "none"), default="concat")
     p.add_argument("--merge-weight", type=float, default=1.0, help="λ of --merge weighted")
