@@ -255,3 +255,28 @@ def test_servers_without_prompt_logprobs_and_bad_settings_get_one_clear_line():
             _annotator(srv.url, top_logprobs=50).score_batch(items, SHORT)
         with pytest.raises(ValueError, match="temperatures above 1"):
             _annotator(srv.url).expected_batch(items, [AnnotatorSpec(0, 0, "x", 1.3)])
+
+
+def test_a_failed_batch_keeps_the_utterances_that_were_scored(tmp_path):
+    """The server fails for one utterance: the others' scores are stored, and the rerun asks only for it."""
+    from hf_ambiguity.alm.hosted import OpenAICompatibleAnnotator
+    from hf_ambiguity.annotate import annotate
+    from hf_ambiguity.annotate.engine import _items as engine_items
+
+    ds = make_dataset(3, seconds=0.1)
+    audio_of_row_1 = OpenAICompatibleAnnotator.messages(engine_items(ds, [1], tuple(CLASSES))[0], None, SHORT)[1][
+        "content"][0]["input_audio"]["data"]
+    with FakeVLLM() as srv:
+        answer = srv.answer
+
+        def failing(body):
+            audio = body["messages"][1]["content"][0]["input_audio"]["data"]
+            return (500, {"object": "error", "message": "down"}) if audio == audio_of_row_1 else answer(body)
+
+        srv.answer = failing
+        with pytest.raises(AnnotationBackendError, match="utterance 'utt0001'.*HTTP 500"):
+            annotate(ds, _annotator(srv.url), mode="score", cache_dir=str(tmp_path), protocol=SHORT, progress=False)
+        srv.answer = answer
+        out, report = annotate(ds, _annotator(srv.url), mode="score", cache_dir=str(tmp_path), protocol=SHORT,
+                               progress=False)
+    assert report.n_cached_results == 2 and report.n_new_results == 1 and len(out) == 3

@@ -274,7 +274,12 @@ def _run(annotator: Annotator, dataset: Any, store: ResultStore, ids: Sequence[s
                 raise RuntimeError(f"backend returned {len(answers)} answers for {len(chunk)} requests")
             n_new += store.append((ids[r], a, str(ans)) for (r, a), ans in zip(chunk, answers))
         elif mode == "score":
-            scores = np.asarray(annotator.score_batch([items[r] for r in chunk_rows], protocol), dtype=np.float64)
+            try:
+                scores = np.asarray(annotator.score_batch([items[r] for r in chunk_rows], protocol),
+                                    dtype=np.float64)
+            except AnnotationBackendError as err:  # partial: {position in chunk_rows: (K,) log-probabilities}
+                store.append((ids[chunk_rows[i]], -1, [float(x) for x in v]) for i, v in err.partial.items())
+                raise
             _check_shape(scores, (len(chunk_rows), len(classes)), "scores")
             n_new += store.append((ids[r], -1, [float(x) for x in s]) for r, s in zip(chunk_rows, scores))
         else:
