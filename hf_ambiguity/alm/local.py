@@ -1,4 +1,4 @@
-"""Local transformers backend: seeded sampling (``sample``), one-pass class scoring (``score``) and the exact
+"""Local transformers backend: seeded sampling (``sample``), class scoring (``score``) and the exact
 expectation of the N annotators (``expected``).
 
 Sampling: every row of a batch (one utterance x one annotator) has its own temperature, so a whole batch of
@@ -28,7 +28,7 @@ import numpy as np
 from hf_ambiguity.alm.base import Item, Request
 from hf_ambiguity.alm.loading import LoadedALM, audio_placeholder_ids, chat_text, load_alm, processor_inputs
 from hf_ambiguity.alm.prompts import AnnotatorSpec, PromptLabels, PromptProtocol
-from hf_ambiguity.alm.scoring import (call_model, class_sequence_logprobs, continuation_logprobs, label_token_ids,
+from hf_ambiguity.alm.scoring import (call_model, continuation_logprobs, label_token_ids,
                                       output_cache, per_class, shared_prefix_length, supports_tree, tree_logprobs,
                                       _variants)
 
@@ -197,6 +197,8 @@ class TransformersAnnotator:
 
     # ------------------------------------------------------------------------------------------------ score
     def score_batch(self, items: Sequence[Item], protocol: PromptProtocol | None = None) -> np.ndarray:
+        """``(len(items), n_classes)`` temperature-1 class log-probabilities of the annotator-neutral prompt (the
+        same token-tree pass as expected mode, with one prompt per utterance)."""
         import torch
 
         if not items:
@@ -205,12 +207,9 @@ class TransformersAnnotator:
         out = np.zeros((len(items), len(items[0].class_names)))
         for (labels, _), pos in self._groups(items, protocol).items():
             group = [items[p] for p in pos]
-            texts = [chat_text(self.alm, protocol.messages(it.transcript, it.speaker, it.class_names, None,
-                                                           it.corpus)) for it in group]
-            inputs = processor_inputs(self.alm, texts, [self._audio(it) for it in group])
             with torch.inference_mode():
-                scores = class_sequence_logprobs(self.alm.model, inputs, self._label_token_ids(labels))
-            out[pos] = labels.to_class_order(scores.double().cpu().numpy())
+                logp = self._expected_group(group, [None], [1.0], labels, protocol, note=False)  # (1, B, n_labels)
+            out[pos] = labels.to_class_order(logp[0].double().cpu().numpy())
         return out
 
     # ------------------------------------------------------------------------------------------------ expected
@@ -240,17 +239,18 @@ class TransformersAnnotator:
         return out
 
     def _expected_group(self, items: Sequence[Item], foci: Sequence[str | None], temps: Sequence[float],
-                        labels: PromptLabels, protocol: PromptProtocol):
+                        labels: PromptLabels, protocol: PromptProtocol, *, note: bool = True):
         """``(len(temps), B * A, n_labels)`` label log-probabilities, row ``b * A + a`` = item ``b``, focus ``a``."""
         variants, owner = _variants(self._label_token_ids(labels))
         texts = [self._variant_texts(it, foci, protocol) for it in items]
         audios = [self._audio(it) for it in items]
         split = self._split_prompts(texts, audios)
         if split is None:  # annotator-specific text before the audio: one pass per prompt
-            self._note_path(EXPECTED_PER_PROMPT)
+            if note:
+                self._note_path(EXPECTED_PER_PROMPT)
             split = self._split_prompts([[t] for row in texts for t in row], [a for a in audios for _ in foci],
                                         last_token_only=True)
-        else:
+        elif note:
             self._note_path(EXPECTED_SHARED)
         inputs, prefixes, suffixes = split
         model = self.alm.model
