@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["attach_provenance", "read_provenance", "library_versions"]
+__all__ = ["attach_provenance", "read_provenance", "library_versions", "redact_url"]
 
 _MARKER = re.compile(r"<!-- hf-ambiguity-provenance: (.*?) -->", re.S)
 
@@ -38,12 +38,37 @@ def attach_provenance(dataset: Any, name: str, provenance: dict[str, Any]) -> An
     return dataset
 
 
+def redact_url(url: str | None) -> str | None:
+    """``url`` without what may hold a credential — user-info (``user:password@``), query string and fragment — so
+    that it can be printed and recorded (provenance, stage records, resolved configs, dataset cards).
+
+    >>> redact_url("https://user:sekret@api.example.com/v1?api-key=abc#x")
+    'https://api.example.com/v1'
+    >>> redact_url("http://127.0.0.1:8000/v1/")
+    'http://127.0.0.1:8000/v1/'
+    """
+    if url is None:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port is not None else "")
+    except ValueError:  # not a URL at all: keep nothing that could be a secret
+        return "<unparsable url>"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape synthetic labels (those installed)."""
     from importlib import metadata
 
     out = {}
-    for pkg in ("hf-ambiguity", "transformers", "torch", "datasets", "accelerate", "tokenizers", "google-genai"):
+    for pkg in ("hf-ambiguity", "transformers", "torch", "datasets", "accelerate", "tokenizers", "google-genai",
+                "openai"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

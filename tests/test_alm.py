@@ -44,13 +44,71 @@ def test_user_prompt_follows_the_protocol():
     assert [p["type"] for p in msgs[1]["content"]] == ["audio", "text"]
 
 
-def test_prompt_hash_covers_the_prompt_text(monkeypatch):
-    h = prompts.prompt_hash()
-    monkeypatch.setattr(prompts, "FOCI", prompts.FOCI[:4] + ("Listen to the breathing.",))
-    assert prompts.prompt_hash() != h
-    monkeypatch.undo()
-    monkeypatch.setattr(prompts, "SYSTEM_INSTRUCTION", prompts.SYSTEM_INSTRUCTION + " ")
-    assert prompts.prompt_hash() != h
+def test_prompt_hash_covers_every_field_that_reaches_the_model():
+    base = prompts.PromptProtocol.project()
+    assert prompts.prompt_hash() == base.hash()
+    changed = [base.replace(foci=prompts.FOCI[:4] + ("Listen to the breathing.",)),
+               base.replace(system=base.system + " "), base.replace(labels="corpus"),
+               base.replace(label_order="alphabetical"), base.replace(layout="text-first"),
+               base.replace(transcript_label="Utterance")]
+    hashes = {p.hash() for p in changed}
+    assert base.hash() not in hashes and len(hashes) == len(changed)
+    assert base.replace(source="elsewhere.yaml").hash() == base.hash()  # where it came from is not the prompt
+
+
+def test_reference_temperatures_are_the_reference_codes_values_bit_for_bit():
+    """The reference seeds numpy's legacy global stream with the annotator index (reference_facts.md §3 table)."""
+    table = [0.2312816374227069, 0.40543685028473064, 0.5397916036111899, 0.8309743627767255, 0.9337341200879826,
+             0.18147186483568556, 0.461770010817318, 0.5432535370988029, 0.9215399468404565, 0.9004986838314448]
+    ref = annotator_specs(10, seed=7, temperatures="reference")
+    assert [s.temperature for s in ref] == table  # exact, and independent of the run seed
+    assert annotator_specs(10, temperatures="project")[3].temperature != table[3]
+    before = np.random.get_state()[1].copy()
+    prompts.reference_temperature(3)
+    assert np.array_equal(np.random.get_state()[1], before)  # numpy's global stream is left alone
+    with pytest.raises(ValueError, match="temperatures must be one of"):
+        annotator_specs(2, temperatures="paper")
+
+
+def test_reference_structure_spells_orders_and_places_the_labels_like_the_reference():
+    ref = prompts.PromptProtocol.reference_structure()
+    iemo = ref.labels_for(CLASSES, "iemocap")
+    assert iemo.spellings == ("Anger", "Happiness", "Neutral state", "Sadness")
+    assert [CLASSES[c] for c in iemo.classes] == ["angry", "happy", "neutral", "sad"]
+    np.testing.assert_array_equal(iemo.to_class_order(np.array([0.1, 0.2, 0.3, 0.4])), [0.3, 0.2, 0.1, 0.4])
+    assert ref.labels_for(CLASSES, "msp-podcast").spellings == ("Angry", "Happy", "Neutral", "Sad")
+    msp = ref.user_text("  so be it ", "7", CLASSES, prompts.FOCI[0], "msp-podcast")
+    assert 'Utterance: "so be it"' in msp and "Angry, Happy, Neutral, Sad" in msp
+    assert 'Transcript: "so be it"' in ref.user_text("so be it", "7", CLASSES, None, "iemocap")
+    assert [p["type"] for p in ref.messages("x", "s", CLASSES, None, "iemocap")[1]["content"]] == ["text", "audio"]
+    assert prompts.PromptProtocol.project().labels_for(CLASSES, "iemocap").spellings == tuple(CLASSES)
+
+
+def test_prompt_file_sets_any_wording_and_is_validated(tmp_path):
+    from hf_ambiguity.errors import ConfigError
+
+    f = tmp_path / "prompt.yaml"
+    f.write_text("structure: reference\nsystem: Be brief.\n"
+                 "template: 'Name the feeling. {transcript_label}: {transcript} Options: {classes}. {focus}'\n"
+                 "foci: [Listen., Read.]\nlabels: {iemocap: {neutral: Calm}}\n")
+    p = prompts.load_prompt_file(f)
+    assert p.system == "Be brief." and p.foci == ("Listen.", "Read.") and p.layout == "text-first"
+    # sorted as the reference sorts its label list: by code point, so upper case comes first
+    assert p.labels_for(CLASSES, "iemocap").spellings == ("Calm", "angry", "happy", "sad")
+    assert p.source == str(f) and p.hash() != prompts.PromptProtocol.reference_structure().hash()
+    assert [s.focus for s in annotator_specs(3, protocol=p)] == ["Listen.", "Read.", "Listen."]
+    assert prompts.prompt_protocol("project", f) == p
+    for text, match in (("tmeplate: x\n", "unknown prompt key 'tmeplate'"),
+                        ("template: 'no list {focus}'\n", "must list the labels with {classes}"),
+                        ("template: '{classes} {focus} {mood}'\n", r"unknown placeholder\(s\) \['mood'\]"),
+                        ("foci: Listen.\n", "foci must be a list"),
+                        ("layout: sideways\n", "layout must be 'audio-first' or 'text-first'"),
+                        ("labels: [a, b]\n", "labels must be"),
+                        ("structure: paper\n", "structure must be 'project' or 'reference'")):
+        f.write_text(text)
+        with pytest.raises(ConfigError, match=match) as info:
+            prompts.load_prompt_file(f)
+        assert str(f) in str(info.value)
 
 
 # ----------------------------------------------------------------------------------------------- parsing
@@ -61,6 +119,14 @@ def test_prompt_hash_covers_the_prompt_text(monkeypatch):
 ])
 def test_parse_answer(answer, expected):
     assert parse_answer(answer, CLASSES) == expected
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("happy", "happy"), ("  Happy \n", "happy"), ("Happy.", "happy"), ("sad or happy", "happy"),
+    ("The emotion is sad.", "sad"), ("angry, or maybe sad", "angry"), ('"neutral"', "neutral"), ("joyful", None),
+])
+def test_parse_answer_reference_rule_takes_the_first_label_in_list_order(answer, expected):
+    assert parse_answer(answer, CLASSES, rule="reference") == expected
 
 
 def test_parse_prefers_the_longest_name_at_the_same_position():

@@ -1,8 +1,12 @@
-"""Hosted backends against fake servers on 127.0.0.1: payloads, retries (429/5xx/malformed), timeouts, limits."""
+"""Hosted backends against fake servers on 127.0.0.1: payloads, retries (429/5xx/malformed), timeouts, limits.
+
+The OpenAI-compatible backend goes through the official ``openai`` client (the ``hosted`` extra): its tests are
+skipped where that client is not installed."""
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import threading
@@ -18,6 +22,8 @@ from hf_ambiguity.alm.hosted import GeminiAnnotator, OpenAICompatibleAnnotator, 
 from hf_ambiguity.alm.prompts import FOCI, SYSTEM_INSTRUCTION, annotator_specs
 
 FAST = RetryPolicy(max_retries=5, backoff=0.01, max_backoff=0.05)
+needs_openai = pytest.mark.skipif(importlib.util.find_spec("openai") is None,
+                                  reason="the openai client is not installed (pip install 'hf-ambiguity[hosted]')")
 
 
 def _ok(text):
@@ -25,7 +31,9 @@ def _ok(text):
 
 
 class FakeServer:
-    """Scripted HTTP server: ``script`` responses first, then ``default(payload)``; records every request."""
+    """Scripted HTTP server: ``script`` responses first, then ``default(payload)``; records every request (header
+    names in lower case). Error answers carry ``retry-after-ms: 5`` (unless scripted otherwise), which the openai
+    client honours, so retries are fast."""
 
     def __init__(self, default=None, delay=0.0):
         self.script: list[tuple[int, dict, bytes]] = []
@@ -46,12 +54,15 @@ class FakeServer:
                 with server.lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    server.requests.append({"path": self.path, "body": body,
+                                            "headers": {k.lower(): v for k, v in self.headers.items()}})
                     scripted = server.script.pop(0) if server.script else None
                 try:
                     time.sleep(server.delay)
                     status, headers, out = scripted or server.default(json.loads(body))
                     self.send_response(status)
+                    if status >= 400 and not any(k.lower().startswith("retry-after") for k in headers):
+                        headers = {**headers, "retry-after-ms": "5"}
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.send_header("Content-Type", "application/json")
@@ -82,6 +93,7 @@ def _requests(n_items=1, n_annot=1):
     return [Request(it, s) for it in items for s in annotator_specs(n_annot)]
 
 
+@needs_openai
 def test_openai_payload_audio_and_key(monkeypatch):
     import soundfile as sf
 
@@ -92,11 +104,12 @@ def test_openai_payload_audio_and_key(monkeypatch):
         reqs = _requests(1, 3)
         assert annot.annotate_batch(reqs) == ["happy"] * 3
     assert {r["path"] for r in srv.requests} == {"/v1/chat/completions"}
-    assert all(r["headers"]["Authorization"] == "Bearer sekret-123" for r in srv.requests)
+    assert all(r["headers"]["authorization"] == "Bearer sekret-123" for r in srv.requests)
     bodies = sorted((json.loads(r["body"]) for r in srv.requests), key=lambda b: b["temperature"])
     expected = sorted(reqs, key=lambda r: r.spec.temperature)
     for body, req in zip(bodies, expected):
         assert body["model"] == "audio-model" and body["temperature"] == req.spec.temperature
+        assert body["max_completion_tokens"] == 16 and "max_tokens" not in body
         assert body["messages"][0] == {"role": "system", "content": SYSTEM_INSTRUCTION}
         audio_part, text_part = body["messages"][1]["content"]
         assert audio_part["type"] == "input_audio" and audio_part["input_audio"]["format"] == "wav"
@@ -106,6 +119,7 @@ def test_openai_payload_audio_and_key(monkeypatch):
     assert "sekret" not in json.dumps(annot.provenance())
 
 
+@needs_openai
 def test_openai_retries_429_5xx_and_malformed_bodies():
     with FakeServer() as srv:
         srv.script = [
@@ -120,22 +134,40 @@ def test_openai_retries_429_5xx_and_malformed_bodies():
     assert len(srv.requests) == 6
 
 
+@needs_openai
 def test_openai_gives_up_with_a_clear_error():
     with FakeServer(default=lambda p: (503, {}, b"overloaded")) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, retry=RetryPolicy(2, 0.01, 0.02))
-        with pytest.raises(AnnotationBackendError, match=r"utterance 'u0' annotator 0: giving up after 2 retries.*503"):
+        with pytest.raises(AnnotationBackendError, match=r"utterance 'u0' annotator 0: .* still answered HTTP 503 "
+                                                         r"after 2 retries.*rerun later to resume"):
             annot.annotate_batch(_requests())
     assert len(srv.requests) == 3
+    with FakeServer() as srv:
+        url = srv.url
+    annot = OpenAICompatibleAnnotator("m", base_url=url + "/v1?api-key=sekret", retry=RetryPolicy(1, 0.01, 0.02))
+    with pytest.raises(AnnotationBackendError, match=r"cannot reach http://127.0.0.1:\d+/v1/chat/completions .*"
+                                                     r"check that the server is running") as info:
+        annot.annotate_batch(_requests())
+    assert "\n" not in str(info.value) and "sekret" not in str(info.value)
+    assert "sekret" not in annot.identity and "sekret" not in json.dumps(annot.provenance())
 
 
+@needs_openai
 def test_openai_client_errors_are_not_retried():
     with FakeServer(default=lambda p: (401, {}, b'{"error": "bad key"}')) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, api_key_env="NO_SUCH_VAR_XYZ", retry=FAST)
-        with pytest.raises(AnnotationBackendError, match=r"HTTP 401.*\$NO_SUCH_VAR_XYZ"):
+        with pytest.raises(AnnotationBackendError, match=r"rejected the key.*set \$NO_SUCH_VAR_XYZ"):
             annot.annotate_batch(_requests())
-    assert len(srv.requests) == 1 and "Authorization" not in srv.requests[0]["headers"]
+    # no key in the environment: the placeholder a local vLLM server accepts, never another variable's key
+    assert len(srv.requests) == 1 and srv.requests[0]["headers"]["authorization"] == "Bearer EMPTY"
+    with FakeServer(default=lambda p: (404, {}, b'{"error": "no such model"}')) as srv:
+        annot = OpenAICompatibleAnnotator("nope", base_url=srv.url, retry=FAST)
+        with pytest.raises(AnnotationBackendError, match=r"not found.*check the model name \('nope'\)"):
+            annot.annotate_batch(_requests())
+    assert len(srv.requests) == 1
 
 
+@needs_openai
 def test_openai_refusal_is_an_invalid_answer_not_retried():
     refusal = json.dumps({"choices": [{"message": {"role": "assistant", "content": None,
                                                    "refusal": "I cannot judge whether this is angry"}}]}).encode()
@@ -145,32 +177,35 @@ def test_openai_refusal_is_an_invalid_answer_not_retried():
     assert len(srv.requests) == 2  # one call each: a refusal is a final answer that names no class
 
 
+@needs_openai
 def test_a_key_echoed_by_the_server_is_masked_in_errors(monkeypatch):
     monkeypatch.setenv("ECHO_KEY_VAR", "sk-very-secret-77")
 
     def echo(status):
         return lambda p: (status, {}, json.dumps({"error": "bad request",
-                                                  "auth": srv.requests[-1]["headers"]["Authorization"]}).encode())
+                                                  "auth": srv.requests[-1]["headers"]["authorization"]}).encode())
 
-    for status, match in ((401, "HTTP 401"), (500, "giving up"), (200, "malformed")):
+    for status, match in ((401, "rejected the key"), (500, "HTTP 500 after 1 retries"), (200, "malformed")):
         with FakeServer() as srv:
             srv.default = echo(status)
             annot = OpenAICompatibleAnnotator("m", base_url=srv.url, api_key_env="ECHO_KEY_VAR",
                                               retry=RetryPolicy(1, 0.01, 0.01))
             with pytest.raises(AnnotationBackendError, match=match) as info:
                 annot.annotate_batch(_requests())
-        assert "sk-very-secret-77" in srv.requests[0]["headers"]["Authorization"]
+        assert "sk-very-secret-77" in srv.requests[0]["headers"]["authorization"]
         assert "sk-very-secret-77" not in str(info.value) and "Bearer ***" in str(info.value), status
 
 
+@needs_openai
 def test_openai_timeout_is_retried_then_reported():
     with FakeServer(delay=0.6) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, timeout=0.15, retry=RetryPolicy(1, 0.01, 0.01))
-        with pytest.raises(AnnotationBackendError, match="timed out"):
+        with pytest.raises(AnnotationBackendError, match="timed out after 0.15 s.*raise the timeout"):
             annot.annotate_batch(_requests())
         assert len(srv.requests) == 2
 
 
+@needs_openai
 def test_concurrency_cap_and_rate_limit():
     with FakeServer(delay=0.08) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, max_concurrency=3, retry=FAST)
@@ -186,6 +221,7 @@ def test_concurrency_cap_and_rate_limit():
         OpenAICompatibleAnnotator("m", max_concurrency=0)
 
 
+@needs_openai
 def test_hosted_annotation_of_a_dataset_counts_invalid_answers(tmp_path):
     from hf_ambiguity.annotate import annotate
     from hf_ambiguity.provenance import read_provenance
@@ -199,8 +235,6 @@ def test_hosted_annotation_of_a_dataset_counts_invalid_answers(tmp_path):
     ds = make_dataset(3, seconds=0.3)
     with FakeServer(default=answer) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, retry=FAST)
-        with pytest.raises(ValueError, match="cannot score"):
-            annotate(ds, annot, mode="score")
         out, report = annotate(ds, annot, n_annotators=6, batch_size=5, cache_dir=str(tmp_path), progress=False)
     assert len(srv.requests) == 18
     # annotators 0..5 use foci 0,1,2,3,4,0
@@ -262,6 +296,7 @@ def test_gemini_safety_block_is_an_invalid_answer_not_retried(monkeypatch):
         assert len(srv.requests) == 4
 
 
+@needs_openai
 def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
     from hf_ambiguity.annotate import annotate
 
@@ -272,7 +307,7 @@ def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
     ds = make_dataset(2, seconds=0.3)
     with FakeServer(default=answer) as srv:
         annot = OpenAICompatibleAnnotator("m", base_url=srv.url, retry=RetryPolicy(1, 0.01, 0.01))
-        with pytest.raises(AnnotationBackendError, match="annotator 2: giving up"):
+        with pytest.raises(AnnotationBackendError, match="annotator 2: .*HTTP 500 after 1 retries"):
             annotate(ds, annot, n_annotators=4, batch_size=8, cache_dir=str(tmp_path), progress=False)
         srv.default = lambda payload: _ok("angry")
         out, report = annotate(ds, annot, n_annotators=4, batch_size=8, cache_dir=str(tmp_path), progress=False)
@@ -280,6 +315,7 @@ def test_a_failed_batch_keeps_the_answers_that_arrived(tmp_path):
     assert out["synthetic_labels"] == [["sad", "sad", "angry", "sad"]] * 2
 
 
+@needs_openai
 def test_cli_with_an_openai_compatible_endpoint(tmp_path, monkeypatch, capfd):
     from datasets import load_from_disk
 
@@ -292,7 +328,7 @@ def test_cli_with_an_openai_compatible_endpoint(tmp_path, monkeypatch, capfd):
                      "--base-url", srv.url + "/v1", "--api-key-env", "MY_ENDPOINT_KEY", "--concurrency", "2",
                      "--no-progress", "--out", str(tmp_path / "out"), "--name", "vllm"])
     assert code == 0 and len(srv.requests) == 6
-    assert all(r["headers"]["Authorization"] == "Bearer k-42" for r in srv.requests)
+    assert all(r["headers"]["authorization"] == "Bearer k-42" for r in srv.requests)
     out = load_from_disk(str(tmp_path / "out"))["train"]
     assert out["vllm_labels"] == [["neutral", "neutral"]] * 3
     np.testing.assert_array_equal(np.array(out["combined_votes"]),

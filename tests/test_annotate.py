@@ -32,6 +32,8 @@ def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
                                                  out["synthetic_votes"], out["synthetic_dist"],
                                                  out["synthetic_invalid"]):
         assert len(raw) == 4 and invalid + len(labels) == 4 and set(labels) <= set(CLASSES)
+        named = out["synthetic_annotator_labels"][out["synthetic_raw"].index(raw)]
+        assert len(named) == 4 and [c for c in named if c is not None] == labels
         assert votes == [float(labels.count(c)) for c in CLASSES]
         if labels:
             np.testing.assert_allclose(dist, np.array(votes) / len(labels))
@@ -63,19 +65,111 @@ def test_sample_mode_columns_survive_noise_answers(tiny_annotator, tmp_path):
 
 
 def test_score_mode_gives_normalised_distributions(tiny_annotator):
-    from hf_ambiguity.alm.scoring import scores_to_distribution
+    from scipy.special import softmax
+
     from hf_ambiguity.annotate.engine import _items
+    from hf_ambiguity.schema import mode_columns
 
     ds = make_dataset(4)
     out, report = annotate(ds, tiny_annotator, mode="score", n_annotators=8, batch_size=3, progress=False,
                            name="qwen")
+    assert [c for c in out.column_names if c.startswith("qwen_")] == list(mode_columns("score", "qwen"))
+    logp = np.array(out["qwen_logprobs"])
     dist = np.array(out["qwen_dist"])
-    np.testing.assert_allclose(dist.sum(axis=1), 1.0)
+    np.testing.assert_allclose(dist, softmax(logp, axis=1))
     np.testing.assert_allclose(np.array(out["qwen_votes"]), dist * 8)
-    assert out["qwen_labels"] == [[]] * 4 and out["qwen_invalid"] == [0] * 4 and report.n_invalid_answers == 0
-    direct = scores_to_distribution(tiny_annotator.score_batch(_items(ds, [0, 1], tuple(CLASSES))))
-    np.testing.assert_allclose(dist[:2], direct, atol=1e-5)
-    assert read_provenance(out)["qwen"]["mode"] == "score"
+    invalid = np.array(out["qwen_invalid"])  # expected number of the 8 answers that are not exactly a label
+    np.testing.assert_allclose(invalid, 8 * (1 - np.exp(logp).sum(axis=1)))
+    assert (invalid > 0).all() and report.n_invalid_answers == pytest.approx(invalid.sum())
+    direct = tiny_annotator.score_batch(_items(ds, [0, 1], tuple(CLASSES)))
+    np.testing.assert_allclose(logp[:2], direct, atol=1e-5)
+    prov = read_provenance(out)["qwen"]
+    assert prov["mode"] == "score" and prov["temperatures"] == [1.0] and prov["foci"] is None
+    assert "annotator-neutral" in prov["mode_description"] and prov["columns"] == list(mode_columns("score"))
+
+
+def test_expected_mode_columns_resume_and_batches(tiny_annotator, tmp_path):
+    from hf_ambiguity.alm.prompts import annotator_specs
+    from hf_ambiguity.annotate.engine import _items
+    from hf_ambiguity.schema import mode_columns
+
+    ds = make_dataset(5)
+    out, report = annotate(ds, tiny_annotator, mode="expected", n_annotators=6, batch_size=2,
+                           cache_dir=str(tmp_path), progress=False)
+    assert [c for c in out.column_names if c.startswith("synthetic_")] == list(mode_columns("expected", "synthetic"))
+    per = np.array(out["synthetic_annotator_dists"])
+    assert per.shape == (5, 6, 4)
+    np.testing.assert_allclose(per.sum(-1), 1.0)
+    dist = np.array(out["synthetic_dist"])
+    np.testing.assert_allclose(dist, per.mean(axis=1))
+    np.testing.assert_allclose(np.array(out["synthetic_votes"]), 6 * dist)
+    inv = np.array(out["synthetic_annotator_invalid"])
+    assert inv.shape == (5, 6) and ((inv > 0) & (inv < 1)).all()  # random weights: most answers are no label
+    np.testing.assert_allclose(np.array(out["synthetic_invalid"]), inv.sum(axis=1))
+    assert report.n_new_results == 30 and report.n_invalid_answers == pytest.approx(inv.sum())
+    assert report.n_items_without_valid_label == 0
+    # the columns are the backend's exact per-annotator probabilities
+    direct = tiny_annotator.expected_batch(_items(ds, [3], tuple(CLASSES)), annotator_specs(6))[0]
+    np.testing.assert_allclose(per[3], np.exp(direct) / np.exp(direct).sum(-1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(inv[3], 1 - np.exp(direct).sum(-1), atol=1e-5)
+    # a larger N asks only the new annotators; another batch size gives the same columns
+    more, rep = annotate(ds, tiny_annotator, mode="expected", n_annotators=8, batch_size=5,
+                         cache_dir=str(tmp_path), progress=False)
+    assert rep.n_cached_results == 30 and rep.n_new_results == 10
+    np.testing.assert_allclose(np.array(more["synthetic_annotator_dists"])[:, :6], per, atol=1e-5)
+    fresh, _ = annotate(ds, tiny_annotator, mode="expected", n_annotators=6, batch_size=5, progress=False)
+    np.testing.assert_allclose(np.array(fresh["synthetic_dist"]), dist, atol=1e-5)
+    prov = read_provenance(out)["synthetic"]
+    assert prov["mode"] == "expected" and prov["temperatures"] == [s.temperature for s in annotator_specs(6)]
+    assert prov["foci"] == [0, 1, 2, 3, 4, 0] and "expected_mode_passes" in prov["backend"]
+    # reference temperatures are another run (another resume key)
+    ref, rep = annotate(ds.select([0]), tiny_annotator, mode="expected", n_annotators=6, temperatures="reference",
+                        cache_dir=str(tmp_path), progress=False)
+    assert rep.n_new_results == 6 and read_provenance(ref)["synthetic"]["temperature_scheme"] == "reference"
+
+
+def test_sample_mode_reference_prompt_and_parse_rule(tiny_annotator):
+    """With the reference structure the model sees corpus spellings; answers are parsed against those spellings and
+    stored as dataset class names; the parse rule is applied when the columns are built."""
+    from hf_ambiguity.alm.prompts import PromptProtocol
+
+    class Scripted:
+        identity, supports_score, supports_expected = "scripted", False, False
+
+        def __init__(self):
+            self.texts = []
+
+        def annotate_batch(self, requests, protocol):
+            self.texts += [protocol.user_text(r.item.transcript, r.item.speaker, r.item.class_names, r.spec.focus,
+                                              r.item.corpus) for r in requests]
+            return ["Sadness or Anger", "neutral state.", "happy"][: len(requests)]
+
+        def provenance(self):
+            return {"backend": "scripted"}
+
+    ds = make_dataset(1)
+    ref = PromptProtocol.reference_structure()
+    backend = Scripted()
+    out, _ = annotate(ds, backend, n_annotators=3, batch_size=3, protocol=ref, progress=False)
+    assert "Possible emotions: Anger, Happiness, Neutral state, Sadness" in backend.texts[0]
+    assert out["synthetic_annotator_labels"] == [["sad", "neutral", None]]  # 'happy' is not a label here
+    assert out["synthetic_labels"] == [["sad", "neutral"]] and out["synthetic_invalid"] == [1]
+    again, _ = annotate(ds, backend, n_annotators=3, batch_size=3, protocol=ref, parse_rule="reference",
+                        progress=False)
+    assert again["synthetic_annotator_labels"] == [["angry", "neutral", None]]  # first label in list order
+    prov = read_provenance(again)["synthetic"]
+    assert prov["parse_rule"] == "reference" and prov["prompt"]["layout"] == "text-first"
+    assert prov["prompt_hash"] == ref.hash() != PromptProtocol.project().hash()
+
+
+def test_a_launch_of_several_processes_without_shards_is_refused(tiny_annotator, monkeypatch):
+    from hf_ambiguity.distributed import LaunchError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(LaunchError, match="WORLD_SIZE=2.*annotates every row in each of them.*shard="):
+        annotate(make_dataset(2), tiny_annotator, mode="score", progress=False)
+    out, _ = annotate(make_dataset(2), tiny_annotator, mode="score", progress=False, shard=(0, 2))
+    assert len(out) == 1
 
 
 def test_merge_is_the_reference_concatenation(tiny_annotator):
@@ -154,8 +248,8 @@ from hf_ambiguity.alm.local import TransformersAnnotator
 from hf_ambiguity.annotate import annotate
 
 class Slow(TransformersAnnotator):
-    def annotate_batch(self, requests):
-        answers = super().annotate_batch(requests)
+    def annotate_batch(self, requests, protocol=None):
+        answers = super().annotate_batch(requests, protocol)
         time.sleep(0.4)
         return answers
 
@@ -174,7 +268,7 @@ def test_resume_after_a_real_kill(tiny_model, tiny_annotator, tmp_path):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     parts: list[Path] = []
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         parts = list(cache.glob("*/part-0.jsonl"))
         if parts and parts[0].read_bytes().count(b"\n") >= 6:
             break
@@ -287,3 +381,29 @@ def test_cli_refuses_an_id_shared_by_two_splits(tiny_model, tmp_path, capsys):
     assert "split 'test' row 0: id 'utt0000' also occurs in split 'train'" in err
     assert not (tmp_path / "out.annotate-cache").exists()  # refused before anything was annotated
     assert main(args[:2] + ["--split", "train"] + args[2:]) == 0  # one split at a time is fine
+
+
+def test_cli_expected_mode_with_the_reference_prompt_options(tiny_model, tmp_path, capsys):
+    from datasets import load_from_disk
+
+    from hf_ambiguity.alm.prompts import PromptProtocol, reference_temperature
+    from hf_ambiguity.cli import main
+
+    make_dataset(3).save_to_disk(str(tmp_path / "ds"))
+    args = ["annotate", str(tmp_path / "ds"), "--backend", "transformers", "--model", str(tiny_model),
+            "--mode", "expected", "-n", "3", "--prompt-structure", "reference", "--temperatures", "reference",
+            "--no-progress", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    out = load_from_disk(str(tmp_path / "out"))["train"]
+    prov = read_provenance(out)["synthetic"]
+    assert prov["mode"] == "expected" and prov["prompt_hash"] == PromptProtocol.reference_structure().hash()
+    assert prov["temperatures"] == [reference_temperature(i) for i in range(3)]
+    assert prov["backend"]["expected_mode_passes"] == [
+        "one full pass per distinct annotator prompt (annotator-specific text comes before the audio, so no prefix "
+        "containing the audio is shared)"]
+    np.testing.assert_allclose(np.array(out["combined_votes"]),
+                               np.array(out["human_votes"]) + 3 * np.array(out["synthetic_dist"]))
+    bad = tmp_path / "prompt.yaml"
+    bad.write_text("template: '{classes}'\n")
+    assert main(args[:-2] + ["--prompt-file", str(bad), "--out", str(tmp_path / "out2")]) == 2
+    assert "must place the annotator's focus sentence with {focus}" in capsys.readouterr().err

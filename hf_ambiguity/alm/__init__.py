@@ -1,9 +1,12 @@
 """Audio-language models as simulated emotion annotators: loading, the reference prompt, parsing, scoring, backends.
 
-- :mod:`~hf_ambiguity.alm.prompts`: the reference protocol's prompt, foci and temperature bands, ``prompt_hash()``.
-- :mod:`~hf_ambiguity.alm.parsing`: answer text -> class name (exact, then substring) or ``None``.
-- :mod:`~hf_ambiguity.alm.loading`: ``load_alm`` (transformers, Hub id or local folder) and processor inputs.
-- :mod:`~hf_ambiguity.alm.scoring`: ``class_sequence_logprobs`` (``score`` mode, label-token head).
+- :mod:`~hf_ambiguity.alm.prompts`: the annotation prompt (:class:`PromptProtocol`: wording, structure, prompt files),
+  foci and temperatures (project or reference scheme).
+- :mod:`~hf_ambiguity.alm.parsing`: answer text -> label (exact, then substring; project or reference rule) or ``None``.
+- :mod:`~hf_ambiguity.alm.loading`: ``load_alm`` (every transformers audio-language family, Hub id or local folder)
+  and processor inputs.
+- :mod:`~hf_ambiguity.alm.scoring`: exact class-answer probabilities (``score`` and ``expected`` modes, label-token
+  head).
 - backends behind one :class:`~hf_ambiguity.alm.base.Annotator` interface: :class:`TransformersAnnotator`
   (:mod:`.local`), :class:`OpenAICompatibleAnnotator` and :class:`GeminiAnnotator` (:mod:`.hosted`).
 """
@@ -13,12 +16,13 @@ from __future__ import annotations
 from hf_ambiguity.alm.base import AnnotationBackendError, Annotator, Item, Request
 from hf_ambiguity.alm.loading import LoadedALM, load_alm
 from hf_ambiguity.alm.parsing import parse_answer
-from hf_ambiguity.alm.prompts import AnnotatorSpec, annotator_specs, prompt_hash
+from hf_ambiguity.alm.prompts import (AnnotatorSpec, PromptProtocol, annotator_specs, load_prompt_file, prompt_hash,
+                                      prompt_protocol)
 
 __all__ = [
     "AnnotationBackendError", "Annotator", "Item", "Request", "LoadedALM", "load_alm", "parse_answer",
-    "AnnotatorSpec", "annotator_specs", "prompt_hash", "TransformersAnnotator", "OpenAICompatibleAnnotator",
-    "GeminiAnnotator",
+    "AnnotatorSpec", "PromptProtocol", "annotator_specs", "load_prompt_file", "prompt_hash", "prompt_protocol",
+    "TransformersAnnotator", "OpenAICompatibleAnnotator", "GeminiAnnotator",
 ]
 
 

@@ -2,7 +2,8 @@
 
 A run is identified by its *run key* (model identity, prompt hash, mode, seed, class names); its results live in
 ``<cache_dir>/<hash of the run key>/``: ``run.json`` (the key, for humans) and one ``part-<rank>.jsonl`` per process,
-one record per line: ``{"id": ..., "a": <annotator index>, "raw": <answer>}`` (sample mode) or
+one record per line: ``{"id": ..., "a": <annotator index>, "raw": <answer>}`` (sample mode),
+``{"id": ..., "a": <annotator index>, "logp": [...]}`` (expected mode: that annotator's class log-probabilities) or
 ``{"id": ..., "a": -1, "logp": [...]}`` (score mode). Records are appended and fsync'ed after every batch, so a kill
 loses at most the batch in flight. A line cut short by a kill is truncated away when the part is reopened, and a
 record already present is never written twice; reading keeps the first record of a key. A changed prompt, model or
@@ -66,7 +67,9 @@ class ResultStore:
                     try:
                         rec = json.loads(line)
                         key = (str(rec["id"]), int(rec["a"]))
-                        value = rec["logp"] if key[1] < 0 else rec["raw"]
+                        value = rec["logp"] if "logp" in rec else rec["raw"]
+                        if not isinstance(value, (str, list)):
+                            raise TypeError(value)
                     except (ValueError, KeyError, TypeError):
                         self.n_corrupt += 1
                         continue
@@ -86,7 +89,7 @@ class ResultStore:
             if key in self.results:
                 continue
             self.results[key] = value
-            field = "logp" if a < 0 else "raw"
+            field = "raw" if isinstance(value, str) else "logp"
             lines.append(json.dumps({"id": key[0], "a": key[1], field: value}, ensure_ascii=False) + "\n")
         if lines:
             with open(self.part, "a", encoding="utf-8") as fh:

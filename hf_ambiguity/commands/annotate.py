@@ -1,6 +1,7 @@
 """Attach synthetic (ALM) emotion labels and distributions to a dataset, and merge them with the human votes.
 
-    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M [--mode sample|score] [-n N] [--out DIR]
+    hf-ambiguity annotate DATASET --backend transformers|gemini|openai --model M [--mode sample|expected|score]
+                              [-n N] [--out DIR]
 
 DATASET is a Hub dataset id (``namespace/name``), a ``save_to_disk`` folder (Dataset or DatasetDict) or a folder
 ``datasets.load_dataset`` reads (:mod:`hf_ambiguity.hub.load`). Every split is annotated, ``combined_*`` columns are
@@ -33,7 +34,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Hub dataset id (namespace/name), save_to_disk folder, or a folder datasets.load_dataset reads")
     p.add_argument("--backend", choices=("transformers", "openai", "gemini"), required=True)
     p.add_argument("--model", required=True, help="Hub id or local folder (transformers) / model name (hosted)")
-    p.add_argument("--mode", choices=("sample", "score"), default="sample")
+    p.add_argument("--mode", choices=("sample", "expected", "score"), default="sample",
+                   help="sample: N annotators answer in free text; expected: the exact expectation of those N "
+                        "annotators (local models, vLLM); score: one annotator-neutral prompt at temperature 1")
+    p.add_argument("--prompt-structure", choices=("project", "reference"), default="project",
+                   help="reference: corpus label spellings in alphabetical order, per-corpus transcript label, the "
+                        "text before the audio")
+    p.add_argument("--prompt-file", help="YAML/JSON prompt file (system, template, foci, labels, ...); its hash "
+                                         "goes into the provenance")
+    p.add_argument("--temperatures", choices=("project", "reference"), default="project",
+                   help="annotator temperature scheme (reference: the reference code's values bit for bit)")
+    p.add_argument("--parse-rule", choices=("earliest", "reference"), default="earliest",
+                   help="sample mode: the label named earliest in the answer, or the first in label-list order")
+    p.add_argument("--top-logprobs", type=int, default=20,
+                   help="openai backend, expected/score modes: prompt log-probabilities per token (<= the vLLM "
+                        "server's --max-logprobs)")
     p.add_argument("-n", "--n-annotators", type=int,
                    help="synthetic annotators (default: the reference N of the dataset's corpus column: 8 IEMOCAP, "
                         "10 MSP-Podcast, 8 otherwise)")
@@ -43,8 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", action="append", help="only these splits (repeatable); default: all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int,
-                   help="requests (utterance x annotator) per batch in sample mode, utterances in score mode "
-                        "(default: 8 local, 4 x --concurrency hosted)")
+                   help="requests (utterance x annotator) per batch in sample mode, utterances in expected and score "
+                        "modes (default: 8 local, 4 x --concurrency hosted)")
     p.add_argument("--cache-dir", help="resume store (default: <out>.annotate-cache)")
     p.add_argument("--merge", choices=("concat", "weighted", "adaptive", "none"), default="concat")
     p.add_argument("--merge-weight", type=float, default=1.0, help="λ of --merge weighted")
@@ -83,7 +98,8 @@ def make_annotator(args: argparse.Namespace, device: str | None = None):
         return OpenAICompatibleAnnotator(args.model, base_url=args.base_url or "https://api.openai.com/v1",
                                          api_key_env=args.api_key_env, max_concurrency=args.concurrency,
                                          requests_per_second=args.requests_per_second, timeout=args.timeout,
-                                         retry=retry)
+                                         retry=retry, max_completion_tokens=args.max_new_tokens,
+                                         top_logprobs=args.top_logprobs)
     return GeminiAnnotator(args.model, base_url=args.base_url, max_concurrency=args.concurrency,
                            requests_per_second=args.requests_per_second, timeout=args.timeout, retry=retry)
 
@@ -97,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     except AnnotationBackendError as err:
         logger.error(f"error: {err}\nfinished requests are kept in the cache; rerun the same command to resume")
         return 2
-    except (ValueError, FileNotFoundError, ImportError) as err:
+    except (ValueError, FileNotFoundError, ImportError, NotImplementedError) as err:
         logger.error(f"error: {err}")
         return 2
 
@@ -118,6 +134,12 @@ def _run(args: argparse.Namespace) -> int:
             state.is_main_process
     except ImportError:  # accelerate is an optional extra
         state, rank, world, device, is_main = None, 0, 1, None, True
+    from hf_ambiguity.alm.prompts import prompt_protocol
+    from hf_ambiguity.distributed import check_launch
+
+    check_launch(state if state is not None else type("Alone", (), {"num_processes": 1})(),
+                 what="each annotation process")  # before any model is loaded
+    protocol = prompt_protocol(args.prompt_structure, args.prompt_file)
     dsd = load_dataset_dict(args.dataset, what="DATASET")
     out_dir = Path(args.out) if args.out else default_output(args.dataset, "annotated")
     if not args.out and is_main:
@@ -131,7 +153,8 @@ def _run(args: argparse.Namespace) -> int:
     annotator = make_annotator(args, device if args.backend == "transformers" and world > 1 else None)
     batch_size = args.batch_size or (8 if args.backend == "transformers" else 4 * args.concurrency)
     common = dict(name=args.name, mode=args.mode, n_annotators=args.n_annotators, seed=args.seed,
-                  batch_size=batch_size, cache_dir=cache_dir, progress=args.progress)
+                  batch_size=batch_size, cache_dir=cache_dir, progress=args.progress, protocol=protocol,
+                  temperatures=args.temperatures, parse_rule=args.parse_rule)
     if world > 1:
         for split in splits:
             annotate(dsd[split], annotator, shard=(rank, world), assemble=False, **common)
