@@ -145,7 +145,8 @@ CLASS_SETS: Mapping[str, ClassSet] = MappingProxyType({
         _make(
             "paper-4class", "iemocap", ("neutral", "happy", "angry", "sad"),
             {"neutral": "neutral", "happiness": "happy", "anger": "angry", "sadness": "sad"},
-            "The reference method's IEMOCAP subset: 4 classes, 'happy' = happiness only (no 'excited').",
+            "IEMOCAP's 4 classes with 'happy' = happiness only (no 'excited'), the classes of the reference's subset "
+            "(whose exact selection is not in the authors' code: docs/reference-protocol.md).",
         ),
         _make(
             "iemocap-full", "iemocap",

@@ -97,7 +97,7 @@ def test_calibrate_splits_fits_on_the_training_split_only():
         np.testing.assert_allclose(np.array(ds["synthetic_dist"]), q)
         np.testing.assert_allclose(np.array(ds["synthetic_votes"]), 3 * q)
         prov = read_provenance(ds)["synthetic"]
-        assert prov["calibration"]["fit_split"] == "train" and prov["calibration"]["temperature"] == cal.temperature
+        assert prov["calibration"]["fitted_on"] == {"split": "train"} and prov["calibration"]["temperature"] == cal.temperature
         assert prov["mode"] == "expected"
     with pytest.raises(ValueError, match="calibrated already"):
         calibrate_splits(out, kind="temperature")

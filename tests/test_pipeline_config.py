@@ -54,7 +54,7 @@ def test_unknown_top_level_section(tmp_path):
 
 
 def test_bad_choice_lists_the_choices(tmp_path):
-    with pytest.raises(ConfigError, match=r"annotate\.mode must be one of \['score', 'sample'\], got 'scor'"):
+    with pytest.raises(ConfigError, match=r"annotate\.mode must be one of \['sample', 'expected', 'score'\], got 'scor'"):
         load_config(_write(tmp_path, "annotate: {mode: scor}\n"))
 
 

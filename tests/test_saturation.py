@@ -96,25 +96,25 @@ def test_bad_input(kwargs, match) -> None:
         saturation_analysis(**args)
 
 
-def test_from_dataset_parses_raw_answers_in_annotator_order() -> None:
+def test_from_dataset_reads_the_parsed_labels_in_annotator_order() -> None:
     from datasets import ClassLabel, Dataset, Features, List, Value
 
     classes = ["neutral", "happy", "angry", "sad"]
     human, labels = _synthetic_annotators(40, 4, 5, 3)
     labels[0, 1] = -1
-    raw = [[classes[x].upper() + "." if x >= 0 else "I cannot tell" for x in row] for row in labels]
+    parsed = [[classes[x] if x >= 0 else None for x in row] for row in labels]   # what the annotation parsed
     features = Features({"majority_label": ClassLabel(names=classes), "human_dist": List(Value("float64")),
-                         "synthetic_raw": List(Value("string"))})
+                         "synthetic_annotator_labels": List(Value("string"))})
     ds = Dataset.from_dict({"majority_label": human.argmax(1).tolist(), "human_dist": human.tolist(),
-                            "synthetic_raw": raw}, features=features)
+                            "synthetic_annotator_labels": parsed}, features=features)
     from hf_ambiguity.analysis.saturation import saturation_from_dataset, synthetic_label_matrix
 
     assert (synthetic_label_matrix(ds) == labels).all()
     assert saturation_from_dataset(ds, n_subsets=3) == saturation_analysis(human, labels, n_subsets=3)
-    with pytest.raises(ValueError, match=r"no column 'gpt_raw'"):
+    with pytest.raises(ValueError, match=r"no column 'gpt_annotator_labels'"):
         synthetic_label_matrix(ds, "gpt")
-    empty = ds.map(lambda _: {"synthetic_raw": []})
-    with pytest.raises(ValueError, match=r"score mode"):
+    empty = ds.map(lambda _: {"synthetic_annotator_labels": []})
+    with pytest.raises(ValueError, match=r"needs sample-mode annotations"):
         synthetic_label_matrix(empty)
 
 

@@ -1,4 +1,4 @@
-"""Audio-language models as simulated emotion annotators: loading, the reference prompt, parsing, scoring, backends.
+"""Audio-language models as simulated emotion annotators: loading, the prompt protocols (project or reference structure), parsing, scoring, backends.
 
 - :mod:`~hf_ambiguity.alm.prompts`: the annotation prompt (:class:`PromptProtocol`: wording, structure, prompt files),
   foci and temperatures (project or reference scheme).

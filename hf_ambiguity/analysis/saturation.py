@@ -368,29 +368,28 @@ def plot_saturation(result: SaturationResult, path: str | Path, *, title: str = 
 
 
 def synthetic_label_matrix(dataset: Any, name: str = "synthetic") -> np.ndarray:
-    """``(n_items, n_annotators)`` class indices from a dataset's ``<name>_raw`` answers (annotator order), -1 where
-    an answer names no class (parsed as ``annotate`` does, ``hf_ambiguity.alm.parsing.parse_answer``).
+    """``(n_items, n_annotators)`` class indices of a sample-mode annotator set, in annotator order, -1 where an
+    answer named no class: read from ``<name>_annotator_labels`` (the labels the annotation parsed, with the run's
+    own parse rule and label spellings), never re-parsed from the raw answers.
 
     ``<name>_labels`` cannot be used: it keeps only the valid answers, so annotator positions shift.
     """
-    from hf_ambiguity.alm.parsing import parse_answer
     from hf_ambiguity.schema import class_names, synthetic_columns
 
-    column = synthetic_columns(name)["raw"]
+    column = synthetic_columns(name)["annotator_labels"]
     if column not in dataset.column_names:
         raise ValueError(f"dataset has no column {column!r}; annotate it in sample mode first "
                          f"(`hf-ambiguity annotate`), or pass the right annotator name (got {name!r})")
     classes = class_names(dataset)
     index = {c: i for i, c in enumerate(classes)}
-    raw = dataset[column]
-    width = max((len(r) for r in raw), default=0)
+    labels = dataset.select_columns([column]).with_format("arrow")[:][column].to_pylist()
+    width = max((len(r) for r in labels if r), default=0)
     if width == 0:
-        raise ValueError(f"column {column!r} holds no per-annotator answers (score mode gives one distribution per "
-                         "item, not labels): the saturation analysis needs sample-mode annotations")
-    out = np.full((len(raw), width), -1, dtype=np.int64)
-    for i, answers in enumerate(raw):
-        for j, answer in enumerate(answers):
-            label = parse_answer(answer, classes)
+        raise ValueError(f"column {column!r} holds no per-annotator labels: the saturation analysis needs "
+                         "sample-mode annotations")
+    out = np.full((len(labels), width), -1, dtype=np.int64)
+    for i, row in enumerate(labels):
+        for j, label in enumerate(row or ()):
             if label is not None:
                 out[i, j] = index[label]
     return out

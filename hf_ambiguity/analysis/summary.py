@@ -40,6 +40,13 @@ BENEFIT_DESCRIPTION = (
     "difference\" (per-stratum intervals Bonferroni-adjusted); \"not worse\" is only claimed as non-inferiority "
     "with its margin. Design and limits: docs/synthetic-benefit.md.")
 
+#: What each annotation mode's synthetic distribution is, in words (the report says which mode produced it).
+MODE_WORDS = {
+    "sample": "N simulated annotators' free-text answers, each with its focus and temperature; vote shares",
+    "expected": "the exact expectation of the N simulated annotators' answers, each with its focus and temperature",
+    "score": "one annotator-neutral prompt at temperature 1; not the protocol's N annotators",
+}
+
 #: How the evaluation record introduces the scores of fine-tuned models.
 EVALUATION_DESCRIPTION = (
     "Test split predictions of each fine-tuned model, scored against the test set's distributions of the "
@@ -134,9 +141,16 @@ def synthetic_alignment_record(ds: Any, opt: Mapping[str, Any], *, plot_dir: Pat
                                    "and are left out of the synthetic-vs-human rows.")
         syn = column_matrix(ds, f"{name}_dist")
         comb = column_matrix(ds, "combined_dist")
-        for key, pred, ref, lv, title in (
-                ("synthetic_vs_human", syn[has], human[has], amb[has], "synthetic vs human"),
-                ("combined_vs_human", comb, human, amb, "combined vs human")):
+        mode = opt.get("mode", "sample")
+        out["description"] += f" The synthetic columns come from annotation mode `{mode}` ({MODE_WORDS.get(mode, mode)})."
+        rows = [("synthetic_vs_human", syn[has], human[has], amb[has], "synthetic vs human")]
+        if f"{name}_uncalibrated_dist" in ds.column_names:   # raw beside calibrated
+            raw = column_matrix(ds, f"{name}_uncalibrated_dist")
+            rows[0] = ("synthetic_vs_human", syn[has], human[has], amb[has], "synthetic (calibrated) vs human")
+            rows.append(("uncalibrated_vs_human", raw[has], human[has], amb[has],
+                         "synthetic (uncalibrated) vs human"))
+        rows.append(("combined_vs_human", comb, human, amb, "combined vs human"))
+        for key, pred, ref, lv, title in rows:
             if len(pred) == 0:
                 continue
             st = alignment_statistics(pred, ref, lv, n_bootstrap=opt["n_bootstrap"], seed=opt["seed"],

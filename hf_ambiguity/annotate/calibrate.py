@@ -163,17 +163,20 @@ def _human_rows(dataset: Any, column: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibrate_splits(dsdict: Any, *, kind: str, name: str = "synthetic", fit_split: str = "train",
-                     human_column: str = "human_dist") -> tuple[Any, Calibration]:
-    """Fit a ``kind`` calibration on ``dsdict[fit_split]`` (its rows with a human distribution) and apply it to
-    every split; see the module docstring for the columns written. Returns ``(new DatasetDict, Calibration)``."""
+                     human_column: str = "human_dist", fit_on: Any = None,
+                     fitted_on: dict[str, Any] | None = None) -> tuple[Any, Calibration]:
+    """Fit a ``kind`` calibration on ``dsdict[fit_split]`` (its rows with a human distribution) — or on the
+    ``Dataset`` ``fit_on`` (e.g. the protocol's training rows, drawn across the corpus' splits), described by
+    ``fitted_on`` in the provenance — and apply it to every split; see the module docstring for the columns
+    written. Returns ``(new DatasetDict, Calibration)``."""
     from datasets import List, Value
 
     from hf_ambiguity.provenance import attach_provenance, read_provenance
 
-    if fit_split not in dsdict:
+    if fit_on is None and fit_split not in dsdict:
         raise ValueError(f"calibration is fitted on split {fit_split!r}, which the dataset lacks "
                          f"(splits: {list(dsdict)})")
-    train = dsdict[fit_split]
+    train = dsdict[fit_split] if fit_on is None else fit_on
     if human_column not in train.column_names:
         raise ValueError(f"split {fit_split!r} has no column {human_column!r} to calibrate against")
     rows, human = _human_rows(train, human_column)
@@ -195,5 +198,6 @@ def calibrate_splits(dsdict: Any, *, kind: str, name: str = "synthetic", fit_spl
         ds = ds.add_column(f"{name}_uncalibrated_dist", raw.tolist(), feature=f64)
         ds = ds.add_column(f"{name}_dist", q.tolist(), feature=f64)
         ds = ds.add_column(f"{name}_votes", (n * q).tolist(), feature=f64)
-        out[split] = attach_provenance(ds, name, {**prov, "calibration": {**cal.to_dict(), "fit_split": fit_split}})
+        where = fitted_on if fit_on is not None else {"split": fit_split}
+        out[split] = attach_provenance(ds, name, {**prov, "calibration": {**cal.to_dict(), "fitted_on": where}})
     return type(dsdict)(out), cal

@@ -115,7 +115,8 @@ UNOBSERVED_COLUMNS = frozenset({
     "annotators", "raw_answers", "other_text", "secondary_answers", "n_annotators", "n_dropped_labels", "entropy",
     "consensus_label", "consensus_class", "valence", "activation", "dominance", "start", "end",
 })
-UNOBSERVED_SUFFIXES = ("_votes", "_labels", "_raw", "_invalid")
+UNOBSERVED_SUFFIXES = ("_votes", "_labels", "_raw", "_invalid", "_annotator_labels", "_annotator_dists",
+                       "_annotator_invalid", "_logprobs")
 
 
 @dataclass(frozen=True)

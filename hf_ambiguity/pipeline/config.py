@@ -96,9 +96,29 @@ class AnnotateConfig:
     backend: Literal["transformers", "gemini", "openai"] = "transformers"
     #: Hub id or local folder of the audio-language model; ``tiny`` builds a tiny random-weight Qwen2-Audio.
     model: str = "tiny"
-    mode: Literal["score", "sample"] = "sample"
+    #: ``sample``: N simulated annotators answer in free text (the reference); ``expected``: the exact expectation
+    #: of those N annotators (each one's focus and temperature, no sampling noise; local models and vLLM);
+    #: ``score``: one annotator-neutral prompt at temperature 1 (not the protocol's N annotators).
+    mode: Literal["sample", "expected", "score"] = "sample"
     #: ``null`` = the reference N of the corpus: 8 for IEMOCAP (and the demo), 10 for MSP-Podcast.
     n_annotators: int | None = None
+    #: The prompt: ``project`` (the project's wording, audio first) or ``reference`` (the reference's structure:
+    #: corpus label spellings in sorted order, its transcript labels, text before audio); ``prompt_file`` (YAML or
+    #: JSON: system text, instruction, focus lines, label spelling) replaces the wording and is hashed into the
+    #: provenance.
+    prompt_structure: Literal["project", "reference"] = "project"
+    prompt_file: str | None = None
+    #: Annotator temperatures: ``project`` (the bands, draws seeded by (seed, i)) or ``reference`` (the authors'
+    #: values, bit for bit).
+    temperatures: Literal["project", "reference"] = "project"
+    #: Sample-mode answers: ``earliest`` (exact match, else the class named earliest) or ``reference`` (exact match,
+    #: else the first class in class-list order contained in the answer).
+    parse_rule: Literal["earliest", "reference"] = "earliest"
+    #: Calibrate the synthetic distributions (score / expected modes) on the training split's human distributions:
+    #: ``temperature``, ``bias`` (one offset per class) or ``none``; applied to every split.
+    calibrate: Literal["none", "temperature", "bias"] = "none"
+    #: ``openai`` backend, expected mode: top log-probabilities asked per token (``null``: the backend default).
+    top_logprobs: int | None = None
     #: Column prefix of the synthetic annotator set (``<name>_dist`` ...).
     name: str = "synthetic"
     seed: int = 0
@@ -206,6 +226,10 @@ class TrainConfig:
     preset: str = "paper"
     #: Overrides of the preset (``null`` keeps the preset's value).
     max_steps: int | None = None
+    #: The training prompt: ``project`` or ``reference`` (names the speaker; text before audio).
+    prompt: Literal["project", "reference"] | None = None
+    #: Light audio augmentation during training (the reference's pitch / stretch).
+    audio_augment: bool | None = None
     batch_size: int | None = None
     gradient_accumulation_steps: int | None = None
     learning_rate: float | None = None
@@ -281,9 +305,15 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
     if cfg.annotate.backend != "transformers" and cfg.annotate.model == "tiny":
         raise bad("annotate.model", f"'tiny' is a local model; backend {cfg.annotate.backend!r} needs a hosted "
                                     "model name (e.g. gemini-2.5-pro)")
-    if cfg.annotate.backend != "transformers" and cfg.annotate.mode == "score":
-        raise bad("annotate.mode", f"'score' needs a local model (backend: transformers); hosted backend "
-                                   f"{cfg.annotate.backend!r} only supports 'sample'")
+    if cfg.annotate.backend == "gemini" and cfg.annotate.mode != "sample":
+        raise bad("annotate.mode", f"{cfg.annotate.mode!r} needs class log-probabilities, which the gemini backend "
+                                   "does not return; use mode: sample, or a local model / a vLLM server (backend: "
+                                   "openai)")
+    if cfg.annotate.calibrate != "none" and cfg.annotate.mode == "sample":
+        raise bad("annotate.calibrate", "needs class probabilities (annotate.mode: score or expected); sample-mode "
+                                        "vote shares have none to rescale")
+    if cfg.annotate.prompt_file is not None and not Path(cfg.annotate.prompt_file).is_file():
+        raise bad("annotate.prompt_file", f"{cfg.annotate.prompt_file!r} is not a file")
     if cfg.annotate.n_annotators < 1:
         raise bad("annotate.n_annotators", f"must be at least 1, got {cfg.annotate.n_annotators}")
     if cfg.annotate.batch_size < 1:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from hf_ambiguity.pipeline.config import ConfigError, PipelineConfig, config_to_dict
 from hf_ambiguity.distributions import DEFAULT_AMBIGUITY_CUTS
 from hf_ambiguity.files import write_text
+from hf_ambiguity.provenance import redact_url
 from hf_ambiguity.pipeline.runner import STAGE_FOLDERS, RunLock, Stage, StageResult, run_stages
 
 __all__ = ["run_pipeline", "RunOutcome", "plan_stages"]
@@ -39,8 +40,9 @@ REQUIREMENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
 #: Bumped when a stage's code changes what it writes, so old run folders re-run that stage.
 STAGE_VERSIONS = {k: "1" for k in STAGE_FOLDERS}
 
-#: ``annotate`` options that are runtime settings of the stage, not inputs (see ``plan_stages``).
-_ANNOTATE_RUNTIME = ("batch_size", "device")
+#: ``annotate`` options that are runtime settings of the stage, not inputs (see ``plan_stages``). ``base_url`` is
+#: passed to the stage as given (it may carry a credential) but hashed and recorded without query or user-info.
+_ANNOTATE_RUNTIME = ("batch_size", "device", "base_url")
 
 _EVAL_VIEW = (("hf_ambiguity.augment", "balanced_eval_view"),)
 
@@ -91,6 +93,13 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
         # batch size and device change how the annotation runs, not its answers (the annotation's own resume key
         # leaves them out too): not hashed, so a run killed by an out-of-memory error resumes with a smaller batch
         ann = {k: v for k, v in c["annotate"].items() if k not in _ANNOTATE_RUNTIME}
+        ann["base_url"] = redact_url(cfg.annotate.base_url)
+        if cfg.annotate.prompt_file:   # the file's content, not its path, is what the annotation depends on
+            import hashlib
+
+            ann["prompt_file_sha256"] = hashlib.sha256(Path(cfg.annotate.prompt_file).read_bytes()).hexdigest()
+        if cfg.annotate.calibrate != "none":   # fitted on the training split: the split protocol is an input
+            ann["split"] = c["split"]
         deps = ("build", "model") if cfg.annotate.model == "tiny" else ("build",)
         wanted.append(("annotate", S.stage_annotate, deps, ann))
         merge_opts = {**c["merge"], "name": cfg.annotate.name}
@@ -101,6 +110,7 @@ def plan_stages(cfg: PipelineConfig) -> tuple[list[Stage], dict[str, str]]:
     wanted.append(("alignment", S.stage_alignment, (base,),
                    {**c["analysis"], "merge": c["merge"], "name": cfg.annotate.name,
                     "synthetic": cfg.annotate.enabled, "synthetic_labels": cfg.annotate.mode == "sample",
+                    "mode": cfg.annotate.mode,
                     "base": base}))
     if cfg.train.enabled or cfg.augment.enabled:
         wanted.append(("augment", S.stage_augment, (base,),
@@ -224,7 +234,9 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: str | Path | None = None, conf
         finally:
             if caching:
                 datasets.enable_caching()
-        write_text(folder / "config.resolved.yaml", _yaml(config_to_dict(cfg)))
+        resolved = config_to_dict(cfg)
+        resolved["annotate"]["base_url"] = redact_url(cfg.annotate.base_url)   # never record a credential
+        write_text(folder / "config.resolved.yaml", _yaml(resolved))
         report = write_report(folder, cfg, results, unavailable, config_path=config_path)
     return RunOutcome(run_dir=folder, report=report, results=results, unavailable=unavailable,
                       unavailable_requested=bool(unavailable))

@@ -107,20 +107,31 @@ def stage_annotate(ctx: StageContext) -> Mapping[str, Any]:
     import datasets
 
     from hf_ambiguity.alm.factory import make_annotator
+    from hf_ambiguity.alm.prompts import prompt_protocol
     from hf_ambiguity.annotate import annotate
 
     opt = {**ctx.options, **ctx.runtime}   # runtime: batch_size, device (not part of the stage's input hash)
     dsdict = ctx.input_dataset("build")
     model_dir = ctx.input("model") / "model" if opt["model"] == "tiny" else None
     annotator = make_annotator(opt, model_dir)
+    protocol = prompt_protocol(opt["prompt_structure"], opt["prompt_file"])
     out, reports = {}, {}
     for split in sorted(dsdict):
         cache = ctx.cache_dir / split
         cache.mkdir(parents=True, exist_ok=True)
         out[split], reports[split] = annotate(
             dsdict[split], annotator, name=opt["name"], mode=opt["mode"], n_annotators=opt["n_annotators"],
-            seed=opt["seed"], batch_size=opt["batch_size"], cache_dir=str(cache))
-    ctx.save_dataset(datasets.DatasetDict(out))
+            seed=opt["seed"], batch_size=opt["batch_size"], cache_dir=str(cache), protocol=protocol,
+            temperatures=opt["temperatures"], parse_rule=opt["parse_rule"])
+    annotated = datasets.DatasetDict(out)
+    calibration = None
+    if opt["calibrate"] != "none":   # fitted on the protocol's training rows only, applied to every split
+        from hf_ambiguity.annotate.calibrate import calibrate_splits
+
+        train, fitted_on = training_rows(annotated, opt["split"])
+        annotated, calibration = calibrate_splits(annotated, kind=opt["calibrate"], name=opt["name"], fit_on=train,
+                                                  fitted_on=fitted_on)
+    ctx.save_dataset(annotated)
     n = sum(r.n_items for r in reports.values())
     secs = sum(r.elapsed_s for r in reports.values())
     stats = {
@@ -128,6 +139,7 @@ def stage_annotate(ctx: StageContext) -> Mapping[str, Any]:
         "n_utterances": n, "invalid_answers": sum(r.n_invalid_answers for r in reports.values()),
         "utterances_without_valid_label": sum(r.n_items_without_valid_label for r in reports.values()),
         "provenance": next(iter(reports.values())).provenance,
+        "calibration": None if calibration is None else calibration.to_dict(),
     }
     ctx.write_record("annotate", stats)
     ctx.write_json(RUN_INFO_FILE, {
@@ -170,13 +182,12 @@ def stage_merge(ctx: StageContext) -> Mapping[str, Any]:
     return summary
 
 
-def fit_merge_on_training_rows(dsdict: Any, name: str, split: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The adaptive merge's parameters fitted on the training split's human and synthetic votes only, and a
-    provenance block saying which rows were used (split description, row count, hash of their ids)."""
+def training_rows(dsdict: Any, split: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The protocol's training rows (the same :func:`hf_ambiguity.splits.train_validation_test` the augment stage
+    and the training script use), and a provenance block saying which rows they are (split description, row count,
+    hash of their ids): what every parameter fitted before training (merge weights, calibration) is fitted on."""
     import hashlib
 
-    from hf_ambiguity.analysis.summary import column_matrix
-    from hf_ambiguity.annotate import fit_adaptive_merge
     from hf_ambiguity.splits import train_validation_test
 
     splits, description = train_validation_test(
@@ -184,10 +195,20 @@ def fit_merge_on_training_rows(dsdict: Any, name: str, split: Mapping[str, Any])
         test_session=split["test_session"], test_partition=split["test_partition"],
         validation_fraction=split["validation_fraction"])
     train = splits["train"]
-    params = fit_adaptive_merge(column_matrix(train, "human_votes"), column_matrix(train, f"{name}_votes"))
     ids = sorted(str(x) for x in train["id"])
-    return params, {"split": "train", "split_description": description, "rows": len(ids),
-                    "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+    return train, {"split": "train", "split_description": description, "rows": len(ids),
+                   "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+
+
+def fit_merge_on_training_rows(dsdict: Any, name: str, split: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The adaptive merge's parameters fitted on the protocol's training rows only (:func:`training_rows`), and
+    the provenance block saying which rows were used."""
+    from hf_ambiguity.analysis.summary import column_matrix
+    from hf_ambiguity.annotate import fit_adaptive_merge
+
+    train, fitted_on = training_rows(dsdict, split)
+    params = fit_adaptive_merge(column_matrix(train, "human_votes"), column_matrix(train, f"{name}_votes"))
+    return params, fitted_on
 
 
 # ------------------------------------------------------------------------------------------------ 04_alignment

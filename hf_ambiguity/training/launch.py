@@ -197,6 +197,10 @@ def train_command(opt: Mapping[str, Any], *, dataset: Path, target: str, model: 
                       ("learning_rate", "--learning_rate")):
         if opt[key] is not None:
             cmd += [flag, str(opt[key])]
+    if opt.get("prompt") is not None:
+        cmd += ["--prompt", opt["prompt"]]
+    if opt.get("audio_augment") is not None:
+        cmd += ["--audio_augment" if opt["audio_augment"] else "--no_audio_augment"]
     if checkpointing_steps:
         cmd += ["--checkpointing_steps", str(checkpointing_steps)]
     if resume:
