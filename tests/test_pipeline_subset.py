@@ -25,7 +25,7 @@ def _trial(name: str, corpus, tiny_model, **corpus_keys):
     cfg["analysis"].update({"n_bootstrap": 20, "n_resamples": 200})
     cfg["train"].update({"model": str(tiny_model), "targets": ["human_dist"], "max_steps": 1, "batch_size": 4,
                          "gradient_accumulation_steps": 1, "checkpointing_steps": None,
-                         "extra_args": ["--torch_dtype", "float32", "--mixed_precision", "no",
+                         "extra_args": ["--torch_dtype", "float32", "--mixed_precision", "no", "--max_text_tokens", "2048",
                                         "--per_device_eval_batch_size", "16"]})
     cfg["export"]["enabled"] = False
     return config_from_dict(cfg, where=f"{name}.yaml")

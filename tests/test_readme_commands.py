@@ -42,9 +42,11 @@ SHELL_LANGUAGES = ("bash", "sh", "shell", "console")
 PROGRAMS = ("hf-ambiguity ", "accelerate ", "python ", "bash ", ".venv/", "torchrun ", "ACCELERATE_USE_CPU=", "pip ",
             "hf ", "cp ")
 
-#: Training on the demo: one optimizer step, float32 on the CPU (the presets ask for fp16 on a GPU and ~60 epochs).
+#: Training on the demo: one optimizer step, float32 on the CPU (the presets ask for fp16 on a GPU and ~60 epochs), and
+#: a text budget for the stand-in's toy tokenizer, which splits the reference prompt of the paper preset into more
+#: than its 512 tokens (a real tokenizer needs far fewer).
 SHORT_TRAINING = ("--max_train_steps 1 --per_device_train_batch_size 2 --gradient_accumulation_steps 1 "
-                  "--per_device_eval_batch_size 8 --torch_dtype float32 --mixed_precision no")
+                  "--per_device_eval_batch_size 8 --torch_dtype float32 --mixed_precision no --max_text_tokens 2048")
 
 #: Doc placeholder -> demo stand-in, applied to every command that runs (after the command's own ``vars``).
 PLACEHOLDERS: tuple[tuple[str, str, str], ...] = (
@@ -87,27 +89,27 @@ RUN: dict[str, Run] = {
         "row_refs = _ds['human_dist']\n"
         "row_preds = [[0.5 * p + 0.5 / len(r) for p in r] for r in row_refs]\n"
         "levels = _ds['ambiguity']\n")),
-    "accelerate launch --config_file examples/configs/single_gpu.yaml examples/train.py --dataset "
-    "<user>/iemocap-ambig --target combined_dist --model Qwen/Qwen2-Audio-7B-Instruct --output_dir "
-    "outputs/iemocap-combined": Run(append=SHORT_TRAINING),
+    "hf-ambiguity train --config_file examples/configs/single_gpu.yaml --dataset <user>/iemocap-ambig --target "
+    "combined_dist --model Qwen/Qwen2-Audio-7B-Instruct --output_dir outputs/iemocap-combined":
+        Run(append=SHORT_TRAINING),
+    "hf-ambiguity train --dataset ... --target combined_dist --model ...":
+        Run(append=SHORT_TRAINING + " --output_dir outputs/table-example"),
     "hf-ambiguity build iemocap --data-dir ... --out ...": Run(),
     "hf-ambiguity annotate DATASET --backend transformers --model Qwen/Qwen2-Audio-7B-Instruct":
         Run(vars={"DATASET": "{export}"}),
     "hf-ambiguity augment DATASET --target-column combined_dist": Run(vars={"DATASET": "{annotated}"}),
-    "accelerate launch examples/train.py --dataset ... --target combined_dist --model ...":
-        Run(append=SHORT_TRAINING + " --output_dir outputs/table-example"),
-    "hf-ambiguity simulate --config ...": Run(
-        vars={"--config ...": "--config {simulate_config}"},
-        xfail="`hf-ambiguity simulate` requires --out DIR, which the README table leaves out: add `--out DIR` to "
-              "the README line or give --out a default"),
-    "accelerate launch -m hf_ambiguity.training.train --dataset ... --target ... --model ...":
-        Run(append=SHORT_TRAINING + " --output_dir outputs/module-example"),
+    "accelerate launch examples/train.py --dataset ... --target ... --model ...":
+        Run(append=SHORT_TRAINING + " --output_dir outputs/script-example"),
+    "hf-ambiguity train --cpu --num_processes 2 --dataset runs/demo/05_augment/human_dist --split dataset --target "
+    "human_dist --model runs/demo/00_model/model --preset project --no_dime_aug --mixed_precision no --torch_dtype "
+    "float32 --per_device_train_batch_size 2 --gradient_accumulation_steps 2 --max_train_steps 4 --output_dir "
+    "outputs/cpu-ddp": Run(after=".venv/bin/hf-ambiguity run"),  # two CPU processes, as written
+    "hf-ambiguity simulate --config ...": Run(vars={"--config ...": "--config {simulate_config}"}),
     "from hf_ambiguity.training import load_trained, predict_distributions": Run(python_prelude=(
         "import datasets as _datasets\n"
         "test_dataset = _datasets.load_dataset('{annotated_export}')['session5']\n"), after=(
-        "accelerate launch --config_file examples/configs/single_gpu.yaml examples/train.py --dataset "
-        "<user>/iemocap-ambig --target combined_dist --model Qwen/Qwen2-Audio-7B-Instruct --output_dir "
-        "outputs/iemocap-combined")),
+        "hf-ambiguity train --config_file examples/configs/single_gpu.yaml --dataset <user>/iemocap-ambig --target "
+        "combined_dist --model Qwen/Qwen2-Audio-7B-Instruct --output_dir outputs/iemocap-combined")),
     "hf-ambiguity build iemocap --data-dir /data/IEMOCAP_full_release --out iemocap_ambig --class-set iemocap-4":
         Run(),
     "hf-ambiguity build msp-podcast --data-dir /data/MSP-Podcast --out msp_podcast_ambig --class-set msp-8": Run(),
@@ -120,10 +122,6 @@ NOT_RUN: dict[str, str] = {
     "hf-ambiguity run --config my_paper.yaml --run-dir runs/iemocap-paper":
         "step 3 of the walkthrough with a licensed corpus and a GPU; the same command on the demo config is "
         "`hf-ambiguity run --config CONFIG.yaml`",
-    "accelerate launch -m hf_ambiguity.training.train --split dataset --no_dime_aug ...":
-        "what the 06_train stage runs (its full command is built by hf_ambiguity.training.launch and run by "
-        "`hf-ambiguity run`)",
-    "accelerate launch --config_file": "a fragment naming an option",
     "python -m hf_ambiguity COMMAND": "the pattern of every sub-command (COMMAND is a placeholder for all of them)",
     "accelerate launch -m hf_ambiguity annotate ...": "multi-process annotation; run with 2 CPU processes in "
                                                       "tests/test_annotate.py",
@@ -152,8 +150,41 @@ NOT_RUN: dict[str, str] = {
         "maintenance step; tests/test_dataset_scripts.py checks the copy is current",
     "hf-ambiguity run --config my.yaml": "a pipeline run with a licensed corpus and a push; on the demo config it "
                                          "is `hf-ambiguity run --config CONFIG.yaml`",
-    "ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 examples/train.py ...":
-        "two-process training; run with 2 CPU processes in tests/test_training_launch.py",
+    "hf-ambiguity annotate DATASET --backend openai --base-url http://HOST:8000/v1 --model "
+    "Qwen/Qwen2-Audio-7B-Instruct --concurrency 64": "needs a vLLM server on a GPU machine; the openai backend is "
+                                                     "tested against a fake vLLM server in tests/test_alm_vllm.py",
+    "hf-ambiguity simulate": "a command name in prose",
+    "hf-ambiguity train": "a command name in prose",
+    "hf-ambiguity train ...": "a command with its arguments elided",
+    "hf-ambiguity train --config_file": "a fragment naming an option",
+    "hf-ambiguity train --config_file examples/configs/single_gpu.yaml ...": "the README's training command with its "
+                                                                            "arguments elided (the full one runs)",
+    "hf-ambiguity train --config_file examples/configs/single_gpu.yaml --dataset ... --target ...":
+        "the README's training command with its arguments elided (the full one runs)",
+    "hf-ambiguity train --split dataset --no_dime_aug ...": "what the 06_train stage runs (built by "
+                                                             "hf_ambiguity.training.launch, run by `hf-ambiguity run`)",
+    "hf-ambiguity train --dataset <user>/iemocap-ambig --target combined_dist --model Qwen/Qwen2-Audio-7B-Instruct "
+    "--output_dir outputs/iemocap-combined": "the README's training command without --config_file (the launcher's "
+                                             "default path runs as `hf-ambiguity train --dataset ... --target "
+                                             "combined_dist --model ...`)",
+    "hf-ambiguity train --cpu --num_processes 2 --mixed_precision no --torch_dtype float32 ...":
+        "arguments elided; the full two-CPU-process command below runs",
+    "ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 examples/train.py ...":
+        "arguments elided; two CPU processes of the same loop run as `hf-ambiguity train --cpu --num_processes 2 ...` "
+        "and in tests/test_training_distributed.py",
+    "hf-ambiguity train --num_processes 4 ...": "needs 4 GPUs",
+    "hf-ambiguity train --num_machines 2 --num_processes 16 --machine_rank <0 or 1> --main_process_ip <machine 0's "
+    "address> --main_process_port 29500 --dataset ... --output_dir /shared/outputs/run1":
+        "needs two machines with 16 GPUs; two launches on one machine standing in for two were tried by hand on the "
+        "CPU (examples/README.md says so)",
+    "accelerate launch": "a command name in prose",
+    "accelerate launch --cpu": "a fragment naming an option (it starts one process)",
+    "accelerate launch -m hf_ambiguity.training.train": "names the module the launcher runs",
+    "pip install \"vllm[audio]\"": "installs vLLM from the network (GPU only; not a dependency)",
+    "vllm serve Qwen/Qwen2-Audio-7B-Instruct --data-parallel-size 8 --tensor-parallel-size 1 --max-model-len 4096 "
+    "--limit-mm-per-prompt '{\"audio\": 1}' --max-logprobs 20 --port 8000": "starts a vLLM server on 8 GPUs",
+    "python bench/gpu_check.py --out gpu_check.json": "needs a GPU; its --dry mode runs in tests/test_gpu_check.py",
+    "hf upload --repo-type space <user>/synthetic_benefit metrics/synthetic_benefit .": "uploads to the Hub",
 }
 
 
@@ -271,7 +302,9 @@ def sandbox(tmp_path_factory, tiny_model) -> dict[str, str]:
     demo_config = data / "demo.yaml"
     shutil.copy(REPO / "hf_ambiguity" / "configs" / "demo.yaml", demo_config)
     simulate_config = data / "simulate.yaml"
-    simulate_config.write_text("n_items: 200\nevaluation:\n  k_values: [2, 4]\n  n_resamples: 200\n")
+    simulate_config.write_text(   # a small sweep: one seed, one rater panel, the base proxy and one unrelated one
+        "n_items: 300\nseeds: [0]\nhumans:\n  panels: [[5]]\nsweep:\n  sharpness: []\n  bias_strength: []\n"
+        "  noise: []\n  correlation: [0.0]\nevaluation:\n  merges: [concat, weighted]\n  n_resamples: 200\n")
     bindir = root / "bin"
     bindir.mkdir()
     for name, target in (("hf-ambiguity", f'"{sys.executable}" -m hf_ambiguity'), ("python", f'"{sys.executable}"')):

@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "config.yaml into --out.")
     p.add_argument("--config", metavar="YAML",
                    help="simulation config (documented in hf_ambiguity/configs/simulate.yaml, the default)")
-    p.add_argument("--out", metavar="DIR", required=True, help="output folder (created)")
+    p.add_argument("--out", metavar="DIR", default="runs/simulate", help="output folder (created; default runs/simulate)")
     p.add_argument("--seed", type=int, help="run only this seed (overrides the config's seeds)")
     p.add_argument("--calibrate-from", metavar="RUN_DIR",
                    help="a pipeline run folder: fit the humans, truth and base proxy to its annotate-stage dataset")

@@ -252,7 +252,11 @@ class ExportConfig:
     #: ``user/name`` to push to; ``null`` = no push.
     push_to: str | None = None
     private: bool = True
-    #: Required for a public push of a licensed corpus.
+    #: ``manual`` / ``auto``: push to a gated repository whose access form asks each requester for their own corpus
+    #: licence (``manual``: the owner approves each request); the Hub's way to share a licensed corpus with licence
+    #: holders. ``null``: no gating.
+    gated: Literal["manual", "auto"] | None = None
+    #: Required for a public or gated push of a licensed corpus.
     acknowledge_license: bool = False
 
 
@@ -374,8 +378,15 @@ def _check_values(cfg: PipelineConfig, where: str) -> None:
             raise bad(f"train.{key}", f"must be at least 1 or null, got {value}")
     if cfg.export.enabled and cfg.export.push_to is not None and not _REPO_ID.fullmatch(cfg.export.push_to):
         raise bad("export.push_to", f"must be a Hub repo id 'user/name', got {cfg.export.push_to!r}")
-    if (cfg.export.enabled and cfg.export.push_to and not cfg.export.private and spec.licence.licensed
+    if cfg.export.enabled and cfg.export.gated and not cfg.export.push_to:
+        raise bad("export.gated", "applies to a push: set export.push_to too")
+    if (cfg.export.enabled and cfg.export.push_to and cfg.export.gated and spec.licence.licensed
             and not cfg.export.acknowledge_license):
+        raise bad("export.gated", f"shares {spec.name} with everyone who fills in the access form: set "
+                                  "export.acknowledge_license: true if your licence allows sharing with other licence "
+                                  "holders")
+    if (cfg.export.enabled and cfg.export.push_to and not cfg.export.private and not cfg.export.gated
+            and spec.licence.licensed and not cfg.export.acknowledge_license):
         raise bad("export.private", f"is false but {spec.name} is licensed and may not be redistributed: keep "
                                     "export.private: true (the default), or, if your licence allows a public "
                                     "release, set export.acknowledge_license: true")

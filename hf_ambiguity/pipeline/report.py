@@ -532,7 +532,7 @@ def write_report(run_dir: Path, cfg: PipelineConfig, results: Mapping[str, Any],
         lines += ["## Export", "", f"Hub layout: `{hub}` (load with "
                   f"`datasets.load_dataset(\"{hub}\")`); splits: "
                   + ", ".join(f"{k} {v}" for k, v in exp.get("splits", {}).items()) + ".", ""]
-        lines += [f"Pushed to `{exp['pushed_to']}` ({'private' if exp.get('private') else 'public'})."
+        lines += [f"Pushed to `{exp['pushed_to']}` ({'gated: ' + exp['gated'] if exp.get('gated') else 'private' if exp.get('private') else 'public'})."
                   if exp.get("pushed_to") else "Not pushed (set `export.push_to` to push, private by default).", ""]
     path = run_dir / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

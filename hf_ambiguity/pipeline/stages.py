@@ -384,15 +384,15 @@ def stage_export(ctx: StageContext) -> Mapping[str, Any]:
     opt = ctx.options
     dsdict = ctx.input_dataset(opt["base"])
     info = CardInfo.from_yaml_dict(read_json(ctx.input("build") / "card_info.json"))
-    if opt["annotate"] is not None:
-        info = add_provenance_to_card(info, next(iter(dsdict.values())))
+    if opt["annotate"] is not None:   # local paths (the demo's model folder) are recorded relative to the run
+        info = add_provenance_to_card(info, next(iter(dsdict.values())), base=ctx.run_dir)
     folder = ctx.out_dir / "hub"
-    res = export_to_hub_layout(dsdict, folder, card_info=info)
-    record: dict[str, Any] = {"folder": f"{ctx.folder}/hub",
-                              "splits": dict(res.num_rows), "pushed_to": None, "private": opt["private"]}
+    res = export_to_hub_layout(dsdict, folder, card_info=info, gated=opt["gated"])
+    record: dict[str, Any] = {"folder": f"{ctx.folder}/hub", "splits": dict(res.num_rows), "pushed_to": None,
+                              "private": opt["private"] and not opt["gated"], "gated": opt["gated"]}
     if opt["push_to"]:
-        push_dataset(folder, opt["push_to"], private=opt["private"], license_acknowledged=opt["acknowledge_license"],
-                     licensed=info.licensed, card_info=info)
+        push_dataset(folder, opt["push_to"], private=None if opt["gated"] else opt["private"], gated=opt["gated"],
+                     license_acknowledged=opt["acknowledge_license"], licensed=info.licensed, card_info=info)
         record["pushed_to"] = opt["push_to"]
     ctx.write_record("export", record)
     return {"rows": sum(res.num_rows.values()), "pushed": record["pushed_to"] or "no"}
