@@ -6,6 +6,12 @@
 What it measures, at 5 s clips, writing ``--out`` (JSON) after every figure so that a kill or a timeout still
 leaves every figure measured so far:
 
+- ``expected`` mode against brute force on this model, dtype and attention kernel: the class log-probabilities of
+  3 utterances (3, 5 and 8 s) x 3 annotators (two foci, two temperatures) in the audio-first layout (the token tree
+  on a shared audio prefix) and of one utterance in the text-first layout, each compared with one uncached forward
+  pass of prompt + answer per label spelling; the largest differences in log-probability and in the renormalised
+  class distribution are recorded, in bf16 and (the same weights cast up) in fp32: rounding differs between the
+  batched and the one-at-a-time passes, so they are not zero; the tiny fp32 dry run must agree to 1e-4;
 - annotation utterances/s of ``score``, ``expected`` (N = 8) and ``sample`` (N = 8) mode over a batch sweep
   (:class:`hf_ambiguity.alm.local.TransformersAnnotator`, the code ``hf-ambiguity annotate`` runs), the best
   expected / sample ratio, and per point the peak GPU memory and the model FLOP utilisation (MFU);
@@ -176,6 +182,52 @@ def make_items(n: int, seconds: float, seed: int = 0):
             for i in range(n)]
 
 
+def brute_force_logprobs(alm, item, spec, protocol) -> np.ndarray:
+    """log p(answer = class) of ``spec``'s annotator for ``item`` (dataset class order): one uncached forward pass
+    of the unpadded prompt + answer per label spelling, the spellings of a class summed."""
+    import torch
+
+    from hf_ambiguity.alm.loading import chat_text, processor_inputs
+    from hf_ambiguity.alm.scoring import label_token_ids
+
+    labels = protocol.labels_for(item.class_names, item.corpus)
+    spellings = label_token_ids(alm.processor.tokenizer, labels.spellings, end_token=alm.end_of_turn_token)
+    one = processor_inputs(alm, [chat_text(alm, protocol.messages(item.transcript, item.speaker, item.class_names,
+                                                                   spec.focus, item.corpus))], [item.audio])
+    prompt = one["input_ids"]
+    extra = {k: v for k, v in one.items() if k not in ("input_ids", "attention_mask")}
+    per_class = []
+    with torch.inference_mode():
+        for answers in spellings:
+            terms = []
+            for answer in answers:
+                ids = torch.cat([prompt, torch.tensor([answer], device=prompt.device)], 1)
+                logits = alm.model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0]
+                logp = (logits[prompt.shape[1] - 1:-1].float() / spec.temperature).log_softmax(-1)
+                terms.append(float(logp[torch.arange(len(answer)), torch.tensor(answer)].sum()))
+            per_class.append(np.logaddexp.reduce(terms))
+    return labels.to_class_order(np.asarray(per_class))
+
+
+def verify_expected(alm) -> dict[str, Any]:
+    """The largest differences between ``expected`` mode and :func:`brute_force_logprobs` (module docstring)."""
+    from hf_ambiguity.alm.local import TransformersAnnotator
+    from hf_ambiguity.alm.prompts import PromptProtocol, annotator_specs
+
+    specs = [annotator_specs(6)[i] for i in (0, 2, 5)]  # annotators 0 and 5: one focus, two temperatures
+    items = [make_items(1, seconds, seed=k)[0] for k, seconds in enumerate((3.0, CLIP_SECONDS, 8.0))]
+    out: dict[str, Any] = {}
+    for name, protocol, batch in (("audio_first", PromptProtocol.project(), items),
+                                  ("text_first", PromptProtocol.reference_structure(), items[:1])):
+        got = TransformersAnnotator(alm).expected_batch(batch, specs, protocol)
+        want = np.array([[brute_force_logprobs(alm, it, s, protocol) for s in specs] for it in batch])
+        renorm = lambda x: np.exp(x - np.logaddexp.reduce(x, axis=-1, keepdims=True))  # noqa: E731
+        out[name] = {"max_abs_logprob_difference": float(np.abs(got - want).max()),
+                     "max_abs_class_probability_difference": float(np.abs(renorm(got) - renorm(want)).max()),
+                     "utterances": len(batch), "annotators": len(specs)}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- timing
 def timed(fn: Callable[[], Any], *, device: str, reps: int) -> float:
     """Median seconds of ``reps`` calls after one warm-up call."""
@@ -271,6 +323,18 @@ def main(argv=None) -> int:
 
     def left() -> float:
         return args.budget_s - (time.perf_counter() - t0)
+
+    checks = {}
+    for check_dtype in ([dtype] if dtype == torch.float32 else [dtype, torch.float32]):
+        alm.model.to(check_dtype)  # bf16 -> fp32 -> bf16 restores the weights exactly
+        name = str(check_dtype).replace("torch.", "")
+        say(f"expected mode vs brute force in {name} ...")
+        checks[name] = verify_expected(alm)
+        report.set("expected_vs_brute_force", checks)
+        say(f"expected vs brute force in {name}: {checks[name]}")
+    alm.model.to(dtype)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
     sweeps = {"expected": [2] if args.dry else [8, 16, 32, 64],
               "sample": [2] if args.dry else [8, 16, 32],         # utterances per batch (x N requests)

@@ -38,5 +38,9 @@ def test_gpu_check_dry_run_without_datasets(tmp_path):
     assert data["ratio_expected_over_sample"] == round(data["best_utterances_per_s"]["expected"]
                                                        / data["best_utterances_per_s"]["sample"], 2)
     assert data["lora_training"]["preset"] == "paper" and data["lora_training"]["samples_per_s"] > 0
+    for layout in ("audio_first", "text_first"):  # fp32 on the CPU: expected mode equals brute force
+        check = data["expected_vs_brute_force"]["float32"][layout]
+        assert check["max_abs_logprob_difference"] < 1e-4, check
+        assert check["max_abs_class_probability_difference"] < 1e-5, check
     assert data["imported_modules_of_absent_packages"] == [] and "skipped" not in data
     assert "[gpu_check" in res.stdout  # progress is printed as it goes

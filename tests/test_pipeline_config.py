@@ -277,3 +277,18 @@ def test_published_figures_row_says_why_a_figure_is_missing(tmp_path):
 def test_unset_n_annotators_is_the_reference_n_of_the_corpus(corpus: dict, expected: int) -> None:
     assert config_from_dict({"corpus": corpus}).annotate.n_annotators == expected
     assert config_from_dict({"corpus": corpus, "annotate": {"n_annotators": 3}}).annotate.n_annotators == 3
+
+
+def test_annotate_dtype_reaches_the_local_model_and_is_checked_at_load(tmp_path, tiny_model):
+    """``annotate.dtype`` picks the local model's precision (float32 is what the README recommends for published
+    distributions); a misspelt precision is refused at load, naming the key."""
+    from hf_ambiguity.alm.factory import make_annotator
+    from hf_ambiguity.pipeline.config import config_to_dict
+
+    cfg = config_from_dict({"annotate": {"dtype": "bfloat16"}})
+    annotator = make_annotator(config_to_dict(cfg)["annotate"], tiny_model)
+    assert annotator.provenance()["dtype"] == "bfloat16"
+    assert make_annotator(config_to_dict(load_config("demo"))["annotate"], tiny_model).provenance()["dtype"] \
+        == "float32"  # unset: float32 on a CPU
+    with pytest.raises(ConfigError, match="annotate.dtype"):
+        load_config(_write(tmp_path, "annotate: {dtype: fp8}\n"))

@@ -418,9 +418,10 @@ def _section_evaluation(lines: list[str], ev: Mapping[str, Any], plots: _PlotDir
         lines += _table(["labels", "published JS / BC", "this run JS / BC"], rows)
 
 
-#: Config keys that do not change what the paper protocol computes (paths, names, runtime, reporting).
+#: Config keys that do not change what the paper protocol computes (paths, names, runtime, reporting; the
+#: annotation precision, which the reference does not state).
 _NOT_PROTOCOL = ("name", "protocol", "run_dir", "corpus.data_dir", "corpus.demo_utterances", "corpus.lenient",
-                 "annotate.batch_size", "annotate.device", "annotate.name", "annotate.seed", "annotate.base_url",
+                 "annotate.batch_size", "annotate.device", "annotate.dtype", "annotate.name", "annotate.seed", "annotate.base_url",
                  "annotate.trust_remote_code", "analysis.n_bootstrap", "analysis.n_resamples", "analysis.seed",
                  "analysis.benefit_design", "analysis.benefit_strata", "analysis.primary_score", "analysis.alpha",
                  "analysis.margin", "train.checkpointing_steps", "train.accelerate_config", "train.evaluate_against",
