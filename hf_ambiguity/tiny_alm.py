@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "build_tiny_qwen2_audio", "build_tiny_audio_flamingo3", "build_tiny_qwen2_5_omni", "tiny_qwen2_audio_processor",
@@ -163,7 +164,6 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
     if _is_complete(out, seed):
         return out
 
-    import torch
     from transformers import Qwen2AudioConfig, Qwen2AudioEncoderConfig, Qwen2AudioForConditionalGeneration, Qwen2Config
 
     _prepare_folder(out)
@@ -184,15 +184,10 @@ def build_tiny_qwen2_audio(out_dir: str | os.PathLike, *, seed: int = 0) -> Path
         ),
         audio_token_index=audio_token_id,
     )
-    with torch.random.fork_rng(devices=[]):  # seeded weights without resetting the caller's global RNG
-        torch.manual_seed(seed)
-        model = Qwen2AudioForConditionalGeneration(config).eval()
-    gen = model.generation_config
-    gen.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
-    gen.pad_token_id = tokenizer.pad_token_id
-    gen.bos_token_id = None
-
-    return _save_atomically(out, seed, model, processor)
+    return _seeded_model_saved(
+        out, seed, Qwen2AudioForConditionalGeneration, config, processor,
+        eos=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad=tokenizer.pad_token_id, bos_token_id=None)
 
 
 def tiny_qwen2_audio_processor(chunk_seconds: int = CHUNK_SECONDS):
@@ -206,6 +201,25 @@ def tiny_qwen2_audio_processor(chunk_seconds: int = CHUNK_SECONDS):
     )
     return Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=_train_tokenizer(),
                                chat_template=CHAT_TEMPLATE)
+
+
+def _seeded_model_saved(out: Path, seed: int, model_class: Any, config: Any, processor: Any, *, eos: list[int],
+                        pad: int | None, generating_part: str | None = None, **generation: Any) -> Path:
+    """``model_class(config)`` with random weights seeded by ``seed`` (without resetting the caller's global RNG),
+    its generation config set to stop at the ``eos`` ids and pad with ``pad`` (on ``model.<generating_part>`` for
+    models whose text generator is a part, e.g. Qwen2.5-Omni's thinker; ``generation``: further fields), saved
+    with ``processor`` into ``out`` atomically."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(config).eval()
+    gen = (getattr(model, generating_part) if generating_part else model).generation_config
+    gen.eos_token_id = list(eos)
+    gen.pad_token_id = pad
+    for key, value in generation.items():
+        setattr(gen, key, value)
+    return _save_atomically(out, seed, model, processor)
 
 
 def _save_atomically(out: Path, seed: int, *objects) -> Path:
@@ -245,7 +259,6 @@ def build_tiny_audio_flamingo3(out_dir: str | os.PathLike, *, seed: int = 0) -> 
     if _is_complete(out, seed):
         return out
 
-    import torch
     from transformers import (
         AudioFlamingo3Config, AudioFlamingo3EncoderConfig, AudioFlamingo3ForConditionalGeneration,
         AudioFlamingo3Processor, Qwen2Config, WhisperFeatureExtractor,
@@ -272,12 +285,9 @@ def build_tiny_audio_flamingo3(out_dir: str | os.PathLike, *, seed: int = 0) -> 
         ),
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
     )
-    with torch.random.fork_rng(devices=[]):  # seeded weights without resetting the caller's global RNG
-        torch.manual_seed(seed)
-        model = AudioFlamingo3ForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = [im_end, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return _save_atomically(out, seed, model, processor)
+    return _seeded_model_saved(out, seed, AudioFlamingo3ForConditionalGeneration, config, processor,
+                               eos=[im_end, tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+                               pad=tokenizer.pad_token_id)
 
 
 #: ChatML with every audio part rendered as Qwen2.5-Omni's ``<|audio_bos|><|AUDIO|><|audio_eos|>``, in content order.
@@ -306,7 +316,6 @@ def build_tiny_qwen2_5_omni(out_dir: str | os.PathLike, *, seed: int = 0) -> Pat
     if _is_complete(out, seed):
         return out
 
-    import torch
     from transformers import (
         Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor, WhisperFeatureExtractor,
     )
@@ -346,12 +355,9 @@ def build_tiny_qwen2_5_omni(out_dir: str | os.PathLike, *, seed: int = 0) -> Pat
         tokenizer.get_vocab() else 0,
     }
     config = Qwen2_5OmniConfig(thinker_config=thinker, enable_audio_output=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Qwen2_5OmniForConditionalGeneration(config).eval()
-    model.thinker.generation_config.eos_token_id = [im_end, tokenizer.pad_token_id]
-    model.thinker.generation_config.pad_token_id = tokenizer.pad_token_id
-    return _save_atomically(out, seed, model, processor)
+    return _seeded_model_saved(out, seed, Qwen2_5OmniForConditionalGeneration, config, processor,
+                               eos=[im_end, tokenizer.pad_token_id], pad=tokenizer.pad_token_id,
+                               generating_part="thinker")
 
 
 #: Phi-4-multimodal's turn format (``<|system|>``, ``<|user|>``, ``<|assistant|>``, ``<|end|>``) with each audio part
@@ -380,7 +386,6 @@ def build_tiny_phi4_multimodal(out_dir: str | os.PathLike, *, seed: int = 0) -> 
     if _is_complete(out, seed):
         return out
 
-    import torch
     from transformers import (
         Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM, Phi4MultimodalImageProcessor,
         Phi4MultimodalProcessor,
@@ -405,12 +410,8 @@ def build_tiny_phi4_multimodal(out_dir: str | os.PathLike, *, seed: int = 0) -> 
                       "ext_pw_out_channel": 32, "depthwise_separable_out_channel": 32, "nemo_conv_channels": 32,
                       "audio_token_id": ids("<|endoftext11|>")},
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Phi4MultimodalForCausalLM(config).eval()
-    model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return _save_atomically(out, seed, model, processor)
+    return _seeded_model_saved(out, seed, Phi4MultimodalForCausalLM, config, processor,
+                               eos=[end, tokenizer.pad_token_id], pad=tokenizer.pad_token_id)
 
 
 #: Granite's turn format (``<|start_of_role|>ROLE<|end_of_role|>...<|end_of_text|>``) with each audio part rendered as
@@ -437,7 +438,6 @@ def build_tiny_granite_speech(out_dir: str | os.PathLike, *, seed: int = 0) -> P
     if _is_complete(out, seed):
         return out
 
-    import torch
     from transformers import (
         GraniteSpeechConfig, GraniteSpeechFeatureExtractor, GraniteSpeechForConditionalGeneration,
         GraniteSpeechProcessor,
@@ -461,12 +461,8 @@ def build_tiny_granite_speech(out_dir: str | os.PathLike, *, seed: int = 0) -> P
                           "num_attention_heads": 2, "intermediate_size": 32, "encoder_hidden_size": 32},
         audio_token_index=ids("<|audio|>"), has_lora_adapter=False,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GraniteSpeechForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return _save_atomically(out, seed, model, processor)
+    return _seeded_model_saved(out, seed, GraniteSpeechForConditionalGeneration, config, processor,
+                               eos=[end, tokenizer.pad_token_id], pad=tokenizer.pad_token_id)
 
 
 #: Gemma 3n's turn format (``<start_of_turn>ROLE ... <end_of_turn>``, the system turn folded into the first user
@@ -501,7 +497,6 @@ def build_tiny_gemma3n(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     if _is_complete(out, seed):
         return out
 
-    import torch
     from transformers import (
         Gemma3nAudioFeatureExtractor, Gemma3nConfig, Gemma3nForConditionalGeneration, Gemma3nProcessor,
     )
@@ -545,9 +540,5 @@ def build_tiny_gemma3n(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
         image_token_id=ids("<image_soft_token>"), boa_token_id=ids("<start_of_audio>"),
         eoa_token_id=ids("<end_of_audio>"), audio_token_id=ids("<audio_soft_token>"), tie_word_embeddings=True,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Gemma3nForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = [end, tokenizer.pad_token_id]
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return _save_atomically(out, seed, model, processor)
+    return _seeded_model_saved(out, seed, Gemma3nForConditionalGeneration, config, processor,
+                               eos=[end, tokenizer.pad_token_id], pad=tokenizer.pad_token_id)
