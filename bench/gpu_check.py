@@ -1,6 +1,6 @@
 """GPU check: the full-size Qwen2-Audio-7B architecture (random weights, bf16) — annotation and fine-tuning speed.
 
-    python bench/gpu_check.py [--out gpu_check.json] [--budget-s 420]      # on one GPU (an H200: about 7 minutes)
+    python bench/gpu_check.py [--out gpu_check.json] [--budget-s 420]      # on one GPU (an H200: about 2 minutes)
     python bench/gpu_check.py --dry --out /tmp/dry.json                     # CPU, tiny config, seconds (tests)
 
 What it measures, at 5 s clips, writing ``--out`` (JSON) after every figure so that a kill or a timeout still
