@@ -407,3 +407,18 @@ def test_cli_expected_mode_with_the_reference_prompt_options(tiny_model, tmp_pat
     bad.write_text("template: '{classes}'\n")
     assert main(args[:-2] + ["--prompt-file", str(bad), "--out", str(tmp_path / "out2")]) == 2
     assert "must place the annotator's focus sentence with {focus}" in capsys.readouterr().err
+
+
+def test_a_cache_of_one_precision_does_not_resume_another(tiny_model, tmp_path):
+    """The precision changes the answers, so a float32 run's cached results are not reused by a bfloat16 run with
+    the same cache folder (the device is not part of the key: it only rounds differently)."""
+    from hf_ambiguity.alm.local import TransformersAnnotator
+
+    ds = make_dataset(3)
+    fp32 = TransformersAnnotator(str(tiny_model), dtype="float32")
+    bf16 = TransformersAnnotator(str(tiny_model), dtype="bfloat16")
+    _, first = annotate(ds, fp32, mode="score", cache_dir=str(tmp_path), progress=False)
+    _, other = annotate(ds, bf16, mode="score", cache_dir=str(tmp_path), progress=False)
+    _, again = annotate(ds, fp32, mode="score", cache_dir=str(tmp_path), progress=False)
+    assert first.n_new_results == other.n_new_results == 3 and other.n_cached_results == 0
+    assert again.n_cached_results == 3 and again.n_new_results == 0

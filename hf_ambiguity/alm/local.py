@@ -107,7 +107,10 @@ class TransformersAnnotator:
         self._label_ids: dict[tuple[str, ...], list] = {}
         self._expected_paths: set[str] = set()
         rev = self.alm.revision or _local_fingerprint(self.alm.model_id)
-        self.identity = f"transformers:{self.alm.model_id}@{rev};max_new_tokens={self.max_new_tokens}"
+        # the precision changes the answers (the device only rounds differently): a cache of bf16 answers must not
+        # resume a float32 run
+        self.identity = (f"transformers:{self.alm.model_id}@{rev};dtype={self.alm.dtype};"
+                         f"max_new_tokens={self.max_new_tokens}")
 
     def provenance(self) -> dict[str, Any]:
         out = {"backend": "transformers", "model": self.alm.model_id, "revision": self.alm.revision,

@@ -127,8 +127,8 @@ class AnnotateConfig:
     device: str | None = None
     #: Precision of a local model (``transformers`` backend): ``null`` = bfloat16 on a GPU, float32 on a CPU.
     #: ``float32`` when the synthetic distributions are the result you publish: on the full-size Qwen2-Audio
-    #: architecture, bf16 rounding moved label log-probabilities by up to 1.2 nats (README, GPU check). Part of
-    #: the stage's inputs: a changed dtype re-annotates.
+    #: architecture (random weights), bf16 rounding moved label log-probabilities by up to 1.2 nats (README, GPU
+    #: check). Part of the stage's inputs: a changed dtype re-annotates.
     dtype: Literal["float32", "bfloat16", "float16"] | None = None
     trust_remote_code: bool = False
     #: Endpoint of the ``openai`` backend (an OpenAI-compatible server, e.g. a local vLLM); ``null`` = OpenAI's.
