@@ -170,7 +170,19 @@ def test_kill_during_annotate_then_rerun_gives_the_same_outputs(demo_run, tmp_pa
     cfg["train"]["enabled"] = False            # the stages compared below; training is covered by the demo run
     cfg_path = tmp_path / "demo_no_train.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "hf_ambiguity", "run", "--config", str(cfg_path), "--run-dir", str(run_dir)]
+    # the CLI in a child process whose annotation pauses 1 s after each batch it stores (answers unchanged), so the
+    # kill below lands inside the annotate stage however busy the machine is
+    slow_store = ("import sys, time\n"
+                  "from hf_ambiguity.annotate.store import ResultStore\n"
+                  "append = ResultStore.append\n"
+                  "def slow_append(self, records):\n"
+                  "    n = append(self, records)\n"
+                  "    time.sleep(1.0)\n"
+                  "    return n\n"
+                  "ResultStore.append = slow_append\n"
+                  "from hf_ambiguity.cli import main\n"
+                  "sys.exit(main(sys.argv[1:]))\n")
+    cmd = [sys.executable, "-c", slow_store, "run", "--config", str(cfg_path), "--run-dir", str(run_dir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     try:
