@@ -182,36 +182,10 @@ def make_items(n: int, seconds: float, seed: int = 0):
             for i in range(n)]
 
 
-def brute_force_logprobs(alm, item, spec, protocol) -> np.ndarray:
-    """log p(answer = class) of ``spec``'s annotator for ``item`` (dataset class order): one uncached forward pass
-    of the unpadded prompt + answer per label spelling, the spellings of a class summed."""
-    import torch
-
-    from hf_ambiguity.alm.loading import chat_text, processor_inputs
-    from hf_ambiguity.alm.scoring import label_token_ids
-
-    labels = protocol.labels_for(item.class_names, item.corpus)
-    spellings = label_token_ids(alm.processor.tokenizer, labels.spellings, end_token=alm.end_of_turn_token)
-    one = processor_inputs(alm, [chat_text(alm, protocol.messages(item.transcript, item.speaker, item.class_names,
-                                                                   spec.focus, item.corpus))], [item.audio])
-    prompt = one["input_ids"]
-    extra = {k: v for k, v in one.items() if k not in ("input_ids", "attention_mask")}
-    per_class = []
-    with torch.inference_mode():
-        for answers in spellings:
-            terms = []
-            for answer in answers:
-                ids = torch.cat([prompt, torch.tensor([answer], device=prompt.device)], 1)
-                logits = alm.model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0]
-                logp = (logits[prompt.shape[1] - 1:-1].float() / spec.temperature).log_softmax(-1)
-                terms.append(float(logp[torch.arange(len(answer)), torch.tensor(answer)].sum()))
-            per_class.append(np.logaddexp.reduce(terms))
-    return labels.to_class_order(np.asarray(per_class))
-
-
 def verify_expected(alm) -> dict[str, Any]:
-    """The largest differences between ``expected`` mode and :func:`brute_force_logprobs` (module docstring)."""
-    from hf_ambiguity.alm.local import TransformersAnnotator
+    """The largest differences between ``expected`` mode and
+    :func:`hf_ambiguity.alm.local.brute_force_class_logprobs` (module docstring)."""
+    from hf_ambiguity.alm.local import TransformersAnnotator, brute_force_class_logprobs
     from hf_ambiguity.alm.prompts import PromptProtocol, annotator_specs
 
     specs = [annotator_specs(6)[i] for i in (0, 2, 5)]  # annotators 0 and 5: one focus, two temperatures
@@ -220,7 +194,7 @@ def verify_expected(alm) -> dict[str, Any]:
     for name, protocol, batch in (("audio_first", PromptProtocol.project(), items),
                                   ("text_first", PromptProtocol.reference_structure(), items[:1])):
         got = TransformersAnnotator(alm).expected_batch(batch, specs, protocol)
-        want = np.array([[brute_force_logprobs(alm, it, s, protocol) for s in specs] for it in batch])
+        want = np.array([[brute_force_class_logprobs(alm, it, s, protocol) for s in specs] for it in batch])
         renorm = lambda x: np.exp(x - np.logaddexp.reduce(x, axis=-1, keepdims=True))  # noqa: E731
         out[name] = {"max_abs_logprob_difference": float(np.abs(got - want).max()),
                      "max_abs_class_probability_difference": float(np.abs(renorm(got) - renorm(want)).max()),

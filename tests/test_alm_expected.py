@@ -1,6 +1,6 @@
 """``expected`` mode on the tiny ALM: the exact expectation of the protocol's annotators.
 
-- equals brute force (one full forward pass of prompt + answer per annotator, label spelling and temperature), in the
+- equals brute force (`brute_force_class_logprobs`: one uncached pass of prompt + answer per label spelling), in the
   shared-prefix layout (audio first: encoded once per utterance) and in the text-first layout (one pass per prompt);
 - sampling many answers at two temperatures converges to it;
 - it does not depend on which utterances share a batch.
@@ -25,33 +25,6 @@ def _items(n, seed=0, corpus="iemocap"):
                  "some words" if i % 2 else "", f"spk{i}", tuple(CLASSES), corpus) for i in range(n)]
 
 
-def _brute_force(annot, item, spec, protocol):
-    """log p(answer = class) at the spec's temperature by one uncached forward pass per label spelling."""
-    import torch
-
-    from hf_ambiguity.alm.loading import chat_text, processor_inputs
-    from hf_ambiguity.alm.scoring import label_token_ids
-
-    labels = protocol.labels_for(item.class_names, item.corpus)
-    ids = label_token_ids(annot.alm.processor.tokenizer, labels.spellings, end_token=annot.alm.end_of_turn_token)
-    text = chat_text(annot.alm, protocol.messages(item.transcript, item.speaker, item.class_names, spec.focus,
-                                                  item.corpus))
-    one = processor_inputs(annot.alm, [text], [item.audio])
-    n = one["input_ids"].shape[1]
-    extra = {k: v for k, v in one.items() if k not in ("input_ids", "attention_mask")}
-    out = np.zeros(len(labels.spellings))
-    with torch.no_grad():
-        for j, seqs in enumerate(ids):
-            per = []
-            for seq in seqs:
-                full = torch.cat([one["input_ids"], torch.tensor([seq])], 1)
-                logits = annot.alm.model(input_ids=full, attention_mask=torch.ones_like(full), **extra).logits[0]
-                lp = (logits.float() / spec.temperature).log_softmax(-1)
-                per.append(sum(lp[n - 1 + k, t].item() for k, t in enumerate(seq)))
-            out[j] = np.logaddexp.reduce(per)
-    return labels.to_class_order(out)
-
-
 @pytest.mark.parametrize("protocol, path", [
     (PromptProtocol.project(), "tree"), (PromptProtocol.reference_structure(), "tree"),
     (PromptProtocol.project(), "eager"), (PromptProtocol.project(), "copy"),
@@ -60,7 +33,8 @@ def test_expected_equals_brute_force(tiny_model, tiny_annotator, protocol, path,
     """One token tree per utterance (sdpa or eager attention with a custom 4-D mask), or, for attention kernels
     without custom masks, copies of the cache per prompt and label: all equal to brute force."""
     from hf_ambiguity.alm import local
-    from hf_ambiguity.alm.local import EXPECTED_PER_PROMPT, EXPECTED_SHARED, TransformersAnnotator
+    from hf_ambiguity.alm.local import (EXPECTED_PER_PROMPT, EXPECTED_SHARED, TransformersAnnotator,
+                                        brute_force_class_logprobs)
 
     alm = tiny_annotator.alm
     if path == "eager":
@@ -75,7 +49,8 @@ def test_expected_equals_brute_force(tiny_model, tiny_annotator, protocol, path,
     assert got.shape == (2, 3, 4) and (np.exp(got).sum(-1) <= 1 + 1e-6).all()
     for b, item in enumerate(items):
         for j, spec in enumerate(specs):
-            np.testing.assert_allclose(got[b, j], _brute_force(annot, item, spec, protocol), atol=2e-4)
+            want = brute_force_class_logprobs(annot.alm, item, spec, protocol)
+            np.testing.assert_allclose(got[b, j], want, atol=2e-4)
     path = EXPECTED_SHARED if protocol.layout == "audio-first" else EXPECTED_PER_PROMPT
     assert annot.provenance()["expected_mode_passes"] == [path]
 

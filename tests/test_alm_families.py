@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hf_ambiguity.alm.prompts import PromptProtocol, annotator_specs
-from test_alm_expected import _brute_force, _items
+from test_alm_expected import _items
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,7 +31,7 @@ FAMILIES = {
 def test_family_in_all_three_modes(family, tmp_path_factory):
     from hf_ambiguity import tiny_alm
     from hf_ambiguity.alm.base import Request
-    from hf_ambiguity.alm.local import TransformersAnnotator
+    from hf_ambiguity.alm.local import TransformersAnnotator, brute_force_class_logprobs
 
     builder, needs = FAMILIES[family]
     missing = [p for p in needs if importlib.util.find_spec(p) is None]
@@ -51,14 +51,14 @@ def test_family_in_all_three_modes(family, tmp_path_factory):
     neutral = type(specs[0])(0, 0, None, 1.0)
     scores = annot.score_batch(items)
     for b, it in enumerate(items):
-        np.testing.assert_allclose(scores[b], _brute_force(annot, it, neutral, PromptProtocol.project()),
-                                   rtol=1e-4, atol=2e-4)  # float32, batched vs alone
+        want = brute_force_class_logprobs(annot.alm, it, neutral, PromptProtocol.project())
+        np.testing.assert_allclose(scores[b], want, rtol=1e-4, atol=2e-4)  # float32, batched vs alone
     # expected: every annotator's focus and temperature
     got = annot.expected_batch(items, specs)
     for b, it in enumerate(items):
         for j, spec in enumerate(specs):
-            np.testing.assert_allclose(got[b, j], _brute_force(annot, it, spec, PromptProtocol.project()),
-                                       rtol=1e-4, atol=2e-4)
+            want = brute_force_class_logprobs(annot.alm, it, spec, PromptProtocol.project())
+            np.testing.assert_allclose(got[b, j], want, rtol=1e-4, atol=2e-4)
 
 
 def test_unsupported_families_are_refused_with_the_reason_and_the_list(tmp_path):

@@ -32,7 +32,7 @@ from hf_ambiguity.alm.scoring import (call_model, continuation_logprobs, label_t
                                       output_cache, per_class, shared_prefix_length, supports_tree, tree_logprobs,
                                       _variants)
 
-__all__ = ["TransformersAnnotator", "row_seed", "EXPECTED_SHARED", "EXPECTED_PER_PROMPT"]
+__all__ = ["TransformersAnnotator", "row_seed", "EXPECTED_SHARED", "EXPECTED_PER_PROMPT", "brute_force_class_logprobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -348,3 +348,32 @@ def torch_cat(parts):
     import torch
 
     return torch.cat(parts, dim=1)
+
+
+def brute_force_class_logprobs(alm: LoadedALM, item: Item, spec: AnnotatorSpec,
+                               protocol: PromptProtocol) -> np.ndarray:
+    """log p(annotator ``spec`` answers exactly each class) for ``item``, in dataset class order, the slow way: one
+    uncached forward pass of the unpadded prompt + answer per label spelling, the spellings of a class summed.
+
+    It shares no code with the token tree, the cache copies or batching, which is why the tests and
+    ``bench/gpu_check.py`` check :meth:`TransformersAnnotator.expected_batch` (and ``score_batch``, with a neutral
+    spec at temperature 1) against it; use it for verification, not for annotation."""
+    import torch
+
+    labels = protocol.labels_for(item.class_names, item.corpus)
+    spellings = label_token_ids(alm.processor.tokenizer, labels.spellings, end_token=alm.end_of_turn_token)
+    one = processor_inputs(alm, [chat_text(alm, protocol.messages(item.transcript, item.speaker, item.class_names,
+                                                                   spec.focus, item.corpus))], [item.audio])
+    prompt = one["input_ids"]
+    extra = {k: v for k, v in one.items() if k not in ("input_ids", "attention_mask")}
+    per_class = []
+    with torch.inference_mode():
+        for answers in spellings:
+            terms = []
+            for answer in answers:
+                ids = torch.cat([prompt, torch.tensor([answer], device=prompt.device)], 1)
+                logits = alm.model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0]
+                logp = (logits[prompt.shape[1] - 1:-1].float() / spec.temperature).log_softmax(-1)
+                terms.append(float(logp[torch.arange(len(answer)), torch.tensor(answer)].sum()))
+            per_class.append(np.logaddexp.reduce(terms))
+    return labels.to_class_order(np.asarray(per_class))
